@@ -1,0 +1,494 @@
+//! The config file, parsed once into types. Unknown keys are rejected, every error names
+//! the key it is about (`targets[2].target`, `engine.timeouts.dns`), and nothing downstream
+//! sees a string where a `Duration`, an address or a `TargetSpec` belongs.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::target::{self, TargetSpec};
+
+/// What the engine sees of the process environment (app settings). Injected so tests and
+/// ad-hoc requests control it; production passes `std::env::var`.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub fn process_env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config.invalid: `{key}`: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub engine: EngineSettings,
+    pub targets: Vec<TargetConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineSettings {
+    /// Explicit DNS servers; empty means "Azure app settings, then resolv.conf".
+    pub dns_servers: Vec<SocketAddr>,
+    pub resolv_conf: PathBuf,
+    /// Targets probed at once. Bounded because every probe is traffic into a private network.
+    pub concurrency: usize,
+    /// The whole run's budget; callers may shorten it (the HTTP trigger's own deadline).
+    pub deadline: Duration,
+    pub timeouts: Timeouts,
+    /// Connect to every resolved address instead of the first.
+    pub all_addresses: bool,
+    /// How long a bare `tcp://` probe watches a fresh connection for an immediate reset.
+    pub tcp_settle: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub dns: Duration,
+    pub tcp: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            dns_servers: Vec::new(),
+            resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            concurrency: 32,
+            deadline: Duration::from_secs(30),
+            timeouts: Timeouts {
+                dns: Duration::from_secs(2),
+                tcp: Duration::from_secs(3),
+            },
+            all_addresses: false,
+            tcp_settle: Duration::from_millis(20),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetConfig {
+    pub name: String,
+    pub spec: TargetSpec,
+    pub expect: Expectations,
+    /// Per-target override of `engine.all_addresses`.
+    pub all_addresses: Option<bool>,
+}
+
+impl TargetConfig {
+    /// A CLI or ad-hoc target: named after itself, no expectations.
+    pub fn adhoc(spec: TargetSpec) -> Self {
+        TargetConfig {
+            name: spec.to_string(),
+            spec,
+            expect: Expectations::default(),
+            all_addresses: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Expectations {
+    /// No resolved address may be public (private, loopback and link-local pass).
+    pub private: bool,
+    /// Every resolved address must fall inside one of these (single IPs are /32 or /128).
+    pub addresses: Vec<IpNet>,
+    /// The whole target, all layers, within this many milliseconds.
+    pub max_ms: Option<u64>,
+}
+
+// ---- the file as written ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    engine: RawEngine,
+    #[serde(default)]
+    targets: Vec<RawTarget>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEngine {
+    dns_servers: Option<Vec<String>>,
+    resolv_conf: Option<String>,
+    concurrency: Option<i64>,
+    deadline: Option<String>,
+    all_addresses: Option<bool>,
+    tcp_settle: Option<String>,
+    #[serde(default)]
+    timeouts: RawTimeouts,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    dns: Option<String>,
+    tcp: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    name: Option<String>,
+    target: Option<String>,
+    private: Option<bool>,
+    addresses: Option<Vec<String>>,
+    max_ms: Option<i64>,
+    all_addresses: Option<bool>,
+}
+
+/// Reads and validates a config file. `env` resolves `env:VAR` targets.
+pub fn load(path: &Path, env: EnvLookup) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(path.display().to_string(), format!("cannot read: {e}")))?;
+    parse(&text, env)
+}
+
+pub fn parse(text: &str, env: EnvLookup) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        // toml's message already names the key and the line; keep it on one line.
+        let msg = e.message().to_string();
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let key = match line {
+            Some(l) => format!("line {l}"),
+            None => "file".to_string(),
+        };
+        ConfigError::new(key, msg)
+    })?;
+    let engine = engine_settings(raw.engine)?;
+    let mut targets = Vec::with_capacity(raw.targets.len());
+    let mut names = HashSet::new();
+    for (i, t) in raw.targets.into_iter().enumerate() {
+        let tc = target_config(i, t, env)?;
+        if !names.insert(tc.name.clone()) {
+            return Err(ConfigError::new(
+                format!("targets[{i}].name"),
+                format!("duplicate target name `{}`", tc.name),
+            ));
+        }
+        targets.push(tc);
+    }
+    Ok(Config { engine, targets })
+}
+
+fn engine_settings(raw: RawEngine) -> Result<EngineSettings, ConfigError> {
+    let mut s = EngineSettings::default();
+    if let Some(list) = raw.dns_servers {
+        s.dns_servers = list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                parse_dns_server(v)
+                    .map_err(|m| ConfigError::new(format!("engine.dns_servers[{i}]"), m))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(p) = raw.resolv_conf {
+        s.resolv_conf = PathBuf::from(p);
+    }
+    if let Some(c) = raw.concurrency {
+        if !(1..=4096).contains(&c) {
+            return Err(ConfigError::new(
+                "engine.concurrency",
+                format!("{c} is outside 1..=4096"),
+            ));
+        }
+        s.concurrency = c as usize;
+    }
+    if let Some(d) = raw.deadline {
+        s.deadline = duration("engine.deadline", &d, Duration::from_secs(3600))?;
+    }
+    if let Some(d) = raw.timeouts.dns {
+        s.timeouts.dns = duration("engine.timeouts.dns", &d, Duration::from_secs(600))?;
+    }
+    if let Some(d) = raw.timeouts.tcp {
+        s.timeouts.tcp = duration("engine.timeouts.tcp", &d, Duration::from_secs(600))?;
+    }
+    if let Some(d) = raw.tcp_settle {
+        s.tcp_settle = duration_allow_zero("engine.tcp_settle", &d, Duration::from_secs(10))?;
+    }
+    if let Some(a) = raw.all_addresses {
+        s.all_addresses = a;
+    }
+    Ok(s)
+}
+
+fn target_config(i: usize, raw: RawTarget, env: EnvLookup) -> Result<TargetConfig, ConfigError> {
+    let key = |k: &str| format!("targets[{i}].{k}");
+    let Some(uri) = raw.target else {
+        return Err(ConfigError::new(
+            key("target"),
+            "missing (e.g. target = \"tcp://host:1433\")",
+        ));
+    };
+    let spec = target::parse(&uri, env).map_err(|e| ConfigError::new(key("target"), e.0))?;
+    let name = match raw.name {
+        Some(n) => {
+            let n = n.trim().to_string();
+            if n.is_empty() || n.len() > 128 || n.chars().any(char::is_control) {
+                return Err(ConfigError::new(
+                    key("name"),
+                    "1 to 128 printable characters",
+                ));
+            }
+            n
+        }
+        None => spec.to_string(),
+    };
+    let mut expect = Expectations {
+        private: raw.private.unwrap_or(false),
+        ..Default::default()
+    };
+    if let Some(list) = raw.addresses {
+        if list.is_empty() {
+            return Err(ConfigError::new(
+                key("addresses"),
+                "empty list: omit the key to accept any address",
+            ));
+        }
+        for (j, a) in list.iter().enumerate() {
+            expect.addresses.push(
+                parse_net(a)
+                    .map_err(|m| ConfigError::new(format!("targets[{i}].addresses[{j}]"), m))?,
+            );
+        }
+    }
+    if let Some(ms) = raw.max_ms {
+        if !(1..=3_600_000).contains(&ms) {
+            return Err(ConfigError::new(
+                key("max_ms"),
+                format!("{ms} is outside 1..=3600000"),
+            ));
+        }
+        expect.max_ms = Some(ms as u64);
+    }
+    if (expect.private || !expect.addresses.is_empty()) && spec.dns_name().is_none() {
+        return Err(ConfigError::new(
+            key(if expect.private {
+                "private"
+            } else {
+                "addresses"
+            }),
+            "this target has no DNS name to check (it is an IP address)",
+        ));
+    }
+    Ok(TargetConfig {
+        name,
+        spec,
+        expect,
+        all_addresses: raw.all_addresses,
+    })
+}
+
+/// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 by default.
+pub fn parse_dns_server(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    s.parse::<SocketAddr>()
+        .map_err(|_| format!("`{s}` is not IP or IP:PORT (IPv6 with a port as [::1]:53)"))
+        .and_then(|a| {
+            if a.port() == 0 {
+                Err(format!("`{s}`: port 0"))
+            } else {
+                Ok(a)
+            }
+        })
+}
+
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    s.parse::<IpNet>()
+        .map_err(|_| format!("`{s}` is not an IP address or CIDR (e.g. 10.1.2.4 or 10.1.0.0/16)"))
+}
+
+pub fn duration(key: &str, s: &str, max: Duration) -> Result<Duration, ConfigError> {
+    let d = duration_allow_zero(key, s, max)?;
+    if d.is_zero() {
+        return Err(ConfigError::new(key, "must be more than 0"));
+    }
+    Ok(d)
+}
+
+fn duration_allow_zero(key: &str, s: &str, max: Duration) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| {
+        ConfigError::new(
+            key,
+            format!("`{s}` is not a duration like \"2s\" or \"500ms\": {e}"),
+        )
+    })?;
+    if d > max {
+        return Err(ConfigError::new(
+            key,
+            format!("{s} is more than {}", humantime::format_duration(max)),
+        ));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(k: &str) -> Option<String> {
+        (k == "SqlConnectionString")
+            .then(|| "Server=tcp:db.database.windows.net,1433;Password=x".to_string())
+    }
+
+    #[test]
+    fn full_config() {
+        let c = parse(
+            r#"
+            [engine]
+            dns_servers = ["127.0.0.53:5353", "10.0.0.4", "[::1]:53"]
+            concurrency = 8
+            deadline = "10s"
+            tcp_settle = "0s"
+            all_addresses = true
+            [engine.timeouts]
+            dns = "500ms"
+            tcp = "1s"
+
+            [[targets]]
+            name = "sql"
+            target = "tcp://loopsql.database.windows.net:1433"
+            private = true
+            addresses = ["127.0.0.1", "10.1.0.0/16"]
+            max_ms = 250
+
+            [[targets]]
+            target = "env:SqlConnectionString"
+            "#,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.engine.dns_servers.len(), 3);
+        assert_eq!(c.engine.dns_servers[1], "10.0.0.4:53".parse().unwrap());
+        assert_eq!(c.engine.timeouts.dns, Duration::from_millis(500));
+        assert_eq!(c.engine.concurrency, 8);
+        assert!(c.engine.tcp_settle.is_zero());
+        assert_eq!(c.targets[0].expect.addresses.len(), 2);
+        assert_eq!(c.targets[0].expect.max_ms, Some(250));
+        assert_eq!(
+            c.targets[1].name,
+            "sqlserver://db.database.windows.net:1433"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("[engine]\nbogus = 1", "line 2", "unknown field `bogus`"),
+            (
+                "[[targets]]\ntarget = \"tcp://a:1\"\nprivat = true",
+                "line 3",
+                "unknown field `privat`",
+            ),
+            (
+                "[engine.timeouts]\ndns = \"fast\"",
+                "engine.timeouts.dns",
+                "not a duration",
+            ),
+            (
+                "[engine.timeouts]\ntcp = \"0s\"",
+                "engine.timeouts.tcp",
+                "more than 0",
+            ),
+            (
+                "[engine]\ndeadline = \"2h\"",
+                "engine.deadline",
+                "more than 1h",
+            ),
+            ("[engine]\nconcurrency = 0", "engine.concurrency", "outside"),
+            (
+                "[engine]\ndns_servers = [\"dns.google\"]",
+                "engine.dns_servers[0]",
+                "not IP or IP:PORT",
+            ),
+            ("[[targets]]\nname = \"x\"", "targets[0].target", "missing"),
+            (
+                "[[targets]]\ntarget = \"tcp://a\"",
+                "targets[0].target",
+                "needs a port",
+            ),
+            (
+                "[[targets]]\ntarget = \"env:Nope\"",
+                "targets[0].target",
+                "`Nope` is not set",
+            ),
+            (
+                "[[targets]]\ntarget = \"tcp://a:1\"\naddresses = [\"10.0.0.0/33\"]",
+                "targets[0].addresses[0]",
+                "not an IP address or CIDR",
+            ),
+            (
+                "[[targets]]\ntarget = \"tcp://a:1\"\naddresses = []",
+                "targets[0].addresses",
+                "empty list",
+            ),
+            (
+                "[[targets]]\ntarget = \"tcp://10.0.0.1:1\"\nprivate = true",
+                "targets[0].private",
+                "no DNS name",
+            ),
+            (
+                "[[targets]]\ntarget = \"tcp://a:1\"\nmax_ms = -5",
+                "targets[0].max_ms",
+                "outside",
+            ),
+            (
+                "[[targets]]\nname = \"a\"\ntarget = \"tcp://a:1\"\n[[targets]]\nname = \"a\"\ntarget = \"tcp://b:1\"",
+                "targets[1].name",
+                "duplicate target name `a`",
+            ),
+            ("[engine]\nconcurrency = \"many\"", "line 2", "invalid type"),
+        ];
+        for (text, key, msg) in cases {
+            let e = parse(text, &env).expect_err(text);
+            assert_eq!(&e.key, key, "{text}: {e}");
+            assert!(e.message.contains(msg), "{text}: got `{e}`, want `{msg}`");
+            assert!(e.to_string().starts_with("config.invalid: "), "{e}");
+        }
+    }
+
+    #[test]
+    fn dns_server_forms() {
+        assert_eq!(
+            parse_dns_server("1.2.3.4").unwrap(),
+            "1.2.3.4:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_dns_server("127.0.0.53:5353").unwrap(),
+            "127.0.0.53:5353".parse().unwrap()
+        );
+        assert_eq!(
+            parse_dns_server("::1").unwrap(),
+            "[::1]:53".parse().unwrap()
+        );
+        assert!(parse_dns_server("[::1]:0").is_err());
+        assert!(parse_dns_server("host:53").is_err());
+    }
+}

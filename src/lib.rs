@@ -1,0 +1,23 @@
+//! routeproof proves, layer by layer, that an Azure Function App's private network route
+//! works: DNS (which server, CNAME chain, private or public), TCP, then the application.
+//!
+//! Layout:
+//! - `target`: target URIs (`tcp://`, `dns://`, `env:VAR`, ...) parsed into `TargetSpec`.
+//! - `config`: the TOML file parsed once into typed settings and targets.
+//! - `probe`: the engine (`Engine::run`) and one module per layer (`dns`, `tcp`).
+//! - `report`: the versioned report every door returns, with the stable failure classes.
+//! - `diagnose`: the hint for each failure class, sharpened by what the probe saw.
+//! - `addr`: address classes (private, loopback, link-local, public, Azure platform).
+//! - `secret`: the `Secret` newtype and URL redaction: secrets cannot print.
+//! - `render`: the text table for terminals (JSON is the report's serde form).
+//! - `demo`: an offline, self-contained run on loopback peers (`routeproof demo`).
+
+pub mod addr;
+pub mod config;
+pub mod demo;
+pub mod diagnose;
+pub mod probe;
+pub mod render;
+pub mod report;
+pub mod secret;
+pub mod target;

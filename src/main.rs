@@ -1,0 +1,245 @@
+//! The `routeproof` command: `probe`, `check`, `demo`. Exit codes: 0 every target ok,
+//! 1 a target failed, 2 usage or config error (clap's own usage errors are 2 as well).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use routeproof::config::{self, Config, ConfigError, TargetConfig, process_env};
+use routeproof::probe::Engine;
+use routeproof::render;
+use routeproof::target;
+
+#[derive(Parser)]
+#[command(
+    name = "routeproof",
+    version,
+    about = "Proves, layer by layer, that this app's private network route works"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Probe targets from a config file and/or the command line.
+    Probe(ProbeArgs),
+    /// Validate a config file and print the plan, without sending anything.
+    Check {
+        #[arg(long, env = "ROUTEPROOF_CONFIG")]
+        config: PathBuf,
+    },
+    /// Probe built-in loopback peers (a Private-Link-shaped DNS zone, open and closed
+    /// ports): a complete report, offline.
+    Demo {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct ProbeArgs {
+    /// Config file (TOML) with named targets and engine settings.
+    #[arg(long, env = "ROUTEPROOF_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the JSON report instead of the text table.
+    #[arg(long)]
+    json: bool,
+    /// DNS server to ask, IP[:PORT]; repeat for several (the first is the primary).
+    /// Overrides the config, WEBSITE_DNS_SERVER and resolv.conf.
+    #[arg(long = "dns-server", value_name = "IP[:PORT]")]
+    dns_server: Vec<String>,
+    /// Run deadline, e.g. 10s (shortens the config's engine.deadline).
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<String>,
+    /// Targets probed at once.
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Connect to every resolved address, not just the first that answers.
+    #[arg(long)]
+    all_addresses: bool,
+    /// Target URIs: dns://NAME, tcp://HOST:PORT, tls://, http(s)://, sqlserver://, env:VAR.
+    targets: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("routeproof: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.cmd {
+            Cmd::Probe(args) => probe(args).await,
+            Cmd::Check { config } => check(&config),
+            Cmd::Demo { json } => demo(json).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("routeproof: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Logs go to stderr so stdout carries only the report (JSON pipes stay clean).
+fn init_logging() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("ROUTEPROOF_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("warn,hickory_net=off,hickory_resolver=off")
+        });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn probe(args: ProbeArgs) -> Result<ExitCode, ConfigError> {
+    let mut cfg = match &args.config {
+        Some(path) => config::load(path, &process_env)?,
+        None => Config {
+            engine: Default::default(),
+            targets: Vec::new(),
+        },
+    };
+    let mut source = "config";
+    if !args.dns_server.is_empty() {
+        cfg.engine.dns_servers = args
+            .dns_server
+            .iter()
+            .map(|s| config::parse_dns_server(s).map_err(|m| ConfigError::new("--dns-server", m)))
+            .collect::<Result<_, _>>()?;
+        source = "cli";
+    }
+    if let Some(c) = args.concurrency {
+        if !(1..=4096).contains(&c) {
+            return Err(ConfigError::new(
+                "--concurrency",
+                format!("{c} is outside 1..=4096"),
+            ));
+        }
+        cfg.engine.concurrency = c;
+    }
+    if args.all_addresses {
+        cfg.engine.all_addresses = true;
+    }
+    let deadline = match &args.timeout {
+        Some(t) => Some(config::duration("--timeout", t, Duration::from_secs(3600))?),
+        None => None,
+    };
+    for (i, uri) in args.targets.iter().enumerate() {
+        let spec = target::parse(uri, &process_env)
+            .map_err(|e| ConfigError::new(format!("TARGET #{}", i + 1), e.0))?;
+        cfg.targets.push(TargetConfig::adhoc(spec));
+    }
+    if cfg.targets.is_empty() {
+        return Err(ConfigError::new(
+            "TARGET",
+            "nothing to probe: give target URIs or --config FILE (try `routeproof demo`)",
+        ));
+    }
+    let engine = Engine::new(cfg.engine, source, &process_env)?;
+    let report = engine.run(&cfg.targets, deadline).await;
+    print_report(&report, args.json);
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_report(report: &routeproof::report::Report, json: bool) {
+    if json {
+        match serde_json::to_string_pretty(report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("routeproof: cannot encode the report: {e}"),
+        }
+    } else {
+        print!("{}", render::text::render(report));
+    }
+}
+
+fn check(path: &std::path::Path) -> Result<ExitCode, ConfigError> {
+    let cfg = config::load(path, &process_env)?;
+    let e = &cfg.engine;
+    let resolvers = routeproof::probe::resolvers::discover(
+        &e.dns_servers,
+        "config",
+        &process_env,
+        &e.resolv_conf,
+    )
+    .map_err(|m| ConfigError::new("engine.dns_servers", m))?;
+    println!(
+        "config ok: {} target(s); deadline {}, concurrency {}, timeouts dns {} tcp {}",
+        cfg.targets.len(),
+        humantime::format_duration(e.deadline),
+        e.concurrency,
+        humantime::format_duration(e.timeouts.dns),
+        humantime::format_duration(e.timeouts.tcp),
+    );
+    let rs: Vec<String> = resolvers
+        .iter()
+        .map(|r| format!("{} ({})", r.server, r.source))
+        .collect();
+    println!("dns servers: {}", rs.join(", "));
+    for t in &cfg.targets {
+        let layers: Vec<&str> = t.spec.layers().iter().map(|l| l.as_str()).collect();
+        let mut expect = Vec::new();
+        if t.expect.private {
+            expect.push("private".to_string());
+        }
+        if !t.expect.addresses.is_empty() {
+            let a: Vec<String> = t.expect.addresses.iter().map(|n| n.to_string()).collect();
+            expect.push(format!("addresses {}", a.join(",")));
+        }
+        if let Some(m) = t.expect.max_ms {
+            expect.push(format!("max_ms {m}"));
+        }
+        println!(
+            "  {}  {}  [{}]{}",
+            t.name,
+            t.spec,
+            layers.join(" > "),
+            if expect.is_empty() {
+                String::new()
+            } else {
+                format!("  expect: {}", expect.join(", "))
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(json: bool) -> Result<ExitCode, ConfigError> {
+    let peers = routeproof::demo::DemoPeers::start()
+        .await
+        .map_err(|e| ConfigError::new("demo", format!("cannot start loopback peers: {e}")))?;
+    let cfg = config::parse(&peers.config_toml(), &|_| None)?;
+    let engine = Engine::new(cfg.engine, "config", &|_| None)?;
+    let report = engine.run(&cfg.targets, None).await;
+    print_report(&report, json);
+    if !json {
+        println!(
+            "\n(demo: every peer above ran inside this process on 127.0.0.1; three targets fail on purpose, to show classified failures)"
+        );
+    }
+    // The demo's failures are the point of it: exit 0 when the report came out as designed.
+    let as_designed = report.targets.iter().filter(|t| t.ok).count() == 1;
+    Ok(if as_designed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

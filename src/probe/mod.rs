@@ -1,0 +1,372 @@
+//! The engine: one entry point (`Engine::run`) for the CLI, the HTTP trigger and the
+//! timer. Targets run concurrently on tasks (never a thread each) under a semaphore;
+//! each is a pipeline of layers that stops at the first failure; the run has one
+//! deadline and every layer gets `min(its timeout, what remains)`.
+
+pub mod dns;
+pub mod resolvers;
+pub mod tcp;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::config::{ConfigError, EngineSettings, EnvLookup, TargetConfig};
+use crate::diagnose::{self, Context};
+use crate::report::{
+    Environment, FailureClass, Layer, LayerResult, Report, ResolverInfo, SCHEMA, Skipped,
+    TargetReport, ms,
+};
+use crate::target::{Host, TargetSpec};
+
+/// Time left in a run. Layers ask it for their limit so a layer timeout can never push a
+/// run past its deadline, and so a timeout caused by the deadline is reported as
+/// `deadline`, not blamed on the layer.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    deadline: Instant,
+}
+
+impl Budget {
+    pub fn until(deadline: Instant) -> Self {
+        Budget { deadline }
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// The limit for a layer whose own timeout is `timeout`, and whether the run
+    /// deadline (not the layer timeout) is what binds.
+    pub fn limit(&self, timeout: Duration) -> (Duration, bool) {
+        let left = self.remaining();
+        if timeout >= left {
+            (left, true)
+        } else {
+            (timeout, false)
+        }
+    }
+}
+
+pub struct Engine {
+    settings: EngineSettings,
+    nameservers: Vec<resolvers::Nameserver>,
+    environment: Environment,
+}
+
+impl Engine {
+    /// Builds the resolvers once. `explicit_source` labels `settings.dns_servers` in
+    /// the report (`config` or `cli`).
+    pub fn new(
+        settings: EngineSettings,
+        explicit_source: &str,
+        env: EnvLookup,
+    ) -> Result<Arc<Engine>, ConfigError> {
+        let infos = resolvers::discover(
+            &settings.dns_servers,
+            explicit_source,
+            env,
+            &settings.resolv_conf,
+        )
+        .map_err(|m| ConfigError::new("engine.dns_servers", m))?;
+        let nameservers = resolvers::build(&infos, settings.timeouts.dns)
+            .map_err(|m| ConfigError::new("engine.dns_servers", m))?;
+        let environment = Environment {
+            hostname: hostname(),
+            on_azure: env("WEBSITE_SITE_NAME").is_some(),
+            resolvers: infos,
+        };
+        Ok(Arc::new(Engine {
+            settings,
+            nameservers,
+            environment,
+        }))
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    pub fn resolvers(&self) -> &[ResolverInfo] {
+        &self.environment.resolvers
+    }
+
+    /// Runs `targets` and returns the report in target order. `deadline` shortens the
+    /// configured run deadline (callers pass their own budget), never lengthens it.
+    pub async fn run(
+        self: &Arc<Self>,
+        targets: &[TargetConfig],
+        deadline: Option<Duration>,
+    ) -> Report {
+        let started_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let start = Instant::now();
+        let total = deadline.map_or(self.settings.deadline, |d| d.min(self.settings.deadline));
+        let budget = Budget::until(start + total);
+        let sem = Arc::new(Semaphore::new(self.settings.concurrency));
+
+        let mut set = JoinSet::new();
+        for (i, t) in targets.iter().enumerate() {
+            let engine = Arc::clone(self);
+            let target = t.clone();
+            let sem = Arc::clone(&sem);
+            set.spawn(async move {
+                let Ok(Ok(_permit)) =
+                    tokio::time::timeout_at(budget.deadline, sem.acquire_owned()).await
+                else {
+                    return (i, not_started(&target));
+                };
+                (i, engine.probe(&target, &budget).await)
+            });
+        }
+
+        let mut slots: Vec<Option<TargetReport>> = vec![None; targets.len()];
+        // Layers already stop at the deadline; the grace only covers scheduling jitter.
+        let hard_stop = budget.deadline + Duration::from_millis(250);
+        loop {
+            match tokio::time::timeout_at(hard_stop, set.join_next()).await {
+                Ok(Some(Ok((i, r)))) => slots[i] = Some(r),
+                Ok(Some(Err(e))) => tracing::error!(error = %e, "probe task failed"),
+                Ok(None) => break,
+                Err(_) => {
+                    set.abort_all();
+                    break;
+                }
+            }
+        }
+        let reports: Vec<TargetReport> = slots
+            .into_iter()
+            .zip(targets)
+            .map(|(slot, t)| slot.unwrap_or_else(|| not_started(t)))
+            .collect();
+        let summary = Report::summarize(&reports);
+        Report {
+            schema: SCHEMA,
+            version: env!("CARGO_PKG_VERSION"),
+            started_at,
+            duration_ms: ms(start.elapsed()),
+            deadline_ms: ms(total),
+            ok: summary.failed == 0,
+            summary,
+            environment: self.environment.clone(),
+            targets: reports,
+        }
+    }
+
+    /// One target through its layers, stopping at the first that fails.
+    async fn probe(&self, t: &TargetConfig, budget: &Budget) -> TargetReport {
+        let start = Instant::now();
+        let plan = t.spec.layers();
+        let mut layers: Vec<LayerResult> = Vec::new();
+        let mut warnings = Vec::new();
+        let mut ctx = Context::new(t.spec.dns_name().unwrap_or_default());
+        ctx.resolver_sources = self
+            .environment
+            .resolvers
+            .iter()
+            .map(|r| r.source.clone())
+            .collect();
+
+        let addresses: Vec<IpAddr> = match t.spec.dns_name() {
+            Some(name) => {
+                let qtype = match &t.spec {
+                    TargetSpec::Dns { qtype, .. } => Some(*qtype),
+                    _ => None,
+                };
+                let out = dns::resolve(
+                    &self.nameservers,
+                    name,
+                    &dns::types_for(qtype),
+                    self.settings.timeouts.dns,
+                    budget,
+                    &t.expect,
+                )
+                .await;
+                warnings.extend(out.warnings);
+                let ok = out.result.ok;
+                layers.push(out.result);
+                if !ok {
+                    return finish(t, &plan, layers, warnings, start);
+                }
+                out.addresses
+            }
+            None => match t.spec.host() {
+                Some(Host::Ip(ip)) => vec![*ip],
+                _ => Vec::new(),
+            },
+        };
+        ctx.addresses = addresses.clone();
+
+        if plan.contains(&Layer::Tcp) {
+            let port = t.spec.port().unwrap_or_default();
+            let addrs: Vec<SocketAddr> = addresses
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, port))
+                .collect();
+            let settle = match t.spec {
+                TargetSpec::Tcp { .. } => self.settings.tcp_settle,
+                // Upper layers see a reset themselves, with more context.
+                _ => Duration::ZERO,
+            };
+            let out = tcp::connect(
+                tcp::TcpPlan {
+                    addrs: &addrs,
+                    all: t.all_addresses.unwrap_or(self.settings.all_addresses),
+                    timeout: self.settings.timeouts.tcp,
+                    settle,
+                    ctx: &ctx,
+                },
+                budget,
+            )
+            .await;
+            warnings.extend(out.warnings);
+            layers.push(out.result);
+            // The stream is dropped here until the TLS/TDS/HTTP layers take it over.
+            drop(out.stream);
+        }
+        finish(t, &plan, layers, warnings, start)
+    }
+}
+
+/// Turns the layers that ran into the target's verdict: `reached`, `ok`, the failure,
+/// the skipped layers, and the `max_ms` expectation.
+fn finish(
+    t: &TargetConfig,
+    plan: &[Layer],
+    layers: Vec<LayerResult>,
+    mut warnings: Vec<String>,
+    start: Instant,
+) -> TargetReport {
+    let elapsed = start.elapsed();
+    let mut failure = layers.iter().find_map(|l| l.error.clone());
+    let reached = layers
+        .iter()
+        .rev()
+        .find(|l| l.ok || l.error.as_ref().is_some_and(|f| f.class.layer_answered()))
+        .map(|l| l.layer);
+    let ran: Vec<Layer> = layers.iter().map(|l| l.layer).collect();
+    let mut skipped = Vec::new();
+    let mut unsupported = Vec::new();
+    for layer in plan.iter().filter(|l| !ran.contains(l)) {
+        let reason = match (&failure, layer) {
+            (Some(f), _) => format!(
+                "not run: {} failed first",
+                f.layer.map(|l| l.as_str()).unwrap_or("the run")
+            ),
+            (None, Layer::Tls | Layer::Tds | Layer::Http) => {
+                unsupported.push(layer.as_str());
+                "not available in this version of routeproof".to_string()
+            }
+            (None, _) => "not run".to_string(),
+        };
+        skipped.push(Skipped {
+            layer: *layer,
+            reason,
+        });
+    }
+    if !unsupported.is_empty() {
+        warnings.push(format!(
+            "the {} layer(s) are not available in this version: the route is proven up to {} only",
+            unsupported.join(", "),
+            reached.map(|l| l.as_str()).unwrap_or("nothing")
+        ));
+    }
+    if failure.is_none()
+        && let Some(max) = t.expect.max_ms
+        && elapsed > Duration::from_millis(max)
+    {
+        failure = Some(diagnose::failure(
+            None,
+            FailureClass::ExpectMaxMs,
+            format!("took {:.1} ms, more than max_ms = {max}", ms(elapsed)),
+            &Context::new(t.spec.dns_name().unwrap_or_default()),
+        ));
+    }
+    TargetReport {
+        name: t.name.clone(),
+        target: t.spec.to_string(),
+        ok: failure.is_none(),
+        reached,
+        failure,
+        duration_ms: ms(elapsed),
+        layers,
+        skipped,
+        warnings,
+    }
+}
+
+/// A target the deadline caught before it could start (or finish, if its task had to
+/// be aborted).
+fn not_started(t: &TargetConfig) -> TargetReport {
+    let f = diagnose::failure(
+        None,
+        FailureClass::Deadline,
+        "run deadline reached before this target finished".into(),
+        &Context::new(t.spec.dns_name().unwrap_or_default()),
+    );
+    TargetReport {
+        name: t.name.clone(),
+        target: t.spec.to_string(),
+        ok: false,
+        reached: None,
+        failure: Some(f),
+        duration_ms: 0.0,
+        layers: Vec::new(),
+        skipped: t
+            .spec
+            .layers()
+            .into_iter()
+            .map(|layer| Skipped {
+                layer,
+                reason: "not run: run deadline".into(),
+            })
+            .collect(),
+        warnings: Vec::new(),
+    }
+}
+
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into a buffer we own.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8(buf[..end].to_vec())
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn budget_arithmetic() {
+        let b = Budget::until(Instant::now() + Duration::from_secs(10));
+        // (layer timeout, elapsed before asking) -> (limit, cut by deadline)
+        let table = [
+            (2, 0, 2, false),
+            (10, 0, 10, true),
+            (30, 0, 10, true),
+            (2, 7, 2, false),
+            (5, 7, 3, true),
+            (5, 12, 0, true),
+        ];
+        let mut elapsed = 0;
+        for (timeout, at, want, cut) in table {
+            tokio::time::advance(Duration::from_secs(at - elapsed)).await;
+            elapsed = at;
+            let (limit, c) = b.limit(Duration::from_secs(timeout));
+            assert_eq!(
+                (limit, c),
+                (Duration::from_secs(want), cut),
+                "timeout {timeout} at {at}s"
+            );
+        }
+    }
+}

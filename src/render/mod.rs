@@ -1,0 +1,3 @@
+//! Renderers. JSON is the report's own serde form; `text` is for terminals.
+
+pub mod text;

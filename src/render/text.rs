@@ -1,0 +1,160 @@
+//! The report as a terminal table: one block per target, one line per layer, the failure
+//! and its hint in words. Meant to be read at 3 a.m. without scrolling through JSON.
+
+use std::fmt::Write;
+
+use crate::report::{
+    DnsEvidence, Evidence, Failure, LayerResult, Report, TargetReport, TcpEvidence,
+};
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "routeproof {}  {}  {} target(s): {} ok, {} failed  ({:.1} ms, deadline {:.0} ms)",
+        r.version,
+        r.started_at,
+        r.summary.total,
+        r.summary.ok,
+        r.summary.failed,
+        r.duration_ms,
+        r.deadline_ms
+    );
+    let resolvers: Vec<String> = r
+        .environment
+        .resolvers
+        .iter()
+        .map(|x| format!("{} ({})", x.server, x.source))
+        .collect();
+    let _ = writeln!(
+        out,
+        "host {}{}  dns {}",
+        r.environment.hostname.as_deref().unwrap_or("?"),
+        if r.environment.on_azure {
+            " (Azure)"
+        } else {
+            ""
+        },
+        if resolvers.is_empty() {
+            "-".into()
+        } else {
+            resolvers.join(", ")
+        }
+    );
+    for t in &r.targets {
+        out.push('\n');
+        target(&mut out, t);
+    }
+    out
+}
+
+fn target(out: &mut String, t: &TargetReport) {
+    let verdict = if t.ok { "PASS" } else { "FAIL" };
+    let reached = t.reached.map(|l| l.as_str()).unwrap_or("nothing");
+    let _ = writeln!(out, "{verdict}  {}  {}", t.name, t.target);
+    let _ = writeln!(out, "      reached {reached}, {:.1} ms", t.duration_ms);
+    for l in &t.layers {
+        layer(out, l, t.failure.as_ref());
+    }
+    for s in &t.skipped {
+        let _ = writeln!(out, "      {:<5} --     {}", s.layer.as_str(), s.reason);
+    }
+    if let Some(f) = &t.failure {
+        let _ = writeln!(out, "      => {}: {}", f.class, f.message);
+        let _ = writeln!(out, "      hint: {}", f.hint);
+    }
+    for w in &t.warnings {
+        let _ = writeln!(out, "      warning: {w}");
+    }
+}
+
+fn layer(out: &mut String, l: &LayerResult, target_failure: Option<&Failure>) {
+    let status = if l.ok { "ok" } else { "FAIL" };
+    let head = format!(
+        "      {:<5} {:<4} {:>8.3} ms  ",
+        l.layer.as_str(),
+        status,
+        l.duration_ms
+    );
+    let pad = " ".repeat(head.len());
+    match &l.evidence {
+        Evidence::Dns(d) => dns(out, &head, &pad, d),
+        Evidence::Tcp(t) => tcp(out, &head, &pad, t),
+        Evidence::None {} => {
+            let _ = writeln!(out, "{head}");
+        }
+    }
+    // The target's failure is printed once below; a layer's own error only when it differs.
+    if let Some(e) = l.error.as_ref().filter(|e| Some(*e) != target_failure) {
+        let _ = writeln!(out, "{pad}{}: {}", e.class, e.message);
+    }
+}
+
+fn dns(out: &mut String, head: &str, pad: &str, d: &DnsEvidence) {
+    let _ = writeln!(
+        out,
+        "{head}{} {} {} via {}",
+        d.query,
+        d.types.join("/"),
+        d.rcode.as_deref().unwrap_or("no answer"),
+        d.server.as_deref().unwrap_or("-")
+    );
+    for h in &d.cname_chain {
+        let _ = writeln!(
+            out,
+            "{pad}{} -> {} (CNAME, ttl {})",
+            h.name, h.target, h.ttl
+        );
+    }
+    for a in &d.addresses {
+        let _ = writeln!(out, "{pad}{} {} (ttl {})", a.ip, a.class.as_str(), a.ttl);
+    }
+    for r in &d.records {
+        if r.rtype != "CNAME" {
+            let _ = writeln!(
+                out,
+                "{pad}{} {} {} (ttl {})",
+                r.name, r.rtype, r.data, r.ttl
+            );
+        }
+    }
+    for s in &d.servers {
+        let what = match (&s.class, s.addresses.is_empty()) {
+            (Some(c), _) => c.as_str().to_string(),
+            (None, true) => s.rcode.clone().unwrap_or_default(),
+            (None, false) => s
+                .addresses
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let _ = writeln!(
+            out,
+            "{pad}server {} ({}): {what}, {:.3} ms",
+            s.server, s.source, s.duration_ms
+        );
+    }
+}
+
+fn tcp(out: &mut String, head: &str, pad: &str, t: &TcpEvidence) {
+    let peer = t.peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+    let local = t.local.map(|l| format!(" from {l}")).unwrap_or_default();
+    let settle = t
+        .settle_ms
+        .map(|s| format!(", then watched {s:.0} ms for a reset"))
+        .unwrap_or_default();
+    let _ = writeln!(out, "{head}{peer}{local}{settle}");
+    for a in &t.attempts {
+        let what = if a.ok {
+            "ok".to_string()
+        } else {
+            a.class.map(|c| c.to_string()).unwrap_or_default()
+        };
+        let _ = writeln!(
+            out,
+            "{pad}attempt {} {what} {:.3} ms",
+            a.peer, a.duration_ms
+        );
+    }
+}

@@ -1,0 +1,350 @@
+//! The report: what every door (CLI, HTTP trigger, timer) gets back from the engine.
+//!
+//! `ok` (every expectation held) is kept apart from `reached` (the last layer that
+//! answered): a refused login or a 401 proves the route even though the target is not ok.
+//! A layer that did not run is absent from `layers` and named in `skipped`, never a 0 ms entry.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::addr::AddrClass;
+
+/// Bumped whenever a field changes meaning or disappears; additions keep the version.
+pub const SCHEMA: &str = "routeproof.report/v1";
+
+/// The layers of a probe pipeline, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    Dns,
+    Tcp,
+    Tls,
+    Tds,
+    Http,
+}
+
+impl Layer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Dns => "dns",
+            Layer::Tcp => "tcp",
+            Layer::Tls => "tls",
+            Layer::Tds => "tds",
+            Layer::Http => "http",
+        }
+    }
+}
+
+impl fmt::Display for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Stable failure classes (`layer.reason`). Hints, exit codes and telemetry match on
+/// these, never on message text, so the strings are part of the report contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum FailureClass {
+    #[serde(rename = "dns.nxdomain")]
+    DnsNxdomain,
+    #[serde(rename = "dns.servfail")]
+    DnsServfail,
+    #[serde(rename = "dns.refused")]
+    DnsRefused,
+    #[serde(rename = "dns.timeout")]
+    DnsTimeout,
+    #[serde(rename = "dns.no_records")]
+    DnsNoRecords,
+    #[serde(rename = "dns.public_address")]
+    DnsPublicAddress,
+    /// Any other resolver failure (FORMERR, NOTIMP, malformed answer, socket error).
+    #[serde(rename = "dns.error")]
+    DnsError,
+    #[serde(rename = "tcp.refused")]
+    TcpRefused,
+    #[serde(rename = "tcp.timeout")]
+    TcpTimeout,
+    #[serde(rename = "tcp.reset")]
+    TcpReset,
+    #[serde(rename = "tcp.unreachable")]
+    TcpUnreachable,
+    #[serde(rename = "tcp.forbidden")]
+    TcpForbidden,
+    /// Any other socket error, with the OS error in the message.
+    #[serde(rename = "tcp.error")]
+    TcpError,
+    /// The resolved addresses are not the ones the target expects.
+    #[serde(rename = "expect.addresses")]
+    ExpectAddresses,
+    /// Every layer passed but the whole probe took longer than `max_ms`.
+    #[serde(rename = "expect.max_ms")]
+    ExpectMaxMs,
+    #[serde(rename = "config.invalid")]
+    ConfigInvalid,
+    /// The run deadline expired before this layer (or target) finished.
+    #[serde(rename = "deadline")]
+    Deadline,
+}
+
+impl FailureClass {
+    pub const ALL: &'static [FailureClass] = &[
+        FailureClass::DnsNxdomain,
+        FailureClass::DnsServfail,
+        FailureClass::DnsRefused,
+        FailureClass::DnsTimeout,
+        FailureClass::DnsNoRecords,
+        FailureClass::DnsPublicAddress,
+        FailureClass::DnsError,
+        FailureClass::TcpRefused,
+        FailureClass::TcpTimeout,
+        FailureClass::TcpReset,
+        FailureClass::TcpUnreachable,
+        FailureClass::TcpForbidden,
+        FailureClass::TcpError,
+        FailureClass::ExpectAddresses,
+        FailureClass::ExpectMaxMs,
+        FailureClass::ConfigInvalid,
+        FailureClass::Deadline,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::DnsNxdomain => "dns.nxdomain",
+            FailureClass::DnsServfail => "dns.servfail",
+            FailureClass::DnsRefused => "dns.refused",
+            FailureClass::DnsTimeout => "dns.timeout",
+            FailureClass::DnsNoRecords => "dns.no_records",
+            FailureClass::DnsPublicAddress => "dns.public_address",
+            FailureClass::DnsError => "dns.error",
+            FailureClass::TcpRefused => "tcp.refused",
+            FailureClass::TcpTimeout => "tcp.timeout",
+            FailureClass::TcpReset => "tcp.reset",
+            FailureClass::TcpUnreachable => "tcp.unreachable",
+            FailureClass::TcpForbidden => "tcp.forbidden",
+            FailureClass::TcpError => "tcp.error",
+            FailureClass::ExpectAddresses => "expect.addresses",
+            FailureClass::ExpectMaxMs => "expect.max_ms",
+            FailureClass::ConfigInvalid => "config.invalid",
+            FailureClass::Deadline => "deadline",
+        }
+    }
+
+    /// Whether a failure of this class still proves the server answered at this layer.
+    /// Expectation failures happen after the layer answered; transport failures do not.
+    pub fn layer_answered(self) -> bool {
+        matches!(
+            self,
+            FailureClass::DnsPublicAddress
+                | FailureClass::ExpectAddresses
+                | FailureClass::ExpectMaxMs
+                | FailureClass::DnsNxdomain
+                | FailureClass::DnsNoRecords
+        )
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a target is not ok: the layer, the stable class, what happened, and what to do.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Failure {
+    pub layer: Option<Layer>,
+    pub class: FailureClass,
+    pub message: String,
+    pub hint: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub version: &'static str,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub duration_ms: f64,
+    /// The run deadline in force, so a reader can tell `deadline` failures from slowness.
+    pub deadline_ms: f64,
+    pub ok: bool,
+    pub summary: Summary,
+    pub environment: Environment,
+    pub targets: Vec<TargetReport>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub total: usize,
+    pub ok: usize,
+    pub failed: usize,
+}
+
+/// Where the probe ran. Later issues add the Azure site facts; today it records the
+/// resolvers in effect, because a DNS answer means nothing without who gave it.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Environment {
+    pub hostname: Option<String>,
+    pub on_azure: bool,
+    pub resolvers: Vec<ResolverInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ResolverInfo {
+    /// `ip:port`
+    pub server: String,
+    /// Where this server came from: `config`, `cli`, `WEBSITE_DNS_SERVER`,
+    /// `WEBSITE_DNS_ALT_SERVER` or `resolv.conf`.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    pub name: String,
+    /// The target as written, secrets redacted.
+    pub target: String,
+    pub ok: bool,
+    /// The last layer that answered; `null` when not even DNS answered.
+    pub reached: Option<Layer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    pub duration_ms: f64,
+    pub layers: Vec<LayerResult>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+    /// Observations that do not fail the target but an engineer should see
+    /// (e.g. two configured DNS servers that disagree).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Skipped {
+    pub layer: Layer,
+    pub reason: String,
+}
+
+/// One layer's outcome with its evidence. Evidence is kept on failure too: an NXDOMAIN
+/// is only useful with the server that said it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerResult {
+    pub layer: Layer,
+    pub ok: bool,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
+    #[serde(flatten)]
+    pub evidence: Evidence,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Evidence {
+    Dns(DnsEvidence),
+    Tcp(TcpEvidence),
+    None {},
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct DnsEvidence {
+    /// The name queried, fully qualified.
+    pub query: String,
+    /// Record types asked, e.g. `["A", "AAAA"]`.
+    pub types: Vec<String>,
+    /// `ip:port` of the server whose answer was used; `null` if none answered.
+    pub server: Option<String>,
+    /// The response code of the answer used (`NOERROR`, `NXDOMAIN`, ...).
+    pub rcode: Option<String>,
+    /// Names from the query to the final owner, in order (empty without CNAMEs).
+    pub cname_chain: Vec<CnameHop>,
+    pub addresses: Vec<AddressInfo>,
+    /// Non-address answers (TXT, MX, SRV, CNAME-only queries), as presentation text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordInfo>,
+    /// Every configured server's own answer, when more than one was asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ServerAnswer>,
+    /// True when the servers asked gave different answers (split horizon).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disagreement: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CnameHop {
+    pub name: String,
+    pub target: String,
+    pub ttl: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AddressInfo {
+    pub ip: std::net::IpAddr,
+    pub ttl: u32,
+    pub class: AddrClass,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RecordInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub ttl: u32,
+    pub data: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ServerAnswer {
+    pub server: String,
+    pub source: String,
+    pub rcode: Option<String>,
+    /// Set when the server did not answer usefully (timeout, SERVFAIL, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<FailureClass>,
+    pub addresses: Vec<std::net::IpAddr>,
+    pub duration_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TcpEvidence {
+    /// The address connected to (or tried last).
+    pub peer: Option<std::net::SocketAddr>,
+    /// Our side of the connection: on Azure, an address in the integration subnet.
+    pub local: Option<std::net::SocketAddr>,
+    /// Every address tried, in order, when more than one was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<TcpAttempt>,
+    /// How long the fresh connection was watched for an immediate reset (bare `tcp://`
+    /// targets). Not part of `duration_ms`, which is connect time only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settle_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TcpAttempt {
+    pub peer: std::net::SocketAddr,
+    pub ok: bool,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<std::net::SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<FailureClass>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Milliseconds with microsecond resolution: enough for loopback timings, short in JSON.
+pub fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+impl Report {
+    pub fn summarize(targets: &[TargetReport]) -> Summary {
+        let ok = targets.iter().filter(|t| t.ok).count();
+        Summary {
+            total: targets.len(),
+            ok,
+            failed: targets.len() - ok,
+        }
+    }
+}
