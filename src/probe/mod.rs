@@ -119,6 +119,10 @@ impl Engine {
                 else {
                     return (i, not_started(&target));
                 };
+                // A slot freed by a target the deadline just cut comes too late to use.
+                if budget.remaining().is_zero() {
+                    return (i, not_started(&target));
+                }
                 (i, engine.probe(&target, &budget).await)
             });
         }
