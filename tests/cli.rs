@@ -210,7 +210,7 @@ async fn acceptance_command_against_unbound() {
     let ub = match support::unbound::Unbound::start() {
         Ok(u) => u,
         Err(why) => {
-            eprintln!("SKIPPED acceptance_command_against_unbound: {why}");
+            support::skip("acceptance_command_against_unbound", &why);
             return;
         }
     };

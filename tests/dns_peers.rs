@@ -71,7 +71,10 @@ macro_rules! require_dig {
         match find_dig() {
             Some(path) => path,
             None => {
-                println!("SKIPPED: dig not installed");
+                support::skip(
+                    "dns_peers",
+                    "dig not installed (apt-get install bind9-dnsutils)",
+                );
                 return;
             }
         }
@@ -757,7 +760,7 @@ async fn unbound_serves_the_same_privatelink_zone() {
     let unbound = match Unbound::start() {
         Ok(u) => u,
         Err(why) => {
-            println!("SKIPPED: unbound not installed ({why})");
+            support::skip("unbound peer", &why);
             return;
         }
     };

@@ -422,8 +422,9 @@ async fn unbound_end_to_end() {
     let ub = match support::unbound::Unbound::start() {
         Ok(u) => u,
         Err(why) => {
-            eprintln!(
-                "SKIPPED unbound_end_to_end: {why} (CI installs unbound: apt-get install unbound)"
+            support::skip(
+                "unbound_end_to_end",
+                &format!("{why} (apt-get install unbound)"),
             );
             return;
         }

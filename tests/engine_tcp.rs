@@ -281,7 +281,10 @@ fn probe_blocking(target: &str) -> Report {
 fn unreachable_inside_a_namespace_without_routes() {
     // `lo` is down in a new namespace, so even 127.0.0.1 has no route.
     let Some(r) = in_new_netns(|| probe_blocking("tcp://127.0.0.1:9")) else {
-        eprintln!("SKIPPED unreachable: cannot create a network namespace (needs CAP_SYS_ADMIN)");
+        support::skip(
+            "unreachable",
+            "cannot create a network namespace (needs CAP_SYS_ADMIN)",
+        );
         return;
     };
     let t = &r.targets[0];
@@ -356,7 +359,7 @@ fn forbidden_when_the_platform_refuses_the_socket() {
         .join()
         .unwrap();
         let Some(r) = out else {
-            eprintln!("SKIPPED forbidden: seccomp not available here");
+            support::skip("forbidden", "seccomp not available here");
             return;
         };
         let t = &r.targets[0];

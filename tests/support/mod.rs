@@ -6,3 +6,13 @@
 
 pub mod dns;
 pub mod unbound;
+
+/// Reports a test that cannot run here because a peer is missing. A skip must be
+/// visible, never a silent pass; and where the peers are supposed to be installed
+/// (`.ci/run` sets `ROUTEPROOF_REQUIRE_PEERS=1`), a missing peer is a failure.
+pub fn skip(test: &str, why: &str) {
+    if std::env::var_os("ROUTEPROOF_REQUIRE_PEERS").is_some_and(|v| v == "1") {
+        panic!("{test}: required peer missing: {why}");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+}
