@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Probe cost and fan-out on loopback: N TCP targets spread over 127.0.0.0/8 addresses,
+# optionally N DNS+TCP targets through unbound, one routeproof run each, repeated;
+# prints median wall time, CPU time per probe and peak RSS. Loopback only.
+#
+#   scripts/bench.sh [N=1000] [RUNS=5]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000}
+RUNS=${2:-5}
+BIN=${ROUTEPROOF_BIN:-target/release/routeproof}
+[ -x "$BIN" ] || cargo build --release --locked
+command -v /usr/bin/time >/dev/null || { echo "bench: needs /usr/bin/time (apt-get install time)"; exit 2; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+# Listeners on 127.0.0.1..127.0.0.20, one port each, backlog large enough for every probe;
+# the kernel completes the handshakes, so the listener's own cost stays out of the figure.
+python3 - "$work/ports" <<'PY' &
+import socket, sys, time
+socks = []
+with open(sys.argv[1] + ".tmp", "w") as f:
+    for i in range(1, 21):
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((f"127.0.0.{i}", 0)); s.listen(4096); socks.append(s)
+        f.write(f"127.0.0.{i}:{s.getsockname()[1]}\n")
+import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+while True:
+    for s in socks:
+        s.setblocking(False)
+        try:
+            while True: s.accept()[0].close()
+        except BlockingIOError: pass
+    time.sleep(0.01)
+PY
+pids+=($!)
+for _ in $(seq 50); do [ -s "$work/ports" ] && break; sleep 0.1; done
+mapfile -t addrs < "$work/ports"
+
+write_cfg() { # $1 file, $2 kind (tcp|dns)
+    {
+        printf '[engine]\nconcurrency = 64\ntcp_settle = "0s"\ndeadline = "60s"\n'
+        [ "$2" = dns ] && printf 'dns_servers = ["%s"]\n' "$DNS"
+        for i in $(seq 0 $((N - 1))); do
+            a=${addrs[$((i % ${#addrs[@]}))]}
+            if [ "$2" = tcp ]; then
+                printf '[[targets]]\nname = "t%d"\ntarget = "tcp://%s"\n' "$i" "$a"
+            else
+                # local.database.windows.net resolves to 127.0.0.1 only: use that listener.
+                printf '[[targets]]\nname = "d%d"\ntarget = "tcp://local.database.windows.net:%s"\n' "$i" "${addrs[0]##*:}"
+            fi
+        done
+    } > "$1"
+}
+
+measure() { # $1 label, $2 config
+    local walls=() cpus=() rss=()
+    for _ in $(seq "$RUNS"); do
+        /usr/bin/time -f "%e %U %S %M" -o "$work/t" "$BIN" probe --config "$2" --json > "$work/out.json" || true
+        read -r w u s m < "$work/t"
+        ok=$(python3 -c "import json,sys;r=json.load(open(sys.argv[1]));print(r['summary']['ok'])" "$work/out.json")
+        [ "$ok" = "$N" ] || { echo "bench: only $ok of $N targets ok in $1"; exit 1; }
+        walls+=("$w"); cpus+=("$(awk "BEGIN{print $u + $s}")"); rss+=("$m")
+    done
+    python3 - "$1" "$N" "${walls[*]}" "${cpus[*]}" "${rss[*]}" <<'PY'
+import statistics, sys
+label, n = sys.argv[1], int(sys.argv[2])
+w = [float(x) for x in sys.argv[3].split()]; c = [float(x) for x in sys.argv[4].split()]; m = [int(x) for x in sys.argv[5].split()]
+print(f"| {label} | {n} | {statistics.median(w)*1000:.0f} ms | {statistics.median(c)*1000:.0f} ms | {statistics.median(c)/n*1e6:.0f} µs | {max(m)/1024:.1f} MiB |")
+PY
+}
+
+echo "routeproof $("$BIN" --version | cut -d' ' -f2), $(nproc) cores, $(date -u +%F), ${RUNS} runs each, medians"
+echo
+echo "| run | targets | wall | CPU (user+sys) | CPU per probe | peak RSS |"
+echo "|---|---|---|---|---|---|"
+write_cfg "$work/tcp.toml" tcp
+measure "tcp:// to 20 loopback addresses, concurrency 64" "$work/tcp.toml"
+
+UNBOUND=$(command -v unbound || echo /usr/sbin/unbound)
+if [ -x "$UNBOUND" ]; then
+    port=$(python3 -c "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('127.0.0.1',0));print(s.getsockname()[1])")
+    DNS="127.0.0.1:$port"
+    cat > "$work/zone" <<ZONE
+\$ORIGIN database.windows.net.
+\$TTL 60
+@ IN SOA ns1 hostmaster 1 3600 600 86400 60
+@ IN NS ns1
+ns1 IN A 127.0.0.1
+local IN CNAME local.privatelink
+local.privatelink IN A 127.0.0.1
+ZONE
+    cat > "$work/unbound.conf" <<CONF
+server:
+    interface: 127.0.0.1@$port
+    do-ip6: no
+    username: ""
+    chroot: ""
+    directory: "$work"
+    pidfile: ""
+    use-syslog: no
+    logfile: ""
+    do-not-query-localhost: no
+    access-control: 127.0.0.0/8 allow
+    module-config: "iterator"
+    msg-cache-size: 0
+    rrset-cache-size: 0
+auth-zone:
+    name: "database.windows.net."
+    zonefile: "$work/zone"
+    for-downstream: yes
+    for-upstream: yes
+    fallback-enabled: no
+forward-zone:
+    name: "."
+    forward-addr: 127.0.0.1@9
+CONF
+    "$UNBOUND" -d -c "$work/unbound.conf" > "$work/unbound.log" 2>&1 &
+    pids+=($!)
+    sleep 0.5
+    write_cfg "$work/dns.toml" dns
+    measure "dns (A+AAAA via unbound, CNAME) + tcp, concurrency 64" "$work/dns.toml"
+else
+    echo "(unbound not installed: DNS row skipped)"
+fi
