@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::IpNet;
+use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
+
+use crate::secret::Secret;
 
 use crate::target::{self, TargetSpec};
 
@@ -56,12 +59,19 @@ pub struct EngineSettings {
     pub all_addresses: bool,
     /// How long a bare `tcp://` probe watches a fresh connection for an immediate reset.
     pub tcp_settle: Duration,
+    /// Extra trust anchors for every TLS target (`engine.ca_file`), on top of the system store.
+    pub ca_roots: Vec<CertificateDer<'static>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     pub dns: Duration,
     pub tcp: Duration,
+    pub tls: Duration,
+    /// Request written to the first response byte.
+    pub http: Duration,
+    /// First byte to the end of the body read.
+    pub body: Duration,
 }
 
 impl Default for EngineSettings {
@@ -74,9 +84,13 @@ impl Default for EngineSettings {
             timeouts: Timeouts {
                 dns: Duration::from_secs(2),
                 tcp: Duration::from_secs(3),
+                tls: Duration::from_secs(5),
+                http: Duration::from_secs(10),
+                body: Duration::from_secs(10),
             },
             all_addresses: false,
             tcp_settle: Duration::from_millis(20),
+            ca_roots: Vec::new(),
         }
     }
 }
@@ -88,16 +102,87 @@ pub struct TargetConfig {
     pub expect: Expectations,
     /// Per-target override of `engine.all_addresses`.
     pub all_addresses: Option<bool>,
+    pub tls: TlsOptions,
+    pub http: HttpOptions,
 }
 
 impl TargetConfig {
     /// A CLI or ad-hoc target: named after itself, no expectations.
     pub fn adhoc(spec: TargetSpec) -> Self {
+        let sni = match &spec {
+            TargetSpec::Tls { sni, .. } => sni.clone(),
+            _ => None,
+        };
         TargetConfig {
             name: spec.to_string(),
             spec,
             expect: Expectations::default(),
             all_addresses: None,
+            tls: TlsOptions {
+                sni,
+                ..Default::default()
+            },
+            http: HttpOptions::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TlsOptions {
+    /// Name to send as SNI and verify, instead of the target's host.
+    pub sni: Option<String>,
+    /// Extra trust anchors for this target (`ca_file`).
+    pub ca_roots: Vec<CertificateDer<'static>>,
+    /// Record the verdict but do not fail on it.
+    pub insecure: bool,
+    pub cert_days_left: Option<u32>,
+}
+
+/// A compiled `body_regex`; compared by pattern so configs stay comparable.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpOptions {
+    pub method: String,
+    /// Header values may come from app settings (`env:NAME`); all are kept as secrets
+    /// because a header is where credentials travel.
+    pub headers: Vec<(String, Secret)>,
+    pub body: Option<Secret>,
+    /// Accepted statuses as inclusive ranges; default 200-399.
+    pub status: Vec<(u16, u16)>,
+    pub body_contains: Option<String>,
+    pub body_regex: Option<Pattern>,
+    /// `(header name, substring its value must contain)`.
+    pub header_contains: Vec<(String, String)>,
+    pub follow_redirects: bool,
+    pub max_redirects: u8,
+    pub max_body_bytes: usize,
+    /// `max_body_bytes` was set: exceeding it fails (`http.too_large`). The default
+    /// limit only bounds what is read.
+    pub enforce_body_limit: bool,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            method: "GET".into(),
+            headers: Vec::new(),
+            body: None,
+            status: vec![(200, 399)],
+            body_contains: None,
+            body_regex: None,
+            header_contains: Vec::new(),
+            follow_redirects: false,
+            max_redirects: 5,
+            max_body_bytes: 64 * 1024,
+            enforce_body_limit: false,
         }
     }
 }
@@ -132,6 +217,7 @@ struct RawEngine {
     deadline: Option<String>,
     all_addresses: Option<bool>,
     tcp_settle: Option<String>,
+    ca_file: Option<String>,
     #[serde(default)]
     timeouts: RawTimeouts,
 }
@@ -141,6 +227,9 @@ struct RawEngine {
 struct RawTimeouts {
     dns: Option<String>,
     tcp: Option<String>,
+    tls: Option<String>,
+    http: Option<String>,
+    body: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +241,30 @@ struct RawTarget {
     addresses: Option<Vec<String>>,
     max_ms: Option<i64>,
     all_addresses: Option<bool>,
+    // TLS (tls:// and https:// targets)
+    sni: Option<String>,
+    ca_file: Option<String>,
+    insecure: Option<bool>,
+    cert_days_left: Option<i64>,
+    // HTTP (http:// and https:// targets)
+    method: Option<String>,
+    headers: Option<std::collections::BTreeMap<String, String>>,
+    body: Option<String>,
+    status: Option<Vec<RawStatus>>,
+    body_contains: Option<String>,
+    body_regex: Option<String>,
+    header_contains: Option<std::collections::BTreeMap<String, String>>,
+    follow_redirects: Option<bool>,
+    max_redirects: Option<i64>,
+    max_body_bytes: Option<i64>,
+}
+
+/// `status = [200, 401, "500-599"]`
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawStatus {
+    Code(i64),
+    Range(String),
 }
 
 /// Reads and validates a config file. `env` resolves `env:VAR` targets.
@@ -223,6 +336,18 @@ fn engine_settings(raw: RawEngine) -> Result<EngineSettings, ConfigError> {
     if let Some(d) = raw.timeouts.tcp {
         s.timeouts.tcp = duration("engine.timeouts.tcp", &d, Duration::from_secs(600))?;
     }
+    if let Some(d) = raw.timeouts.tls {
+        s.timeouts.tls = duration("engine.timeouts.tls", &d, Duration::from_secs(600))?;
+    }
+    if let Some(d) = raw.timeouts.http {
+        s.timeouts.http = duration("engine.timeouts.http", &d, Duration::from_secs(600))?;
+    }
+    if let Some(d) = raw.timeouts.body {
+        s.timeouts.body = duration("engine.timeouts.body", &d, Duration::from_secs(600))?;
+    }
+    if let Some(f) = raw.ca_file {
+        s.ca_roots = load_ca_file("engine.ca_file", &f)?;
+    }
     if let Some(d) = raw.tcp_settle {
         s.tcp_settle = duration_allow_zero("engine.tcp_settle", &d, Duration::from_secs(10))?;
     }
@@ -291,12 +416,260 @@ fn target_config(i: usize, raw: RawTarget, env: EnvLookup) -> Result<TargetConfi
             "this target has no DNS name to check (it is an IP address)",
         ));
     }
+    let plan = spec.layers();
+    let is_tls = plan.contains(&crate::report::Layer::Tls);
+    let is_http = plan.contains(&crate::report::Layer::Http);
+    let only = |present: bool, k: &str, what: &str| -> Result<(), ConfigError> {
+        if present {
+            Err(ConfigError::new(key(k), format!("only for {what} targets")))
+        } else {
+            Ok(())
+        }
+    };
+    only(!is_tls && raw.sni.is_some(), "sni", "tls:// and https://")?;
+    only(
+        !is_tls && raw.ca_file.is_some(),
+        "ca_file",
+        "tls:// and https://",
+    )?;
+    only(
+        !is_tls && raw.insecure.is_some(),
+        "insecure",
+        "tls:// and https://",
+    )?;
+    only(
+        !is_tls && raw.cert_days_left.is_some(),
+        "cert_days_left",
+        "tls:// and https://",
+    )?;
+    let mut tls = TlsOptions {
+        sni: match &spec {
+            TargetSpec::Tls { sni, .. } => sni.clone(),
+            _ => None,
+        },
+        insecure: raw.insecure.unwrap_or(false),
+        ..Default::default()
+    };
+    if let Some(n) = raw.sni {
+        crate::target::parse_host(&n).map_err(|e| ConfigError::new(key("sni"), e.0))?;
+        tls.sni = Some(n.trim_end_matches('.').to_ascii_lowercase());
+    }
+    if let Some(f) = raw.ca_file {
+        tls.ca_roots = load_ca_file(&key("ca_file"), &f)?;
+    }
+    if let Some(d) = raw.cert_days_left {
+        if !(0..=3650).contains(&d) {
+            return Err(ConfigError::new(
+                key("cert_days_left"),
+                format!("{d} is outside 0..=3650"),
+            ));
+        }
+        tls.cert_days_left = Some(d as u32);
+    }
+    let fields = RawHttp {
+        method: &raw.method,
+        headers: &raw.headers,
+        body: &raw.body,
+        status: &raw.status,
+        body_contains: &raw.body_contains,
+        body_regex: &raw.body_regex,
+        header_contains: &raw.header_contains,
+        follow_redirects: &raw.follow_redirects,
+        max_redirects: &raw.max_redirects,
+        max_body_bytes: &raw.max_body_bytes,
+    };
+    let http = http_options(i, &fields, is_http, env)?;
     Ok(TargetConfig {
         name,
         spec,
         expect,
         all_addresses: raw.all_addresses,
+        tls,
+        http,
     })
+}
+
+/// The HTTP keys of a target, split out so `target_config` stays readable.
+struct RawHttp<'a> {
+    method: &'a Option<String>,
+    headers: &'a Option<std::collections::BTreeMap<String, String>>,
+    body: &'a Option<String>,
+    status: &'a Option<Vec<RawStatus>>,
+    body_contains: &'a Option<String>,
+    body_regex: &'a Option<String>,
+    header_contains: &'a Option<std::collections::BTreeMap<String, String>>,
+    follow_redirects: &'a Option<bool>,
+    max_redirects: &'a Option<i64>,
+    max_body_bytes: &'a Option<i64>,
+}
+
+fn http_options(
+    i: usize,
+    raw: &RawHttp<'_>,
+    is_http: bool,
+    env: EnvLookup,
+) -> Result<HttpOptions, ConfigError> {
+    let key = |k: &str| format!("targets[{i}].{k}");
+    let present: [(&str, bool); 10] = [
+        ("method", raw.method.is_some()),
+        ("headers", raw.headers.is_some()),
+        ("body", raw.body.is_some()),
+        ("status", raw.status.is_some()),
+        ("body_contains", raw.body_contains.is_some()),
+        ("body_regex", raw.body_regex.is_some()),
+        ("header_contains", raw.header_contains.is_some()),
+        ("follow_redirects", raw.follow_redirects.is_some()),
+        ("max_redirects", raw.max_redirects.is_some()),
+        ("max_body_bytes", raw.max_body_bytes.is_some()),
+    ];
+    if !is_http {
+        if let Some((k, _)) = present.iter().find(|(_, p)| *p) {
+            return Err(ConfigError::new(
+                key(k),
+                "only for http:// and https:// targets",
+            ));
+        }
+        return Ok(HttpOptions::default());
+    }
+    let mut h = HttpOptions::default();
+    if let Some(m) = raw.method {
+        let m = m.trim().to_ascii_uppercase();
+        if !matches!(
+            m.as_str(),
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS"
+        ) {
+            return Err(ConfigError::new(
+                key("method"),
+                format!("`{m}` is not GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS"),
+            ));
+        }
+        h.method = m;
+    }
+    if let Some(map) = raw.headers {
+        for (name, value) in map {
+            let hk = format!("targets[{i}].headers.{name}");
+            if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(ConfigError::new(hk, "not a valid header name"));
+            }
+            let value = match value.strip_prefix("env:") {
+                Some(var) => env(var).ok_or_else(|| {
+                    ConfigError::new(&hk, format!("app setting `{var}` is not set"))
+                })?,
+                None => value.clone(),
+            };
+            if hyper::header::HeaderValue::from_str(&value).is_err() {
+                // Never echo the value: it is likely a credential.
+                return Err(ConfigError::new(
+                    hk,
+                    "the value is not a valid header value",
+                ));
+            }
+            h.headers
+                .push((name.to_ascii_lowercase(), Secret::new(value)));
+        }
+    }
+    if let Some(b) = raw.body {
+        h.body = Some(Secret::new(b.clone()));
+    }
+    if let Some(list) = raw.status {
+        if list.is_empty() {
+            return Err(ConfigError::new(
+                key("status"),
+                "empty list: omit it for the default 200-399",
+            ));
+        }
+        h.status = list
+            .iter()
+            .enumerate()
+            .map(|(j, st)| {
+                parse_status(st)
+                    .map_err(|m| ConfigError::new(format!("targets[{i}].status[{j}]"), m))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    h.body_contains = raw.body_contains.clone();
+    if let Some(re) = raw.body_regex {
+        h.body_regex = Some(Pattern(regex::Regex::new(re).map_err(|e| {
+            ConfigError::new(key("body_regex"), e.to_string().replace('\n', " "))
+        })?));
+    }
+    if let Some(map) = raw.header_contains {
+        h.header_contains = map
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect();
+    }
+    h.follow_redirects = raw.follow_redirects.unwrap_or(false);
+    if let Some(n) = *raw.max_redirects {
+        if !(0..=20).contains(&n) {
+            return Err(ConfigError::new(
+                key("max_redirects"),
+                format!("{n} is outside 0..=20"),
+            ));
+        }
+        h.max_redirects = n as u8;
+    }
+    if let Some(n) = *raw.max_body_bytes {
+        if !(0..=16 * 1024 * 1024).contains(&n) {
+            return Err(ConfigError::new(
+                key("max_body_bytes"),
+                format!("{n} is outside 0..=16777216"),
+            ));
+        }
+        h.max_body_bytes = n as usize;
+        h.enforce_body_limit = true;
+    }
+    Ok(h)
+}
+
+fn parse_status(s: &RawStatus) -> Result<(u16, u16), String> {
+    let code = |n: i64| -> Result<u16, String> {
+        if (100..=599).contains(&n) {
+            Ok(n as u16)
+        } else {
+            Err(format!("{n} is not an HTTP status (100..=599)"))
+        }
+    };
+    match s {
+        RawStatus::Code(n) => code(*n).map(|c| (c, c)),
+        RawStatus::Range(r) => {
+            let (a, b) = r
+                .split_once('-')
+                .ok_or_else(|| format!("`{r}` is not a status or a range like \"200-299\""))?;
+            let a = code(
+                a.trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("`{r}`: `{a}` is not a number"))?,
+            )?;
+            let b = code(
+                b.trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("`{r}`: `{b}` is not a number"))?,
+            )?;
+            if a > b {
+                return Err(format!("`{r}`: the range is backwards"));
+            }
+            Ok((a, b))
+        }
+    }
+}
+
+/// PEM certificates from a file; an unreadable file or one without certificates is an
+/// error at load time, not a surprise at probe time.
+fn load_ca_file(key: &str, path: &str) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    use rustls::pki_types::pem::PemObject;
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConfigError::new(key, format!("cannot read `{path}`: {e}")))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| ConfigError::new(key, format!("`{path}` is not PEM: {e:?}")))?;
+    if certs.is_empty() {
+        return Err(ConfigError::new(
+            key,
+            format!("`{path}` holds no certificate"),
+        ));
+    }
+    Ok(certs)
 }
 
 /// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 by default.
@@ -465,6 +838,61 @@ mod tests {
                 "duplicate target name `a`",
             ),
             ("[engine]\nconcurrency = \"many\"", "line 2", "invalid type"),
+            (
+                "[engine]\nca_file = \"/nonexistent.pem\"",
+                "engine.ca_file",
+                "cannot read",
+            ),
+            (
+                "[[targets]]\ntarget = \"tcp://a:1\"\nsni = \"x\"",
+                "targets[0].sni",
+                "only for tls:// and https://",
+            ),
+            (
+                "[[targets]]\ntarget = \"tls://a:1\"\nstatus = [200]",
+                "targets[0].status",
+                "only for http:// and https://",
+            ),
+            (
+                "[[targets]]\ntarget = \"https://a/\"\nmethod = \"BREW\"",
+                "targets[0].method",
+                "`BREW` is not",
+            ),
+            (
+                "[[targets]]\ntarget = \"https://a/\"\nstatus = [\"300-200\"]",
+                "targets[0].status[0]",
+                "backwards",
+            ),
+            (
+                "[[targets]]\ntarget = \"https://a/\"\nstatus = [99]",
+                "targets[0].status[0]",
+                "not an HTTP status",
+            ),
+            (
+                "[[targets]]\ntarget = \"https://a/\"\nbody_regex = \"(\"",
+                "targets[0].body_regex",
+                "unclosed",
+            ),
+            (
+                "[[targets]]\ntarget = \"https://a/\"\nheaders = { \"x-key\" = \"env:Missing\" }",
+                "targets[0].headers.x-key",
+                "`Missing` is not set",
+            ),
+            (
+                "[[targets]]\ntarget = \"https://a/\"\nheaders = { \"bad header\" = \"v\" }",
+                "targets[0].headers.bad header",
+                "not a valid header name",
+            ),
+            (
+                "[[targets]]\ntarget = \"https://a/\"\nmax_body_bytes = -1",
+                "targets[0].max_body_bytes",
+                "outside",
+            ),
+            (
+                "[[targets]]\ntarget = \"https://a/\"\ncert_days_left = 99999",
+                "targets[0].cert_days_left",
+                "outside",
+            ),
         ];
         for (text, key, msg) in cases {
             let e = parse(text, &env).expect_err(text);

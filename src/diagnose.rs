@@ -17,6 +17,11 @@ pub struct Context {
     /// Where the DNS servers came from (`WEBSITE_DNS_SERVER`, `resolv.conf`, ...).
     pub resolver_sources: Vec<String>,
     pub port: Option<u16>,
+    /// The name TLS verified against (SNI, or the IP when the target is an address).
+    pub tls_name: Option<String>,
+    pub http_status: Option<u16>,
+    /// A recognised Azure answer in the response (see `azure_signature`).
+    pub http_signature: Option<&'static str>,
 }
 
 impl Context {
@@ -111,10 +116,75 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
         FailureClass::TcpUnreachable => "No route from the instance to this address: it is outside the integrated VNet and its peerings (missing peering or UDR), or it is IPv6, which regional VNet integration does not route.".into(),
         FailureClass::TcpForbidden => "The platform refused to open this socket (EACCES/EPERM): App Service's sandbox blocks some outbound traffic (e.g. IPv6 through VNet integration, SMTP port 25). Use an IPv4 address or another port.".into(),
         FailureClass::TcpError => "The connection failed with an unexpected socket error; the message carries the OS error.".into(),
+        FailureClass::TlsNameMismatch => {
+            let name = ctx.tls_name.as_deref().unwrap_or("the name used");
+            let why = if name.parse::<IpAddr>().is_ok() {
+                format!("{name} is an IP address, and the service's certificate names its public FQDN")
+            } else if name.split('.').any(|l| l == "privatelink") {
+                format!("{name} is the privatelink name, which the certificate does not carry")
+            } else {
+                format!("the certificate does not cover {name}")
+            };
+            format!(
+                "The server answered TLS, but {why}. Call the public FQDN (e.g. myserver.database.windows.net): the private endpoint's CNAME maps it to the private IP, and the certificate matches it. Use `sni` only to test a specific address."
+            )
+        }
+        FailureClass::TlsUntrusted => "The certificate chain does not lead to a trusted root: an internal CA (add it with `ca_file`), a TLS-inspecting firewall replacing certificates (its CA must be trusted), or a self-signed certificate.".into(),
+        FailureClass::TlsExpired => "A certificate in the chain is expired or not yet valid: renew it (App Service/Key Vault certificate, Application Gateway listener), or check the clock of the server that issued it.".into(),
+        FailureClass::TlsHandshake => "The TLS handshake failed before any certificate check: no TLS service on this port (plain HTTP, or TDS on 1433 which needs the sqlserver:// target), no common protocol version (the server may require TLS 1.2+ or 1.3), or a middlebox aborted it.".into(),
+        FailureClass::TlsTimeout => "TCP connected but the TLS handshake never completed: a firewall/NVA passing SYNs but dropping larger packets (MTU), a TLS-inspecting proxy that stalls, or a service not speaking TLS on this port.".into(),
+        FailureClass::ExpectCertDaysLeft => "The certificate expires soon: renew it before it breaks this route (check auto-renewal on App Service Managed Certificates or Key Vault).".into(),
+        FailureClass::HttpStatus => http_status_hint(ctx),
+        FailureClass::HttpBody => "The server answered with the expected status but not the expected body: a default page (e.g. App Service's placeholder, a proxy's error page) answered instead of the app.".into(),
+        FailureClass::HttpTimeout => "The request was sent but the answer did not come in time: the app behind the endpoint is slow or hung (cold start, thread-pool starvation), or a proxy holds the request. The message says which phase timed out.".into(),
+        FailureClass::HttpTooLarge => "The response body is larger than `max_body_bytes`: raise the limit or probe a lighter health endpoint.".into(),
+        FailureClass::HttpRedirects => "Too many redirects, a loop, or a redirect to another origin: a login redirect (Easy Auth) or an HTTP->HTTPS loop behind a proxy. Probe the final URL directly, or give it its own target.".into(),
+        FailureClass::HttpProtocol => "The answer is not valid HTTP or the connection closed mid-response: a non-HTTP service on this port, or a proxy/NVA cutting the connection.".into(),
+        FailureClass::PolicyDenied => "routeproof's policy refused this target before sending anything: ad-hoc targets must be inside the configured allow-list, and link-local, loopback and platform addresses are always refused.".into(),
         FailureClass::ExpectAddresses => "The name resolved, but not to the expected address: a stale A record in the private DNS zone (the private endpoint was recreated with a new IP), or another zone answered.".into(),
         FailureClass::ExpectMaxMs => "Every layer passed but the probe took longer than `max_ms`; compare the layer timings to see which one is slow.".into(),
         FailureClass::ConfigInvalid => "Fix the named key or target and run `routeproof check --config FILE`.".into(),
         FailureClass::Deadline => "The run deadline expired first: raise `engine.deadline` (keep it under the Functions timeout), shorten layer timeouts, or raise `engine.concurrency`.".into(),
+    }
+}
+
+/// Azure front ends answer with recognisable bodies; naming them turns "403" into a cause.
+pub fn azure_signature(status: u16, body: &str) -> Option<&'static str> {
+    let b = body.to_ascii_lowercase();
+    let sigs: &[(u16, &str, &'static str)] = &[
+        (403, "ip forbidden", "app_service_ip_restriction"),
+        (
+            403,
+            "web app you have attempted to reach has blocked your access",
+            "app_service_access_restriction",
+        ),
+        (
+            403,
+            "public network access",
+            "public_network_access_disabled",
+        ),
+        (403, "authorizationfailure", "storage_network_rules"),
+        (403, "forbiddenbyfirewall", "key_vault_firewall"),
+        (403, "forbiddenbyconnection", "private_endpoint_connection"),
+        (503, "application error", "app_service_front_end"),
+        (502, "bad gateway", "front_end_bad_gateway"),
+    ];
+    sigs.iter()
+        .find(|(code, needle, _)| *code == status && b.contains(needle))
+        .map(|(_, _, name)| *name)
+}
+
+fn http_status_hint(ctx: &Context) -> String {
+    match (ctx.http_status, ctx.http_signature) {
+        (Some(403), Some("public_network_access_disabled" | "storage_network_rules" | "key_vault_firewall")) => {
+            "The service answered 403 because this request arrived over its public endpoint while public network access is disabled or restricted: the name resolved publicly (check the DNS layer for a privatelink CNAME ending on a private IP) or the call bypassed the private endpoint.".into()
+        }
+        (Some(403), Some(_)) => "App Service access restrictions refused this caller: add the integration subnet (or its service endpoint) to the target app's access restrictions, or call it through its private endpoint.".into(),
+        (Some(403), None) => "403: the route works, the server refuses this caller: access restrictions, a firewall rule on the service, or missing authorization for the app's identity.".into(),
+        (Some(401), _) => "401: the route works (the server answered); credentials are needed. Send them with `headers` (values from app settings: \"env:NAME\"), or accept 401 in `status` if reaching the server is the point.".into(),
+        (Some(502..=504), _) => "The front end answered but its backend did not: the app behind it is down, restarting, or not reachable from the gateway (App Service, Application Gateway or API Management backend health).".into(),
+        (Some(404), _) => "404: the server answered but has nothing at this path: check the path, the host name (a default site answers unknown hosts) and the API's route prefix.".into(),
+        _ => "The server answered with a status outside `status` (default 200-399); the evidence carries the status and selected headers.".into(),
     }
 }
 

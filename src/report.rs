@@ -74,6 +74,38 @@ pub enum FailureClass {
     /// Any other socket error, with the OS error in the message.
     #[serde(rename = "tcp.error")]
     TcpError,
+    #[serde(rename = "tls.untrusted")]
+    TlsUntrusted,
+    /// Expired or not yet valid.
+    #[serde(rename = "tls.expired")]
+    TlsExpired,
+    #[serde(rename = "tls.name_mismatch")]
+    TlsNameMismatch,
+    /// Protocol failure: an alert, no common parameters, not TLS at all.
+    #[serde(rename = "tls.handshake")]
+    TlsHandshake,
+    #[serde(rename = "tls.timeout")]
+    TlsTimeout,
+    #[serde(rename = "http.status")]
+    HttpStatus,
+    #[serde(rename = "http.body")]
+    HttpBody,
+    /// The message says which phase: first byte or body.
+    #[serde(rename = "http.timeout")]
+    HttpTimeout,
+    #[serde(rename = "http.too_large")]
+    HttpTooLarge,
+    #[serde(rename = "http.redirects")]
+    HttpRedirects,
+    /// Not a valid HTTP response, or the connection closed mid-response.
+    #[serde(rename = "http.protocol")]
+    HttpProtocol,
+    /// The chain's earliest certificate expires sooner than `cert_days_left`.
+    #[serde(rename = "expect.cert_days_left")]
+    ExpectCertDaysLeft,
+    /// The request was refused by policy before any packet was sent (ad-hoc targets).
+    #[serde(rename = "policy.denied")]
+    PolicyDenied,
     /// The resolved addresses are not the ones the target expects.
     #[serde(rename = "expect.addresses")]
     ExpectAddresses,
@@ -102,6 +134,19 @@ impl FailureClass {
         FailureClass::TcpUnreachable,
         FailureClass::TcpForbidden,
         FailureClass::TcpError,
+        FailureClass::TlsUntrusted,
+        FailureClass::TlsExpired,
+        FailureClass::TlsNameMismatch,
+        FailureClass::TlsHandshake,
+        FailureClass::TlsTimeout,
+        FailureClass::HttpStatus,
+        FailureClass::HttpBody,
+        FailureClass::HttpTimeout,
+        FailureClass::HttpTooLarge,
+        FailureClass::HttpRedirects,
+        FailureClass::HttpProtocol,
+        FailureClass::ExpectCertDaysLeft,
+        FailureClass::PolicyDenied,
         FailureClass::ExpectAddresses,
         FailureClass::ExpectMaxMs,
         FailureClass::ConfigInvalid,
@@ -123,6 +168,19 @@ impl FailureClass {
             FailureClass::TcpUnreachable => "tcp.unreachable",
             FailureClass::TcpForbidden => "tcp.forbidden",
             FailureClass::TcpError => "tcp.error",
+            FailureClass::TlsUntrusted => "tls.untrusted",
+            FailureClass::TlsExpired => "tls.expired",
+            FailureClass::TlsNameMismatch => "tls.name_mismatch",
+            FailureClass::TlsHandshake => "tls.handshake",
+            FailureClass::TlsTimeout => "tls.timeout",
+            FailureClass::HttpStatus => "http.status",
+            FailureClass::HttpBody => "http.body",
+            FailureClass::HttpTimeout => "http.timeout",
+            FailureClass::HttpTooLarge => "http.too_large",
+            FailureClass::HttpRedirects => "http.redirects",
+            FailureClass::HttpProtocol => "http.protocol",
+            FailureClass::ExpectCertDaysLeft => "expect.cert_days_left",
+            FailureClass::PolicyDenied => "policy.denied",
             FailureClass::ExpectAddresses => "expect.addresses",
             FailureClass::ExpectMaxMs => "expect.max_ms",
             FailureClass::ConfigInvalid => "config.invalid",
@@ -132,6 +190,8 @@ impl FailureClass {
 
     /// Whether a failure of this class still proves the server answered at this layer.
     /// Expectation failures happen after the layer answered; transport failures do not.
+    /// A certificate the client rejects was still served, and a 401 or 500 is an HTTP
+    /// server answering: the route works, something above it does not.
     pub fn layer_answered(self) -> bool {
         matches!(
             self,
@@ -140,6 +200,14 @@ impl FailureClass {
                 | FailureClass::ExpectMaxMs
                 | FailureClass::DnsNxdomain
                 | FailureClass::DnsNoRecords
+                | FailureClass::TlsUntrusted
+                | FailureClass::TlsExpired
+                | FailureClass::TlsNameMismatch
+                | FailureClass::ExpectCertDaysLeft
+                | FailureClass::HttpStatus
+                | FailureClass::HttpBody
+                | FailureClass::HttpTooLarge
+                | FailureClass::HttpRedirects
         )
     }
 }
@@ -243,7 +311,63 @@ pub struct LayerResult {
 pub enum Evidence {
     Dns(DnsEvidence),
     Tcp(TcpEvidence),
+    Tls(TlsEvidence),
+    Http(HttpEvidence),
     None {},
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TlsEvidence {
+    /// `TLSv1.3`, `TLSv1.2`.
+    pub version: Option<String>,
+    pub cipher: Option<String>,
+    pub alpn: Option<String>,
+    /// The SNI sent; `null` when the target is an IP address (no SNI is sent then).
+    pub sni: Option<String>,
+    /// The chain verified against the trust store (false only with `insecure = true`).
+    pub verified: bool,
+    /// With `insecure = true`: the class and reason verification would have failed with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_fail: Option<String>,
+    /// Leaf first, as the server sent it; present on failure too.
+    pub chain: Vec<CertInfo>,
+    /// Whole days until the earliest expiry in the chain (negative once expired).
+    pub days_left: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct CertInfo {
+    pub subject: String,
+    pub issuer: String,
+    pub sans: Vec<String>,
+    pub not_before: String,
+    pub not_after: String,
+    pub sha256: String,
+    #[serde(skip)]
+    pub not_after_unix: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct HttpEvidence {
+    pub method: String,
+    /// The request URL, credentials redacted.
+    pub url: String,
+    pub status: Option<u16>,
+    /// `HTTP/1.1`, `HTTP/2`.
+    pub version: Option<String>,
+    /// Request written to first response byte.
+    pub ttfb_ms: Option<f64>,
+    /// First byte to the end of the body read (absent when the body was not read).
+    pub transfer_ms: Option<f64>,
+    pub body_bytes: u64,
+    /// True when reading stopped at `max_body_bytes`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub body_truncated: bool,
+    /// Selected response headers; never cookies or credentials.
+    pub headers: Vec<(String, String)>,
+    /// Every redirect seen, in order: `status location`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub redirects: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]

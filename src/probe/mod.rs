@@ -4,18 +4,20 @@
 //! deadline and every layer gets `min(its timeout, what remains)`.
 
 pub mod dns;
+pub mod http;
 pub mod resolvers;
 pub mod tcp;
+pub mod tls;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::config::{ConfigError, EngineSettings, EnvLookup, TargetConfig};
+use crate::config::{ConfigError, EngineSettings, EnvLookup, TargetConfig, TlsOptions};
 use crate::diagnose::{self, Context};
 use crate::report::{
     Environment, FailureClass, Layer, LayerResult, Report, ResolverInfo, SCHEMA, Skipped,
@@ -56,6 +58,8 @@ pub struct Engine {
     settings: EngineSettings,
     nameservers: Vec<resolvers::Nameserver>,
     environment: Environment,
+    /// System roots plus `engine.ca_file`, loaded on the first TLS probe and kept.
+    roots: OnceLock<Arc<rustls::RootCertStore>>,
 }
 
 impl Engine {
@@ -84,6 +88,7 @@ impl Engine {
             settings,
             nameservers,
             environment,
+            roots: OnceLock::new(),
         }))
     }
 
@@ -228,10 +233,128 @@ impl Engine {
             .await;
             warnings.extend(out.warnings);
             layers.push(out.result);
-            // The stream is dropped here until the TLS/TDS/HTTP layers take it over.
-            drop(out.stream);
+            if let Some(stream) = out.stream {
+                self.upper_layers(t, &plan, stream, &ctx, budget, &mut layers)
+                    .await;
+            }
         }
         finish(t, &plan, layers, warnings, start)
+    }
+
+    /// TLS and HTTP over the connection the TCP layer opened: the route the report
+    /// shows is the one these layers used.
+    async fn upper_layers(
+        &self,
+        t: &TargetConfig,
+        plan: &[Layer],
+        stream: tokio::net::TcpStream,
+        ctx: &Context,
+        budget: &Budget,
+        layers: &mut Vec<LayerResult>,
+    ) {
+        let peer_ip = stream.peer_addr().map(|a| a.ip()).ok();
+        let name = t.tls.sni.clone().or_else(|| match t.spec.host() {
+            Some(Host::Name(n)) => Some(n.clone()),
+            _ => None,
+        });
+        if plan.contains(&Layer::Tls) {
+            let server_name = match (&name, t.spec.host(), peer_ip) {
+                (Some(n), _, _) => rustls::pki_types::ServerName::try_from(n.clone()).ok(),
+                (None, Some(Host::Ip(ip)), _) => Some((*ip).into()),
+                (None, _, Some(ip)) => Some(ip.into()),
+                _ => None,
+            };
+            let Some(server_name) = server_name else {
+                return;
+            };
+            let alpn = if plan.contains(&Layer::Http) {
+                vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+            } else {
+                Vec::new()
+            };
+            let out = tls::handshake(
+                stream,
+                tls::TlsPlan {
+                    server_name,
+                    roots: self.roots_for(&t.tls),
+                    insecure: t.tls.insecure,
+                    alpn,
+                    timeout: self.settings.timeouts.tls,
+                    cert_days_left: t.tls.cert_days_left,
+                    ctx,
+                },
+                budget,
+            )
+            .await;
+            let ok = out.result.ok;
+            layers.push(out.result);
+            if let (true, Some(tls_stream)) = (ok, out.stream)
+                && plan.contains(&Layer::Http)
+            {
+                let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                layers.push(self.http(t, tls_stream, h2, name, ctx, budget).await);
+            }
+        } else if plan.contains(&Layer::Http) {
+            layers.push(self.http(t, stream, false, name, ctx, budget).await);
+        }
+    }
+
+    async fn http<IO>(
+        &self,
+        t: &TargetConfig,
+        io: IO,
+        h2: bool,
+        sni: Option<String>,
+        ctx: &Context,
+        budget: &Budget,
+    ) -> LayerResult
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let TargetSpec::Http { url, .. } = &t.spec else {
+            unreachable!("the HTTP layer is planned only for http(s) targets")
+        };
+        // With `sni` set for an IP target, the virtual host is that name too.
+        let host_name = t
+            .tls
+            .sni
+            .clone()
+            .or(sni)
+            .unwrap_or_else(|| url.host_str().unwrap_or("").to_string());
+        let host = match url.port() {
+            Some(p) => format!("{host_name}:{p}"),
+            None => host_name,
+        };
+        http::request(
+            io,
+            http::HttpPlan {
+                url,
+                opts: &t.http,
+                host,
+                h2,
+                ttfb_timeout: self.settings.timeouts.http,
+                body_timeout: self.settings.timeouts.body,
+                enforce_body_limit: t.http.enforce_body_limit,
+                ctx,
+            },
+            budget,
+        )
+        .await
+    }
+
+    fn roots_for(&self, opts: &TlsOptions) -> Arc<rustls::RootCertStore> {
+        let base = self
+            .roots
+            .get_or_init(|| Arc::new(tls::roots(&self.settings.ca_roots).0))
+            .clone();
+        if opts.ca_roots.is_empty() {
+            return base;
+        }
+        let mut store = (*base).clone();
+        for c in &opts.ca_roots {
+            let _ = store.add(c.clone());
+        }
+        Arc::new(store)
     }
 }
 
@@ -260,7 +383,7 @@ fn finish(
                 "not run: {} failed first",
                 f.layer.map(|l| l.as_str()).unwrap_or("the run")
             ),
-            (None, Layer::Tls | Layer::Tds | Layer::Http) => {
+            (None, Layer::Tds) => {
                 unsupported.push(layer.as_str());
                 "not available in this version of routeproof".to_string()
             }

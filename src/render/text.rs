@@ -4,7 +4,8 @@
 use std::fmt::Write;
 
 use crate::report::{
-    DnsEvidence, Evidence, Failure, LayerResult, Report, TargetReport, TcpEvidence,
+    DnsEvidence, Evidence, Failure, HttpEvidence, LayerResult, Report, TargetReport, TcpEvidence,
+    TlsEvidence,
 };
 
 pub fn render(r: &Report) -> String {
@@ -80,6 +81,8 @@ fn layer(out: &mut String, l: &LayerResult, target_failure: Option<&Failure>) {
     match &l.evidence {
         Evidence::Dns(d) => dns(out, &head, &pad, d),
         Evidence::Tcp(t) => tcp(out, &head, &pad, t),
+        Evidence::Tls(t) => tls(out, &head, &pad, t),
+        Evidence::Http(h) => http(out, &head, &pad, h),
         Evidence::None {} => {
             let _ = writeln!(out, "{head}");
         }
@@ -156,5 +159,56 @@ fn tcp(out: &mut String, head: &str, pad: &str, t: &TcpEvidence) {
             "{pad}attempt {} {what} {:.3} ms",
             a.peer, a.duration_ms
         );
+    }
+}
+
+fn tls(out: &mut String, head: &str, pad: &str, t: &TlsEvidence) {
+    let _ = writeln!(
+        out,
+        "{head}{} {} alpn {} sni {}{}",
+        t.version.as_deref().unwrap_or("no handshake"),
+        t.cipher.as_deref().unwrap_or(""),
+        t.alpn.as_deref().unwrap_or("-"),
+        t.sni.as_deref().unwrap_or("(none: IP)"),
+        t.days_left
+            .map(|d| format!(", expires in {d} days"))
+            .unwrap_or_default()
+    );
+    if let Some(w) = &t.would_fail {
+        let _ = writeln!(out, "{pad}NOT VERIFIED (insecure = true): {w}");
+    }
+    for (i, c) in t.chain.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{pad}cert[{i}] {} (issuer {}) {} .. {}",
+            c.subject, c.issuer, c.not_before, c.not_after
+        );
+        if !c.sans.is_empty() {
+            let _ = writeln!(out, "{pad}        {}", c.sans.join(", "));
+        }
+    }
+}
+
+fn http(out: &mut String, head: &str, pad: &str, h: &HttpEvidence) {
+    let status = h
+        .status
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "no answer".into());
+    let phases = [("first byte", h.ttfb_ms), ("body", h.transfer_ms)]
+        .iter()
+        .filter_map(|(n, v)| v.map(|v| format!("{n} {v:.3} ms")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(
+        out,
+        "{head}{} {} -> {status} {} ({} bytes{}) {phases}",
+        h.method,
+        h.url,
+        h.version.as_deref().unwrap_or(""),
+        h.body_bytes,
+        if h.body_truncated { ", truncated" } else { "" }
+    );
+    for r in &h.redirects {
+        let _ = writeln!(out, "{pad}redirect {r}");
     }
 }

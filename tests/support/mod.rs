@@ -4,8 +4,10 @@
 //! so unused helpers are expected rather than a sign of rot.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod dns;
 pub mod unbound;
+pub mod web;
 
 /// Reports a test that cannot run here because a peer is missing. A skip must be
 /// visible, never a silent pass; and where the peers are supposed to be installed
