@@ -3,11 +3,15 @@
 # optionally N DNS+TCP targets through unbound, one routeproof run each, repeated;
 # prints median wall time, CPU time per probe and peak RSS. Loopback only.
 #
-#   scripts/bench.sh [N=1000] [RUNS=5]
+# Then HTTPS: routeproof's client CPU per probe (N targets in one run, and one process
+# per probe) next to curl's (one process per request) against the same TLS server.
+#
+#   scripts/bench.sh [N=1000] [RUNS=5] [M=100 sequential single-probe runs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
 RUNS=${2:-5}
+M=${3:-100}
 BIN=${ROUTEPROOF_BIN:-target/release/routeproof}
 [ -x "$BIN" ] || cargo build --release --locked
 command -v /usr/bin/time >/dev/null || { echo "bench: needs /usr/bin/time (apt-get install time)"; exit 2; }
@@ -125,4 +129,54 @@ CONF
     measure "dns (A+AAAA via unbound, CNAME) + tcp, concurrency 64" "$work/dns.toml"
 else
     echo "(unbound not installed: DNS row skipped)"
+fi
+
+# ---- HTTPS: routeproof vs curl, client CPU only (the server is Python + OpenSSL) ----
+command -v openssl >/dev/null || { echo "(openssl not installed: HTTPS rows skipped)"; exit 0; }
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/ca.key" -out "$work/ca.crt" \
+    -days 2 -subj "/CN=bench CA" -addext "basicConstraints=critical,CA:TRUE" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/srv.key" -out "$work/srv.csr" \
+    -subj "/CN=localhost" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$work/ext"
+openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
+    -out "$work/srv.crt" -days 2 -extfile "$work/ext" 2>/dev/null
+python3 - "$work" <<'PY' &
+import http.server, ssl, sys, os
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *a): pass
+w = sys.argv[1]
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(w + "/srv.crt", w + "/srv.key")
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+open(w + "/https.tmp", "w").write(str(srv.server_address[1])); os.rename(w + "/https.tmp", w + "/https")
+srv.serve_forever()
+PY
+pids+=($!)
+for _ in $(seq 50); do [ -s "$work/https" ] && break; sleep 0.1; done
+HP=$(cat "$work/https")
+URL="https://127.0.0.1:$HP/"
+{
+    printf '[engine]\nconcurrency = 16\ndeadline = "120s"\nca_file = "%s"\n' "$work/ca.crt"
+    for i in $(seq 0 $((N - 1))); do printf '[[targets]]\nname = "h%d"\ntarget = "%s"\n' "$i" "$URL"; done
+} > "$work/https.toml"
+measure "https (TCP+TLS 1.3+HTTP/1.1 GET), one run, concurrency 16" "$work/https.toml"
+
+# Sequential single-probe processes: what a cron job or a shell loop would pay.
+per_process() { # $1 label, $2... command
+    local label=$1; shift
+    # shellcheck disable=SC2016 # "$@" expands in the inner shell, on purpose
+    /usr/bin/time -f "%e %U %S %M" -o "$work/t" bash -c 'for _ in $(seq '"$M"'); do "$@" >/dev/null 2>&1 || exit 1; done' _ "$@"
+    read -r w u s m < "$work/t"
+    awk -v l="$label" -v m="$M" -v w="$w" -v u="$u" -v s="$s" -v r="$m" 'BEGIN {
+        printf "| %s | %d | %.0f ms | %.0f ms | %.0f µs | %.1f MiB |\n", l, m, w*1000, (u+s)*1000, (u+s)/m*1e6, r/1024 }'
+}
+printf '[engine]\nca_file = "%s"\n[[targets]]\ntarget = "%s"\n' "$work/ca.crt" "$URL" > "$work/one.toml"
+per_process "https, routeproof one process per probe (${M} runs)" "$BIN" probe --config "$work/one.toml"
+if command -v curl >/dev/null; then
+    per_process "https, curl one process per request (${M} runs)" curl -sf -o /dev/null --cacert "$work/ca.crt" "$URL"
+else
+    echo "(curl not installed: curl row skipped)"
 fi

@@ -251,16 +251,18 @@ where
 }
 
 fn build(plan: &HttpPlan<'_>, url: &url::Url) -> Result<Request<Full<Bytes>>, Fail> {
-    // HTTP/1.1 takes the origin form (`/path?query`); HTTP/2 the absolute URI.
+    // HTTP/1.1 takes the origin form (`/path?query`) plus a Host header; HTTP/2 the
+    // absolute URI, whose authority plays Host's part. Both use `plan.host`, so an IP
+    // target with an SNI name reaches that virtual host either way.
+    let mut path = url.path().to_string();
+    if let Some(q) = url.query() {
+        path.push('?');
+        path.push_str(q);
+    }
     let target = if plan.h2 {
-        url.as_str().to_string()
+        format!("{}://{}{}", url.scheme(), plan.host, path)
     } else {
-        let mut t = url.path().to_string();
-        if let Some(q) = url.query() {
-            t.push('?');
-            t.push_str(q);
-        }
-        t
+        path
     };
     let mut b = Request::builder()
         .method(plan.opts.method.as_str())
