@@ -11,11 +11,13 @@
 //! - `secret`: the `Secret` newtype and URL redaction: secrets cannot print.
 //! - `render`: the text table for terminals (JSON is the report's serde form).
 //! - `demo`: an offline, self-contained run on loopback peers (`routeproof demo`).
+//! - `handler`: the Azure Functions custom-handler edge (`routeproof serve`).
 
 pub mod addr;
 pub mod config;
 pub mod demo;
 pub mod diagnose;
+pub mod handler;
 pub mod probe;
 pub mod render;
 pub mod report;

@@ -38,6 +38,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the Azure Functions custom-handler API (the Functions host runs this).
+    Serve(routeproof::handler::ServeArgs),
 }
 
 #[derive(Args)]
@@ -67,6 +69,11 @@ struct ProbeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // serve sets up its own logging (JSON on stdout) and runtime.
+    let cli = match cli.cmd {
+        Cmd::Serve(args) => return routeproof::handler::serve::main(args),
+        cmd => Cli { cmd },
+    };
     init_logging();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -83,6 +90,7 @@ fn main() -> ExitCode {
             Cmd::Probe(args) => probe(args).await,
             Cmd::Check { config } => check(&config),
             Cmd::Demo { json } => demo(json).await,
+            Cmd::Serve(_) => unreachable!("dispatched above"),
         }
     });
     match result {

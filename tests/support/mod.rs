@@ -6,6 +6,7 @@
 
 pub mod certs;
 pub mod dns;
+pub mod host;
 pub mod unbound;
 pub mod web;
 

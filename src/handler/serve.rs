@@ -1,0 +1,347 @@
+//! `routeproof serve`: the process the Functions host starts. It finds its port, config
+//! and budgets, then serves until killed.
+//!
+//! Exit codes matter to the host (host-contract.md §1.6): exit 0 is never restarted, so
+//! this never exits 0 while it should be serving; a bad start-up exits 2 with one line on
+//! stderr (the host shows the last three stderr lines as the crash message).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tracing_subscriber::filter::{LevelFilter, filter_fn};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{EnvFilter, fmt};
+
+use crate::config::{self, process_env};
+
+use super::state::{Settings, State, parse_function_timeout};
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Listen address, e.g. 0.0.0.0:8080 in a container. The Functions host always
+    /// connects to 127.0.0.1, so under the host leave this unset.
+    #[arg(long, value_name = "IP:PORT", conflicts_with = "port")]
+    pub listen: Option<SocketAddr>,
+    /// Port on 127.0.0.1. Default: FUNCTIONS_CUSTOMHANDLER_PORT, which the host sets.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Config file. Default: config/default.toml next to the binary, then under
+    /// FUNCTIONS_APP_ROOT_PATH.
+    #[arg(long, env = "ROUTEPROOF_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Budget of a run started by /api/probe (kept under the 230 s front-end limit).
+    #[arg(
+        long,
+        env = "ROUTEPROOF_HTTP_DEADLINE",
+        default_value = "20s",
+        value_name = "DURATION"
+    )]
+    pub http_deadline: String,
+    /// Budget of a timer run (kept under host.json's functionTimeout).
+    #[arg(
+        long,
+        env = "ROUTEPROOF_TIMER_DEADLINE",
+        default_value = "4m",
+        value_name = "DURATION"
+    )]
+    pub timer_deadline: String,
+}
+
+/// Runs the server; returns only on a fatal error or a signal.
+pub fn main(args: ServeArgs) -> ExitCode {
+    init_logging();
+    let under_host = process_env("FUNCTIONS_CUSTOMHANDLER_PORT").is_some();
+    let (addr, state, config_path) = match prepare(&args) {
+        Ok(v) => v,
+        Err(msg) => return fatal(&msg),
+    };
+    if under_host && process_env("ROUTEPROOF_SCHEDULE").is_none_or(|s| s.trim().is_empty()) {
+        // "warn" in the line makes the host log it as a warning, not an error.
+        eprintln!(
+            "routeproof serve: warning: app setting ROUTEPROOF_SCHEDULE is not set, so the host cannot \
+             index the `scheduled` function; set it (default 0 */5 * * * *)"
+        );
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fatal(&format!("cannot start the runtime: {e}")),
+    };
+    let signalled = Arc::new(AtomicBool::new(false));
+    let result = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        tracing::info!(
+            listen = %addr,
+            config = %config_path.display(),
+            targets = state.targets().len(),
+            http_deadline_ms = state.http_deadline().as_millis() as u64,
+            timer_deadline_ms = state.timer_deadline().as_millis() as u64,
+            version = env!("CARGO_PKG_VERSION"),
+            "routeproof serving"
+        );
+        let flag = Arc::clone(&signalled);
+        super::server::run(listener, state, async move {
+            shutdown_signal().await;
+            flag.store(true, Ordering::SeqCst);
+            tracing::info!("signal received, finishing in-flight requests");
+        })
+        .await
+        .map_err(|e| format!("server stopped: {e}"))
+    });
+    match result {
+        Err(msg) => fatal(&msg),
+        // A signal outside the host is an ordinary stop; under the host any exit is a
+        // failure it must see (143 = terminated by SIGTERM), so it restarts us.
+        Ok(()) if signalled.load(Ordering::SeqCst) && !under_host => ExitCode::SUCCESS,
+        Ok(()) if signalled.load(Ordering::SeqCst) => ExitCode::from(143),
+        Ok(()) => fatal("server stopped without a signal"),
+    }
+}
+
+fn fatal(msg: &str) -> ExitCode {
+    // One line: the host keeps the last three stderr lines as the crash message.
+    let line: String = msg
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    eprintln!("routeproof serve: {line}");
+    ExitCode::from(2)
+}
+
+fn prepare(args: &ServeArgs) -> Result<(SocketAddr, Arc<State>, PathBuf), String> {
+    let addr = listen_addr(args, &process_env)?;
+    let path = config_path(args.config.as_deref(), &process_env)?;
+    let cfg = config::load(&path, &process_env).map_err(|e| e.to_string())?;
+    let settings = Settings {
+        http_deadline: config::duration(
+            "ROUTEPROOF_HTTP_DEADLINE",
+            &args.http_deadline,
+            Duration::from_secs(3600),
+        )
+        .map_err(|e| e.to_string())?,
+        timer_deadline: config::duration(
+            "ROUTEPROOF_TIMER_DEADLINE",
+            &args.timer_deadline,
+            Duration::from_secs(3600),
+        )
+        .map_err(|e| e.to_string())?,
+        function_timeout: app_root(&process_env)
+            .and_then(|root| function_timeout(&root.join("host.json"))),
+        allow_adhoc: flag("ROUTEPROOF_ALLOW_ADHOC", &process_env)?,
+        ..Settings::default()
+    };
+    let state = State::new(cfg, settings, &process_env).map_err(|e| e.to_string())?;
+    Ok((addr, state, path))
+}
+
+/// `--listen`, else `127.0.0.1:--port`, else the port the host hands over. Never
+/// "localhost": it may resolve to ::1, which the host does not try.
+pub fn listen_addr(args: &ServeArgs, env: config::EnvLookup) -> Result<SocketAddr, String> {
+    if let Some(a) = args.listen {
+        return Ok(a);
+    }
+    let port = match args.port {
+        Some(p) => p,
+        None => {
+            let (key, raw) = ["FUNCTIONS_CUSTOMHANDLER_PORT", "FUNCTIONS_HTTPWORKER_PORT"]
+                .iter()
+                .find_map(|k| env(k).map(|v| (*k, v)))
+                .ok_or("no port: the Functions host sets FUNCTIONS_CUSTOMHANDLER_PORT; standalone, pass --port N or --listen IP:PORT")?;
+            raw.trim()
+                .parse::<u16>()
+                .map_err(|_| format!("{key}=`{raw}` is not a port number"))?
+        }
+    };
+    Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+}
+
+/// The config: explicit, else `config/default.toml` next to the binary (where
+/// scripts/package.sh puts it), else under the app root the host names.
+pub fn config_path(explicit: Option<&Path>, env: config::EnvLookup) -> Result<PathBuf, String> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    let mut tried = Vec::new();
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    for dir in [exe_dir, env("FUNCTIONS_APP_ROOT_PATH").map(PathBuf::from)]
+        .into_iter()
+        .flatten()
+    {
+        let p = dir.join("config").join("default.toml");
+        if p.is_file() {
+            return Ok(p);
+        }
+        tried.push(p.display().to_string());
+    }
+    Err(format!(
+        "no config: set ROUTEPROOF_CONFIG (or --config) to a TOML file; looked for {}",
+        if tried.is_empty() {
+            "nothing".to_string()
+        } else {
+            tried.join(", ")
+        }
+    ))
+}
+
+fn app_root(env: config::EnvLookup) -> Option<PathBuf> {
+    env("FUNCTIONS_APP_ROOT_PATH")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::current_exe()
+                .ok()?
+                .parent()
+                .map(Path::to_path_buf)
+        })
+}
+
+/// host.json's `functionTimeout`, so our budgets stay under it. Unreadable files are
+/// not fatal: the host itself has already accepted host.json by the time we start.
+fn function_timeout(host_json: &Path) -> Option<Duration> {
+    let text = std::fs::read_to_string(host_json).ok()?;
+    let v: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(path = %host_json.display(), error = %e, "host.json not read; budgets not capped by functionTimeout");
+            return None;
+        }
+    };
+    v.get("functionTimeout")?
+        .as_str()
+        .and_then(parse_function_timeout)
+}
+
+fn flag(key: &str, env: config::EnvLookup) -> Result<bool, String> {
+    match env(key).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("" | "0" | "false" | "no" | "off") => Ok(false),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some(other) => Err(format!("{key}=`{other}` is not true or false")),
+    }
+}
+
+/// JSON lines on stdout (the host logs each as Information under Host.Function.Console);
+/// errors, and only errors, on stderr (the host logs those as Error).
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("ROUTEPROOF_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("info,hickory_net=off,hickory_resolver=off,hickory_proto=off")
+    });
+    let stdout = fmt::layer()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .flatten_event(true)
+        .with_writer(std::io::stdout)
+        .with_filter(filter)
+        .with_filter(filter_fn(|m| *m.level() != tracing::Level::ERROR));
+    let stderr = fmt::layer()
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .with_filter(LevelFilter::ERROR);
+    let _ = tracing_subscriber::registry()
+        .with(stdout)
+        .with(stderr)
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ServeArgs {
+        ServeArgs {
+            listen: None,
+            port: None,
+            config: None,
+            http_deadline: "20s".into(),
+            timer_deadline: "4m".into(),
+        }
+    }
+
+    #[test]
+    fn listen_address_sources() {
+        let env = |k: &str| (k == "FUNCTIONS_CUSTOMHANDLER_PORT").then(|| "41234".to_string());
+        assert_eq!(
+            listen_addr(&args(), &env).unwrap(),
+            "127.0.0.1:41234".parse().unwrap()
+        );
+        let legacy = |k: &str| (k == "FUNCTIONS_HTTPWORKER_PORT").then(|| "5000".to_string());
+        assert_eq!(
+            listen_addr(&args(), &legacy).unwrap(),
+            "127.0.0.1:5000".parse().unwrap()
+        );
+        let a = ServeArgs {
+            port: Some(8080),
+            ..args()
+        };
+        assert_eq!(
+            listen_addr(&a, &env).unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        let a = ServeArgs {
+            listen: Some("0.0.0.0:80".parse().unwrap()),
+            ..args()
+        };
+        assert_eq!(
+            listen_addr(&a, &env).unwrap(),
+            "0.0.0.0:80".parse().unwrap()
+        );
+        assert!(
+            listen_addr(&args(), &|_| None)
+                .unwrap_err()
+                .contains("FUNCTIONS_CUSTOMHANDLER_PORT")
+        );
+        let bad = |k: &str| (k == "FUNCTIONS_CUSTOMHANDLER_PORT").then(|| "http".to_string());
+        assert!(
+            listen_addr(&args(), &bad)
+                .unwrap_err()
+                .contains("not a port")
+        );
+    }
+
+    #[test]
+    fn flags() {
+        for (v, want) in [
+            ("1", Ok(true)),
+            ("TRUE", Ok(true)),
+            ("off", Ok(false)),
+            ("", Ok(false)),
+        ] {
+            let env = move |_: &str| Some(v.to_string());
+            assert_eq!(flag("X", &env), want, "{v}");
+        }
+        assert!(flag("X", &|_| Some("maybe".into())).is_err());
+        assert_eq!(flag("X", &|_| None), Ok(false));
+    }
+}
