@@ -39,10 +39,12 @@ impl ConfigError {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
     pub engine: EngineSettings,
     pub targets: Vec<TargetConfig>,
+    /// `[policy]`: what ad-hoc requests may probe (the handler enforces it).
+    pub policy: crate::policy::PolicyConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +52,16 @@ pub struct EngineSettings {
     /// Explicit DNS servers; empty means "Azure app settings, then resolv.conf".
     pub dns_servers: Vec<SocketAddr>,
     pub resolv_conf: PathBuf,
+    /// `engine.discover`: add targets found in app settings (`None`: on inside Azure).
+    pub discover: Option<bool>,
+    /// `engine.azure_dns`: the Azure DNS to compare a failing custom DNS server with.
+    /// `None`: 168.63.129.16:53, asked only when running on Azure.
+    pub azure_dns: Option<SocketAddr>,
+    /// `engine.route_all`: the operator's word for the site property
+    /// `vnetRouteAllEnabled`, which the app cannot read.
+    pub route_all: Option<bool>,
+    /// What discovery did (set by `discover::apply`), for the report's environment.
+    pub discovery: Option<crate::discover::Summary>,
     /// Targets probed at once. Bounded because every probe is traffic into a private network.
     pub concurrency: usize,
     /// The whole run's budget; callers may shorten it (the HTTP trigger's own deadline).
@@ -61,6 +73,8 @@ pub struct EngineSettings {
     pub tcp_settle: Duration,
     /// Extra trust anchors for every TLS target (`engine.ca_file`), on top of the system store.
     pub ca_roots: Vec<CertificateDer<'static>>,
+    /// The same, as PEM text, for tiberius' TLS on a TDS login connection.
+    pub ca_pem: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +86,10 @@ pub struct Timeouts {
     pub http: Duration,
     /// First byte to the end of the body read.
     pub body: Duration,
+    /// TDS: PRELOGIN, and the login (token, handshake, LOGINACK).
+    pub login: Duration,
+    /// TDS: the query after the login.
+    pub query: Duration,
 }
 
 impl Default for EngineSettings {
@@ -79,6 +97,10 @@ impl Default for EngineSettings {
         EngineSettings {
             dns_servers: Vec::new(),
             resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            discover: None,
+            azure_dns: None,
+            route_all: None,
+            discovery: None,
             concurrency: 32,
             deadline: Duration::from_secs(30),
             timeouts: Timeouts {
@@ -87,10 +109,13 @@ impl Default for EngineSettings {
                 tls: Duration::from_secs(5),
                 http: Duration::from_secs(10),
                 body: Duration::from_secs(10),
+                login: Duration::from_secs(15),
+                query: Duration::from_secs(30),
             },
             all_addresses: false,
             tcp_settle: Duration::from_millis(20),
             ca_roots: Vec::new(),
+            ca_pem: Vec::new(),
         }
     }
 }
@@ -99,11 +124,67 @@ impl Default for EngineSettings {
 pub struct TargetConfig {
     pub name: String,
     pub spec: TargetSpec,
+    /// The app setting a discovered target came from (`None` for configured targets).
+    pub source: Option<String>,
     pub expect: Expectations,
     /// Per-target override of `engine.all_addresses`.
     pub all_addresses: Option<bool>,
     pub tls: TlsOptions,
     pub http: HttpOptions,
+    pub tds: TdsOptions,
+}
+
+/// How a `sqlserver://` target logs in and what it runs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TdsOptions {
+    pub auth: crate::probe::tds::LoginAuth,
+    pub strict: bool,
+    /// Run after the login; `SELECT 1` by default.
+    pub query: String,
+}
+
+impl TdsOptions {
+    /// Defaults from what the connection string said, before any config key.
+    fn from_spec(spec: &TargetSpec) -> (TdsOptions, TlsOptions) {
+        use crate::probe::tds::LoginAuth;
+        let TargetSpec::Sql { auth, .. } = spec else {
+            return (TdsOptions::default(), TlsOptions::default());
+        };
+        let method = auth
+            .authentication
+            .as_deref()
+            .map(|a| a.to_ascii_lowercase().replace(' ', ""))
+            .unwrap_or_default();
+        let login = if matches!(
+            method.as_str(),
+            "activedirectorymanagedidentity" | "activedirectorymsi" | "activedirectorydefault"
+        ) {
+            // For a user-assigned identity, `User ID` carries its client id.
+            LoginAuth::ManagedIdentity {
+                client_id: auth.user.clone(),
+            }
+        } else {
+            match (&auth.user, &auth.password) {
+                (Some(u), Some(p)) => LoginAuth::Sql {
+                    user: u.clone(),
+                    password: p.clone(),
+                },
+                _ => LoginAuth::None,
+            }
+        };
+        (
+            TdsOptions {
+                auth: login,
+                strict: auth.strict,
+                query: "SELECT 1".into(),
+            },
+            TlsOptions {
+                sni: auth.hostname_in_certificate.clone(),
+                insecure: auth.trust_server_certificate,
+                ..Default::default()
+            },
+        )
+    }
 }
 
 impl TargetConfig {
@@ -113,16 +194,20 @@ impl TargetConfig {
             TargetSpec::Tls { sni, .. } => sni.clone(),
             _ => None,
         };
+        let (tds, tds_tls) = TdsOptions::from_spec(&spec);
         TargetConfig {
             name: spec.to_string(),
+            source: None,
             spec,
             expect: Expectations::default(),
             all_addresses: None,
             tls: TlsOptions {
-                sni,
+                sni: sni.or(tds_tls.sni),
+                insecure: tds_tls.insecure,
                 ..Default::default()
             },
             http: HttpOptions::default(),
+            tds,
         }
     }
 }
@@ -133,6 +218,7 @@ pub struct TlsOptions {
     pub sni: Option<String>,
     /// Extra trust anchors for this target (`ca_file`).
     pub ca_roots: Vec<CertificateDer<'static>>,
+    pub ca_pem: Vec<u8>,
     /// Record the verdict but do not fail on it.
     pub insecure: bool,
     pub cert_days_left: Option<u32>,
@@ -206,6 +292,8 @@ struct RawConfig {
     engine: RawEngine,
     #[serde(default)]
     targets: Vec<RawTarget>,
+    #[serde(default)]
+    policy: crate::policy::RawPolicy,
 }
 
 #[derive(Deserialize, Default)]
@@ -213,6 +301,9 @@ struct RawConfig {
 struct RawEngine {
     dns_servers: Option<Vec<String>>,
     resolv_conf: Option<String>,
+    discover: Option<bool>,
+    azure_dns: Option<String>,
+    route_all: Option<bool>,
     concurrency: Option<i64>,
     deadline: Option<String>,
     all_addresses: Option<bool>,
@@ -230,6 +321,8 @@ struct RawTimeouts {
     tls: Option<String>,
     http: Option<String>,
     body: Option<String>,
+    login: Option<String>,
+    query: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -257,6 +350,13 @@ struct RawTarget {
     follow_redirects: Option<bool>,
     max_redirects: Option<i64>,
     max_body_bytes: Option<i64>,
+    // TDS (sqlserver:// and SQL connection-string targets)
+    user: Option<String>,
+    password: Option<String>,
+    authentication: Option<String>,
+    client_id: Option<String>,
+    query: Option<String>,
+    strict: Option<bool>,
 }
 
 /// `status = [200, 401, "500-599"]`
@@ -300,7 +400,12 @@ pub fn parse(text: &str, env: EnvLookup) -> Result<Config, ConfigError> {
         }
         targets.push(tc);
     }
-    Ok(Config { engine, targets })
+    let policy = crate::policy::PolicyConfig::from_raw(raw.policy)?;
+    Ok(Config {
+        engine,
+        targets,
+        policy,
+    })
 }
 
 fn engine_settings(raw: RawEngine) -> Result<EngineSettings, ConfigError> {
@@ -317,6 +422,12 @@ fn engine_settings(raw: RawEngine) -> Result<EngineSettings, ConfigError> {
     }
     if let Some(p) = raw.resolv_conf {
         s.resolv_conf = PathBuf::from(p);
+    }
+    s.discover = raw.discover;
+    s.route_all = raw.route_all;
+    if let Some(a) = raw.azure_dns {
+        s.azure_dns =
+            Some(parse_dns_server(&a).map_err(|m| ConfigError::new("engine.azure_dns", m))?);
     }
     if let Some(c) = raw.concurrency {
         if !(1..=4096).contains(&c) {
@@ -342,11 +453,17 @@ fn engine_settings(raw: RawEngine) -> Result<EngineSettings, ConfigError> {
     if let Some(d) = raw.timeouts.http {
         s.timeouts.http = duration("engine.timeouts.http", &d, Duration::from_secs(600))?;
     }
+    if let Some(d) = raw.timeouts.login {
+        s.timeouts.login = duration("engine.timeouts.login", &d, Duration::from_secs(600))?;
+    }
+    if let Some(d) = raw.timeouts.query {
+        s.timeouts.query = duration("engine.timeouts.query", &d, Duration::from_secs(600))?;
+    }
     if let Some(d) = raw.timeouts.body {
         s.timeouts.body = duration("engine.timeouts.body", &d, Duration::from_secs(600))?;
     }
     if let Some(f) = raw.ca_file {
-        s.ca_roots = load_ca_file("engine.ca_file", &f)?;
+        (s.ca_roots, s.ca_pem) = load_ca_file("engine.ca_file", &f)?;
     }
     if let Some(d) = raw.tcp_settle {
         s.tcp_settle = duration_allow_zero("engine.tcp_settle", &d, Duration::from_secs(10))?;
@@ -417,8 +534,10 @@ fn target_config(i: usize, raw: RawTarget, env: EnvLookup) -> Result<TargetConfi
         ));
     }
     let plan = spec.layers();
-    let is_tls = plan.contains(&crate::report::Layer::Tls);
     let is_http = plan.contains(&crate::report::Layer::Http);
+    let is_tds = plan.contains(&crate::report::Layer::Tds);
+    // TDS targets handshake TLS too (inside PRELOGIN), so they take the TLS keys.
+    let is_tls = plan.contains(&crate::report::Layer::Tls) || is_tds;
     let only = |present: bool, k: &str, what: &str| -> Result<(), ConfigError> {
         if present {
             Err(ConfigError::new(key(k), format!("only for {what} targets")))
@@ -438,24 +557,59 @@ fn target_config(i: usize, raw: RawTarget, env: EnvLookup) -> Result<TargetConfi
         "tls:// and https://",
     )?;
     only(
-        !is_tls && raw.cert_days_left.is_some(),
+        !plan.contains(&crate::report::Layer::Tls) && raw.cert_days_left.is_some(),
         "cert_days_left",
         "tls:// and https://",
     )?;
+    for (k, present) in [
+        ("user", raw.user.is_some()),
+        ("password", raw.password.is_some()),
+        ("authentication", raw.authentication.is_some()),
+        ("client_id", raw.client_id.is_some()),
+        ("query", raw.query.is_some()),
+        ("strict", raw.strict.is_some()),
+    ] {
+        only(
+            !is_tds && present,
+            k,
+            "sqlserver:// and SQL connection-string",
+        )?;
+    }
+    let (mut tds, tds_tls) = TdsOptions::from_spec(&spec);
     let mut tls = TlsOptions {
         sni: match &spec {
             TargetSpec::Tls { sni, .. } => sni.clone(),
-            _ => None,
+            _ => tds_tls.sni,
         },
-        insecure: raw.insecure.unwrap_or(false),
+        insecure: raw.insecure.unwrap_or(tds_tls.insecure),
         ..Default::default()
     };
+    if is_tds {
+        tds_keys(
+            i,
+            &raw.user,
+            &raw.password,
+            &raw.authentication,
+            &raw.client_id,
+            env,
+            &mut tds,
+        )?;
+        if let Some(q) = &raw.query {
+            if q.trim().is_empty() || q.len() > 4000 {
+                return Err(ConfigError::new(key("query"), "1 to 4000 characters"));
+            }
+            tds.query = q.clone();
+        }
+        if let Some(st) = raw.strict {
+            tds.strict = st;
+        }
+    }
     if let Some(n) = raw.sni {
         crate::target::parse_host(&n).map_err(|e| ConfigError::new(key("sni"), e.0))?;
         tls.sni = Some(n.trim_end_matches('.').to_ascii_lowercase());
     }
     if let Some(f) = raw.ca_file {
-        tls.ca_roots = load_ca_file(&key("ca_file"), &f)?;
+        (tls.ca_roots, tls.ca_pem) = load_ca_file(&key("ca_file"), &f)?;
     }
     if let Some(d) = raw.cert_days_left {
         if !(0..=3650).contains(&d) {
@@ -481,12 +635,89 @@ fn target_config(i: usize, raw: RawTarget, env: EnvLookup) -> Result<TargetConfi
     let http = http_options(i, &fields, is_http, env)?;
     Ok(TargetConfig {
         name,
+        source: None,
         spec,
         expect,
         all_addresses: raw.all_addresses,
         tls,
         http,
+        tds,
     })
+}
+
+/// Login keys of a TDS target. Passwords may (and should) come from app settings.
+fn tds_keys(
+    i: usize,
+    user: &Option<String>,
+    password: &Option<String>,
+    authentication: &Option<String>,
+    client_id: &Option<String>,
+    env: EnvLookup,
+    tds: &mut TdsOptions,
+) -> Result<(), ConfigError> {
+    use crate::probe::tds::LoginAuth;
+    let key = |k: &str| format!("targets[{i}].{k}");
+    let password = match password {
+        Some(p) => Some(Secret::new(match p.strip_prefix("env:") {
+            Some(var) => env(var).ok_or_else(|| {
+                ConfigError::new(key("password"), format!("app setting `{var}` is not set"))
+            })?,
+            None => p.clone(),
+        })),
+        None => None,
+    };
+    let method = authentication.as_deref().map(str::to_ascii_lowercase);
+    match method.as_deref() {
+        Some("managed_identity") => {
+            tds.auth = LoginAuth::ManagedIdentity {
+                client_id: client_id.clone(),
+            };
+        }
+        Some("none") => tds.auth = LoginAuth::None,
+        Some("sql") | None => {
+            if client_id.is_some() {
+                return Err(ConfigError::new(
+                    key("client_id"),
+                    "only with authentication = \"managed_identity\"",
+                ));
+            }
+            let existing = match &tds.auth {
+                LoginAuth::Sql { user, password } => (Some(user.clone()), Some(password.clone())),
+                _ => (None, None),
+            };
+            match (user.clone().or(existing.0), password.or(existing.1)) {
+                (Some(u), Some(p)) => {
+                    tds.auth = LoginAuth::Sql {
+                        user: u,
+                        password: p,
+                    }
+                }
+                (Some(_), None) => {
+                    return Err(ConfigError::new(
+                        key("password"),
+                        "a SQL login needs a password (e.g. \"env:SQL_PASSWORD\")",
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(ConfigError::new(key("user"), "a SQL login needs a user"));
+                }
+                (None, None) if method.is_some() => {
+                    return Err(ConfigError::new(
+                        key("user"),
+                        "authentication = \"sql\" needs user and password",
+                    ));
+                }
+                (None, None) => {}
+            }
+        }
+        Some(other) => {
+            return Err(ConfigError::new(
+                key("authentication"),
+                format!("`{other}` is not sql, managed_identity or none"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The HTTP keys of a target, split out so `target_config` stays readable.
@@ -656,7 +887,10 @@ fn parse_status(s: &RawStatus) -> Result<(u16, u16), String> {
 
 /// PEM certificates from a file; an unreadable file or one without certificates is an
 /// error at load time, not a surprise at probe time.
-fn load_ca_file(key: &str, path: &str) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+fn load_ca_file(
+    key: &str,
+    path: &str,
+) -> Result<(Vec<CertificateDer<'static>>, Vec<u8>), ConfigError> {
     use rustls::pki_types::pem::PemObject;
     let bytes = std::fs::read(path)
         .map_err(|e| ConfigError::new(key, format!("cannot read `{path}`: {e}")))?;
@@ -669,7 +903,7 @@ fn load_ca_file(key: &str, path: &str) -> Result<Vec<CertificateDer<'static>>, C
             format!("`{path}` holds no certificate"),
         ));
     }
-    Ok(certs)
+    Ok((certs, bytes))
 }
 
 /// `IP`, `IP:PORT` or `[IPv6]:PORT`; port 53 by default.

@@ -22,6 +22,10 @@ pub struct Context {
     pub http_status: Option<u16>,
     /// A recognised Azure answer in the response (see `azure_signature`).
     pub http_signature: Option<&'static str>,
+    /// The SQL Server error number of a refused login or failed query.
+    pub sql_error: Option<u32>,
+    /// `host:port` of a TDS redirect.
+    pub redirect: Option<String>,
 }
 
 impl Context {
@@ -66,6 +70,15 @@ pub fn failure(
         class,
         hint: hint(class, ctx),
         message,
+        rule: None,
+    }
+}
+
+/// `policy.denied` with the rule that refused the target.
+pub fn denied(rule: &str, message: String, ctx: &Context) -> Failure {
+    Failure {
+        rule: Some(rule.to_string()),
+        ..failure(None, FailureClass::PolicyDenied, message, ctx)
     }
 }
 
@@ -94,6 +107,12 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
             ),
             None => "The name resolves to a public address, so traffic goes to the service's public endpoint (through the VNet only with route-all on, and rejected when public network access is disabled). Create a private endpoint with its private DNS zone, and use the public FQDN so the privatelink CNAME applies.".into(),
         },
+        FailureClass::DnsDivergent => {
+            let z = zone.as_deref().unwrap_or("the privatelink zone");
+            format!(
+                "Custom DNS cannot resolve the privatelink zone, while Azure DNS (168.63.129.16) resolves the name to the private endpoint: the private DNS zone is linked to the VNet, but the custom server (WEBSITE_DNS_SERVER or the VNet's DNS servers) does not ask Azure DNS for it. Add a conditional forwarder for {z} to 168.63.129.16 on the custom server (which must itself run inside a VNet linked to the zone), or use an Azure DNS Private Resolver inbound endpoint."
+            )
+        }
         FailureClass::DnsError => "The DNS exchange failed (unexpected response code or malformed answer). Query the server directly (e.g. `dig @server name`) and check its logs.".into(),
         FailureClass::TcpRefused => {
             let port = ctx.port.map(|p| format!("port {p}")).unwrap_or_else(|| "this port".into());
@@ -140,11 +159,42 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
         FailureClass::HttpTooLarge => "The response body is larger than `max_body_bytes`: raise the limit or probe a lighter health endpoint.".into(),
         FailureClass::HttpRedirects => "Too many redirects, a loop, or a redirect to another origin: a login redirect (Easy Auth) or an HTTP->HTTPS loop behind a proxy. Probe the final URL directly, or give it its own target.".into(),
         FailureClass::HttpProtocol => "The answer is not valid HTTP or the connection closed mid-response: a non-HTTP service on this port, or a proxy/NVA cutting the connection.".into(),
-        FailureClass::PolicyDenied => "routeproof's policy refused this target before sending anything: ad-hoc targets must be inside the configured allow-list, and link-local, loopback and platform addresses are always refused.".into(),
+        FailureClass::TdsPrelogin => "The port accepted TCP but did not answer as SQL Server: a wrong port, a proxy or firewall that terminates the connection, or Azure SQL's gateway refusing this client before login (for example public network access disabled while the name resolved to the public gateway: check the DNS layer).".into(),
+        FailureClass::TdsEncryption => "Client and server cannot agree on encryption: the server does not support TLS, or it requires TDS 8 strict mode (`strict = true` / `Encrypt=Strict`). Azure SQL always requires encryption.".into(),
+        FailureClass::TdsLoginFailed => sql_error_hint(ctx.sql_error),
+        FailureClass::TdsRedirect => format!(
+            "The gateway answered and redirected the login to {} (Azure SQL's Redirect connection policy), which this app cannot reach: allow outbound TCP 11000-11999 from the integration subnet to the Sql service tag (1433-65535 with a private endpoint), or set the server's connection policy to Proxy.",
+            ctx.redirect.as_deref().unwrap_or("a database node")
+        ),
+        FailureClass::TdsQuery => match ctx.sql_error {
+            Some(229 | 230 | 262 | 297 | 300) => "Logged in, but the login lacks permission for the query: grant it, or probe with `SELECT 1`. The route works.".into(),
+            _ => "Logged in, but the query failed: check the query and the login's permissions. The route works.".into(),
+        },
+        FailureClass::TdsTimeout => "A TDS phase stalled (the message says which): a firewall/NVA inspecting port 1433 that holds the session, a paused serverless database, or a server under heavy load.".into(),
+        FailureClass::PolicyDenied => "routeproof's ad-hoc policy refused this target before connecting (the rule is named): ad-hoc targets must match a host pattern or resolve inside a network of `[policy] allow`, and link-local (IMDS, managed identity), loopback, 168.63.129.16 (except DNS), the handler's own port and the identity endpoint are always refused. Ask for a configured target by name instead, or extend the allow-list.".into(),
         FailureClass::ExpectAddresses => "The name resolved, but not to the expected address: a stale A record in the private DNS zone (the private endpoint was recreated with a new IP), or another zone answered.".into(),
         FailureClass::ExpectMaxMs => "Every layer passed but the probe took longer than `max_ms`; compare the layer timings to see which one is slow.".into(),
         FailureClass::ConfigInvalid => "Fix the named key or target and run `routeproof check --config FILE`.".into(),
         FailureClass::Deadline => "The run deadline expired first: raise `engine.deadline` (keep it under the Functions timeout), shorten layer timeouts, or raise `engine.concurrency`.".into(),
+    }
+}
+
+/// SQL Server error numbers that explain a refused login, with the fix.
+fn sql_error_hint(number: Option<u32>) -> String {
+    match number {
+        Some(18456) => "Login failed, but the route to SQL Server works: the server answered. The user, password or database is wrong; for Microsoft Entra logins the identity needs a user in the database (`CREATE USER [app-name] FROM EXTERNAL PROVIDER`).".into(),
+        Some(18452) => "The server refused a Windows (integrated) login from an untrusted domain: use SQL or Microsoft Entra authentication from a Function App.".into(),
+        Some(4060) => "The login worked but the database cannot be opened: the database name is wrong, or the login has no user in it.".into(),
+        Some(40532) => "Cannot open the server named in the login: the server name (or the `user@server` suffix) is wrong, or the name resolved to another server's gateway.".into(),
+        Some(40613) => "The database is not available right now (failover, scaling, maintenance): retry; if it persists, check the database's resource health.".into(),
+        Some(40615) => "The server firewall blocks this client's IP: the connection reached the public endpoint. With a private endpoint the name must resolve to its private IP (check the DNS layer); otherwise add a firewall or virtual network rule.".into(),
+        Some(40914) => "A virtual network rule is missing: add the integration subnet (with the Microsoft.Sql service endpoint) to the server's virtual network rules, or connect through a private endpoint.".into(),
+        Some(47073) => "Public network access is denied and the connection came through the public gateway: connect through the private endpoint, and make sure the name resolves to its private IP (check the DNS layer for the privatelink CNAME).".into(),
+        Some(42109) => "The serverless database is paused; it resumes on connection. Retry in a minute, or set a longer auto-pause delay.".into(),
+        Some(33155) => "The server waited for a Microsoft Entra token that never came: the token request failed or was slow (check the managed identity).".into(),
+        Some(18401) => "The server is in script-upgrade or single-user mode and refuses logins: wait and retry.".into(),
+        Some(n) => format!("The server refused the login with SQL error {n}: the route works; look the number up in the SQL Server error reference."),
+        None => "The login did not complete: the message says why (for a managed identity, check that it is enabled and has a database user).".into(),
     }
 }
 
@@ -211,5 +261,12 @@ mod tests {
         );
         let h = hint(FailureClass::DnsNxdomain, &ctx);
         assert!(h.contains("A record is missing"), "{h}");
+        let h = hint(FailureClass::DnsDivergent, &ctx);
+        assert!(
+            h.contains(
+                "conditional forwarder for privatelink.database.windows.net to 168.63.129.16"
+            ) && h.contains("Private Resolver"),
+            "{h}"
+        );
     }
 }

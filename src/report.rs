@@ -61,6 +61,11 @@ pub enum FailureClass {
     /// Any other resolver failure (FORMERR, NOTIMP, malformed answer, socket error).
     #[serde(rename = "dns.error")]
     DnsError,
+    /// The custom DNS server failed (NXDOMAIN, SERVFAIL, no records or a public answer)
+    /// where Azure DNS (168.63.129.16) resolves the name to a private address: the
+    /// custom server does not forward the privatelink zone.
+    #[serde(rename = "dns.divergent")]
+    DnsDivergent,
     #[serde(rename = "tcp.refused")]
     TcpRefused,
     #[serde(rename = "tcp.timeout")]
@@ -103,6 +108,24 @@ pub enum FailureClass {
     /// The chain's earliest certificate expires sooner than `cert_days_left`.
     #[serde(rename = "expect.cert_days_left")]
     ExpectCertDaysLeft,
+    /// Not a TDS server, or it closed the connection during PRELOGIN.
+    #[serde(rename = "tds.prelogin")]
+    TdsPrelogin,
+    /// Client and server cannot agree on encryption.
+    #[serde(rename = "tds.encryption")]
+    TdsEncryption,
+    /// The server refused the login (the message carries the SQL error number and state).
+    #[serde(rename = "tds.login_failed")]
+    TdsLoginFailed,
+    /// The server redirected the login (Redirect connection policy) and the redirect
+    /// target could not be reached.
+    #[serde(rename = "tds.redirect")]
+    TdsRedirect,
+    #[serde(rename = "tds.query")]
+    TdsQuery,
+    /// The message says which phase: prelogin, login or query.
+    #[serde(rename = "tds.timeout")]
+    TdsTimeout,
     /// The request was refused by policy before any packet was sent (ad-hoc targets).
     #[serde(rename = "policy.denied")]
     PolicyDenied,
@@ -128,6 +151,7 @@ impl FailureClass {
         FailureClass::DnsNoRecords,
         FailureClass::DnsPublicAddress,
         FailureClass::DnsError,
+        FailureClass::DnsDivergent,
         FailureClass::TcpRefused,
         FailureClass::TcpTimeout,
         FailureClass::TcpReset,
@@ -146,6 +170,12 @@ impl FailureClass {
         FailureClass::HttpRedirects,
         FailureClass::HttpProtocol,
         FailureClass::ExpectCertDaysLeft,
+        FailureClass::TdsPrelogin,
+        FailureClass::TdsEncryption,
+        FailureClass::TdsLoginFailed,
+        FailureClass::TdsRedirect,
+        FailureClass::TdsQuery,
+        FailureClass::TdsTimeout,
         FailureClass::PolicyDenied,
         FailureClass::ExpectAddresses,
         FailureClass::ExpectMaxMs,
@@ -162,6 +192,7 @@ impl FailureClass {
             FailureClass::DnsNoRecords => "dns.no_records",
             FailureClass::DnsPublicAddress => "dns.public_address",
             FailureClass::DnsError => "dns.error",
+            FailureClass::DnsDivergent => "dns.divergent",
             FailureClass::TcpRefused => "tcp.refused",
             FailureClass::TcpTimeout => "tcp.timeout",
             FailureClass::TcpReset => "tcp.reset",
@@ -180,6 +211,12 @@ impl FailureClass {
             FailureClass::HttpRedirects => "http.redirects",
             FailureClass::HttpProtocol => "http.protocol",
             FailureClass::ExpectCertDaysLeft => "expect.cert_days_left",
+            FailureClass::TdsPrelogin => "tds.prelogin",
+            FailureClass::TdsEncryption => "tds.encryption",
+            FailureClass::TdsLoginFailed => "tds.login_failed",
+            FailureClass::TdsRedirect => "tds.redirect",
+            FailureClass::TdsQuery => "tds.query",
+            FailureClass::TdsTimeout => "tds.timeout",
             FailureClass::PolicyDenied => "policy.denied",
             FailureClass::ExpectAddresses => "expect.addresses",
             FailureClass::ExpectMaxMs => "expect.max_ms",
@@ -200,6 +237,7 @@ impl FailureClass {
                 | FailureClass::ExpectMaxMs
                 | FailureClass::DnsNxdomain
                 | FailureClass::DnsNoRecords
+                | FailureClass::DnsDivergent
                 | FailureClass::TlsUntrusted
                 | FailureClass::TlsExpired
                 | FailureClass::TlsNameMismatch
@@ -208,6 +246,10 @@ impl FailureClass {
                 | FailureClass::HttpBody
                 | FailureClass::HttpTooLarge
                 | FailureClass::HttpRedirects
+                | FailureClass::TdsEncryption
+                | FailureClass::TdsLoginFailed
+                | FailureClass::TdsRedirect
+                | FailureClass::TdsQuery
         )
     }
 }
@@ -225,6 +267,9 @@ pub struct Failure {
     pub class: FailureClass,
     pub message: String,
     pub hint: String,
+    /// For `policy.denied`: the rule that refused the target (`always.link_local`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -249,13 +294,24 @@ pub struct Summary {
     pub failed: usize,
 }
 
-/// Where the probe ran. Later issues add the Azure site facts; today it records the
-/// resolvers in effect, because a DNS answer means nothing without who gave it.
+/// Where the probe ran: the site facts the platform exposes (instance, private IP,
+/// route-all), the DNS settings in effect and the resolvers asked, because a DNS answer
+/// means nothing without who gave it and a route nothing without where it starts.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Environment {
     pub hostname: Option<String>,
     pub on_azure: bool,
+    /// Off Azure: says so, instead of guessing site facts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The App Service / Functions site (on Azure only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<crate::azure::Site>,
+    pub dns: crate::azure::DnsSettings,
     pub resolvers: Vec<ResolverInfo>,
+    /// Targets discovered from app settings (`engine.discover`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<crate::discover::Summary>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -272,12 +328,19 @@ pub struct TargetReport {
     pub name: String,
     /// The target as written, secrets redacted.
     pub target: String,
+    /// The app setting a discovered target came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub ok: bool,
     /// The last layer that answered; `null` when not even DNS answered.
     pub reached: Option<Layer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
     pub duration_ms: f64,
+    /// For each address the target resolved to (or is): the path it takes out of the
+    /// instance (integration subnet or not) and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub route: Vec<crate::azure::AddressRoute>,
     pub layers: Vec<LayerResult>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
@@ -313,7 +376,79 @@ pub enum Evidence {
     Tcp(TcpEvidence),
     Tls(TlsEvidence),
     Http(HttpEvidence),
+    Tds(Box<TdsEvidence>),
     None {},
+}
+
+/// SQL Server / Azure SQL evidence. Phases are absent when they did not run.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TdsEvidence {
+    /// From PRELOGIN, e.g. `16.0.1000` (SQL Server 2022) or `12.0.2000` (Azure SQL).
+    pub server_version: Option<String>,
+    /// What we asked for and what the server answered (`on`, `off`, `required`, ...).
+    pub encryption_client: Option<String>,
+    pub encryption_server: Option<String>,
+    /// What the connection got.
+    pub encryption: Option<String>,
+    /// Azure SQL: the server wants Microsoft Entra authentication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fedauth_required: Option<bool>,
+    /// TDS 8 strict mode: TLS before PRELOGIN.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
+    pub prelogin_ms: Option<f64>,
+    pub tls_ms: Option<f64>,
+    /// The certificate, as the TLS layer reports it (the handshake ran inside PRELOGIN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsEvidence>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_user: Option<String>,
+    /// The login's own connection (tiberius opens it to the same address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_connection: Option<ConnectionInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_ms: Option<f64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub logged_in: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql_error: Option<SqlError>,
+    /// The routing target of Azure SQL's Redirect policy, and how reaching it went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<RedirectEvidence>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SqlError {
+    pub number: u32,
+    pub state: u8,
+    pub class: u8,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    pub peer: Option<std::net::SocketAddr>,
+    pub local: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RedirectEvidence {
+    /// `host:port` from the routing ENVCHANGE.
+    pub target: String,
+    /// The redirect hop's own DNS and TCP results.
+    pub layers: Vec<LayerResult>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -392,6 +527,10 @@ pub struct DnsEvidence {
     /// True when the servers asked gave different answers (split horizon).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub disagreement: bool,
+    /// Azure DNS's own answer, asked when a custom DNS server failed (`dns.divergent`
+    /// when it resolves where the custom server did not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub azure_dns: Option<ServerAnswer>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

@@ -84,9 +84,103 @@ pub fn redact_url(url: &url::Url) -> String {
     u.to_string()
 }
 
+/// Connection-string keys whose values are credentials (ADO.NET, Azure Storage, Service
+/// Bus / Event Hubs, Application Insights).
+const SECRET_CONNECTION_KEYS: &[&str] = &[
+    "password",
+    "pwd",
+    "accountkey",
+    "sharedaccesskey",
+    "sharedaccesssignature",
+    "instrumentationkey",
+    "clientsecret",
+    "client_secret",
+];
+
+pub fn is_secret_connection_key(k: &str) -> bool {
+    let k: String = k.chars().filter(|c| !c.is_whitespace()).collect();
+    SECRET_CONNECTION_KEYS
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(&k))
+}
+
+/// Masks credentials in free text: `Password=…`, `AccountKey=…`,
+/// `SharedAccessSignature=…` (up to the next `;`), `sig=`/`code=`/… query values (up to
+/// the next `&`), and URL user-info passwords. Applied to every message that may quote
+/// what a caller or an app setting said, as a second line behind never quoting values
+/// at all: a message is text, and text has no `Secret` type to protect it.
+pub fn scrub(text: &str) -> String {
+    use std::sync::OnceLock;
+    static PATTERNS: OnceLock<[regex::Regex; 3]> = OnceLock::new();
+    let [conn, query, userinfo] = PATTERNS.get_or_init(|| {
+        let conn_keys = "password|pwd|account\\s*key|shared\\s*access\\s*key|shared\\s*access\\s*signature|instrumentation\\s*key|client_?secret";
+        let query_keys = SECRET_QUERY_KEYS
+            .iter()
+            .map(|k| regex::escape(k))
+            .collect::<Vec<_>>()
+            .join("|");
+        [
+            regex::Regex::new(&format!(
+                r#"(?i)((?:^|[\s;"'(,{{])(?:{conn_keys})\s*=\s*)(?:'[^']*'?|"[^"]*"?|[^;\r\n"')]*)"#
+            ))
+            .expect("static pattern"),
+            regex::Regex::new(&format!(
+                r#"(?i)((?:^|[\s?&;"'(,{{/])(?:{query_keys})=)[^&;\s"'#)]*"#
+            ))
+            .expect("static pattern"),
+            regex::Regex::new(r"(?i)([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]*@").expect("static pattern"),
+        ]
+    });
+    let t = conn.replace_all(text, format!("${{1}}{MASK}"));
+    let t = query.replace_all(&t, format!("${{1}}{MASK}"));
+    userinfo
+        .replace_all(&t, format!("${{1}}{MASK}@"))
+        .into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrub_masks_every_credential_shape() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "Server=tcp:h,1433;User ID=app;Password=P1-SECRET;Encrypt=True",
+                &["Server=tcp:h,1433", "User ID=app", "Encrypt=True"],
+            ),
+            ("Data Source=h;Pwd='P2;SECRET'", &["Data Source=h"]),
+            (
+                "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=P3-SECRET==;EndpointSuffix=core.windows.net",
+                &["AccountName=acct", "EndpointSuffix=core.windows.net"],
+            ),
+            (
+                "BlobEndpoint=https://a.blob.core.windows.net/;SharedAccessSignature=sv=2022-11-02&ss=b&sig=P4-SECRET%3D",
+                &["BlobEndpoint=https://a.blob.core.windows.net/"],
+            ),
+            (
+                "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=root;SharedAccessKey=P5-SECRET=",
+                &["SharedAccessKeyName=root"],
+            ),
+            (
+                "InstrumentationKey=P6-SECRET;IngestionEndpoint=https://x.in.applicationinsights.azure.com/",
+                &["IngestionEndpoint=https://x.in.applicationinsights.azure.com/"],
+            ),
+            (
+                "bad URL `https://bob:P7-SECRET@api.internal/x?sig=P8-SECRET&keep=1&code=P9-SECRET`",
+                &["bob", "keep=1", "api.internal"],
+            ),
+        ];
+        for (text, kept) in cases {
+            let s = scrub(text);
+            assert!(!s.contains("SECRET"), "{text} -> {s}");
+            assert!(s.contains(MASK), "{s}");
+            for k in *kept {
+                assert!(s.contains(k), "{text} -> {s}: lost `{k}`");
+            }
+        }
+        assert_eq!(scrub("nothing to hide here"), "nothing to hide here");
+    }
 
     #[test]
     fn secret_never_prints() {

@@ -89,6 +89,10 @@ pub struct SqlAuth {
     pub user: Option<String>,
     pub password: Option<Secret>,
     pub authentication: Option<String>,
+    /// `Encrypt=Strict`: TDS 8, TLS before PRELOGIN.
+    pub strict: bool,
+    pub trust_server_certificate: bool,
+    pub hostname_in_certificate: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,6 +307,9 @@ pub fn parse_uri(input: &str) -> Result<TargetSpec, TargetError> {
                     user: (!url.username().is_empty()).then(|| url.username().to_string()),
                     password: url.password().map(Secret::new),
                     authentication: None,
+                    strict: false,
+                    trust_server_certificate: false,
+                    hostname_in_certificate: None,
                 },
             })
         }
@@ -444,6 +451,9 @@ pub fn parse_ado(s: &str) -> Result<TargetSpec, TargetError> {
         user: None,
         password: None,
         authentication: None,
+        strict: false,
+        trust_server_certificate: false,
+        hostname_in_certificate: None,
     };
     for (key, value) in ado_pairs(s)? {
         match key.as_str() {
@@ -454,6 +464,14 @@ pub fn parse_ado(s: &str) -> Result<TargetSpec, TargetError> {
             "user id" | "uid" | "user" => auth.user = Some(value),
             "password" | "pwd" => auth.password = Some(Secret::new(value)),
             "authentication" => auth.authentication = Some(value),
+            "encrypt" => auth.strict = value.eq_ignore_ascii_case("strict"),
+            "trustservercertificate" | "trust server certificate" => {
+                auth.trust_server_certificate =
+                    matches!(value.to_ascii_lowercase().as_str(), "true" | "yes")
+            }
+            "hostnameincertificate" | "host name in certificate" => {
+                auth.hostname_in_certificate = Some(value)
+            }
             _ => {}
         }
     }

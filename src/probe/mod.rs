@@ -7,6 +7,7 @@ pub mod dns;
 pub mod http;
 pub mod resolvers;
 pub mod tcp;
+pub mod tds;
 pub mod tls;
 
 use std::net::{IpAddr, SocketAddr};
@@ -54,12 +55,31 @@ impl Budget {
     }
 }
 
+/// Consulted between DNS and TCP with exactly the addresses the next layers will use.
+/// The engine never resolves a name twice, so what passes here is what gets connected
+/// to: a DNS answer that changes between check and use (rebinding) cannot slip through.
+/// Ad-hoc runs pass one (`policy::Policy`); configured targets do not.
+pub trait AddressPolicy: Send + Sync {
+    fn check(
+        &self,
+        spec: &TargetSpec,
+        ip: IpAddr,
+        port: Option<u16>,
+    ) -> Result<(), crate::policy::Denial>;
+}
+
 pub struct Engine {
     settings: EngineSettings,
     nameservers: Vec<resolvers::Nameserver>,
     environment: Environment,
+    /// Site facts and DNS settings, for route reasoning.
+    facts: crate::azure::Facts,
+    /// Azure DNS, asked when a custom DNS server fails (see `dns::resolve_compared`).
+    azure_dns: Option<resolvers::Nameserver>,
     /// System roots plus `engine.ca_file`, loaded on the first TLS probe and kept.
     roots: OnceLock<Arc<rustls::RootCertStore>>,
+    /// The App Service managed-identity endpoint, when the app has one.
+    identity: Option<tds::IdentityEndpoint>,
 }
 
 impl Engine {
@@ -79,16 +99,42 @@ impl Engine {
         .map_err(|m| ConfigError::new("engine.dns_servers", m))?;
         let nameservers = resolvers::build(&infos, settings.timeouts.dns)
             .map_err(|m| ConfigError::new("engine.dns_servers", m))?;
+        let facts = crate::azure::facts(
+            env,
+            &settings.resolv_conf,
+            &infos,
+            settings.route_all,
+            settings.azure_dns,
+        );
+        let azure_dns = match &facts.dns.azure_dns {
+            Some(server) => resolvers::build(
+                &[ResolverInfo {
+                    server: server.clone(),
+                    source: "azure_dns".into(),
+                }],
+                settings.timeouts.dns,
+            )
+            .map_err(|m| ConfigError::new("engine.azure_dns", m))?
+            .pop(),
+            None => None,
+        };
         let environment = Environment {
             hostname: hostname(),
-            on_azure: env("WEBSITE_SITE_NAME").is_some(),
+            on_azure: facts.on_azure,
+            note: (!facts.on_azure).then(|| crate::azure::OFF_AZURE.to_string()),
+            site: facts.site.clone(),
+            dns: facts.dns.clone(),
             resolvers: infos,
+            discovery: settings.discovery.clone(),
         };
         Ok(Arc::new(Engine {
             settings,
             nameservers,
             environment,
+            facts,
+            azure_dns,
             roots: OnceLock::new(),
+            identity: identity_endpoint(env),
         }))
     }
 
@@ -107,6 +153,17 @@ impl Engine {
         targets: &[TargetConfig],
         deadline: Option<Duration>,
     ) -> Report {
+        self.run_with(targets, deadline, None).await
+    }
+
+    /// `run`, with every address a target resolves to checked by `policy` before any
+    /// connection (ad-hoc requests).
+    pub async fn run_with(
+        self: &Arc<Self>,
+        targets: &[TargetConfig],
+        deadline: Option<Duration>,
+        policy: Option<Arc<dyn AddressPolicy>>,
+    ) -> Report {
         let started_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         let start = Instant::now();
         let total = deadline.map_or(self.settings.deadline, |d| d.min(self.settings.deadline));
@@ -118,6 +175,7 @@ impl Engine {
             let engine = Arc::clone(self);
             let target = t.clone();
             let sem = Arc::clone(&sem);
+            let policy = policy.clone();
             set.spawn(async move {
                 let Ok(Ok(_permit)) =
                     tokio::time::timeout_at(budget.deadline, sem.acquire_owned()).await
@@ -128,7 +186,7 @@ impl Engine {
                 if budget.remaining().is_zero() {
                     return (i, not_started(&target));
                 }
-                (i, engine.probe(&target, &budget).await)
+                (i, engine.probe(&target, &budget, policy.as_deref()).await)
             });
         }
 
@@ -166,7 +224,12 @@ impl Engine {
     }
 
     /// One target through its layers, stopping at the first that fails.
-    async fn probe(&self, t: &TargetConfig, budget: &Budget) -> TargetReport {
+    async fn probe(
+        &self,
+        t: &TargetConfig,
+        budget: &Budget,
+        policy: Option<&dyn AddressPolicy>,
+    ) -> TargetReport {
         let start = Instant::now();
         let plan = t.spec.layers();
         let mut layers: Vec<LayerResult> = Vec::new();
@@ -185,13 +248,14 @@ impl Engine {
                     TargetSpec::Dns { qtype, .. } => Some(*qtype),
                     _ => None,
                 };
-                let out = dns::resolve(
+                let out = dns::resolve_compared(
                     &self.nameservers,
                     name,
                     &dns::types_for(qtype),
                     self.settings.timeouts.dns,
                     budget,
                     &t.expect,
+                    self.azure_dns.as_ref(),
                 )
                 .await;
                 warnings.extend(out.warnings);
@@ -208,6 +272,30 @@ impl Engine {
             },
         };
         ctx.addresses = addresses.clone();
+        let route: Vec<crate::azure::AddressRoute> = addresses
+            .iter()
+            .map(|ip| crate::azure::route(&self.facts, *ip))
+            .collect();
+        if let Some(w) = layers.last().and_then(privatelink_public_warning) {
+            warnings.push(w);
+        }
+        // Between DNS and TCP, on exactly the addresses the next layers will use.
+        if let Some(policy) = policy {
+            let port = t.spec.port();
+            if let Some(d) = addresses
+                .iter()
+                .find_map(|ip| policy.check(&t.spec, *ip, port).err())
+            {
+                let mut r = finish(t, &plan, layers, warnings, start);
+                for s in &mut r.skipped {
+                    s.reason = format!("not run: refused by policy ({})", d.rule);
+                }
+                r.failure = Some(diagnose::denied(d.rule, d.message, &ctx));
+                r.ok = false;
+                r.route = route;
+                return r;
+            }
+        }
 
         if plan.contains(&Layer::Tcp) {
             let port = t.spec.port().unwrap_or_default();
@@ -240,7 +328,9 @@ impl Engine {
                 Box::pin(self.upper_layers(t, &plan, stream, &ctx, budget, &mut layers)).await;
             }
         }
-        finish(t, &plan, layers, warnings, start)
+        let mut r = finish(t, &plan, layers, warnings, start);
+        r.route = route;
+        r
     }
 
     /// TLS and HTTP over the connection the TCP layer opened: the route the report
@@ -259,6 +349,10 @@ impl Engine {
             Some(Host::Name(n)) => Some(n.clone()),
             _ => None,
         });
+        if plan.contains(&Layer::Tds) {
+            layers.push(self.tds(t, stream, name, ctx, budget).await);
+            return;
+        }
         if plan.contains(&Layer::Tls) {
             let server_name = match (&name, t.spec.host(), peer_ip) {
                 (Some(n), _, _) => rustls::pki_types::ServerName::try_from(n.clone()).ok(),
@@ -344,6 +438,180 @@ impl Engine {
         .await
     }
 
+    /// PRELOGIN, TLS, and with credentials the login and query; a routing redirect is
+    /// followed through this engine's own DNS and TCP layers.
+    async fn tds(
+        &self,
+        t: &TargetConfig,
+        stream: tokio::net::TcpStream,
+        name: Option<String>,
+        ctx: &Context,
+        budget: &Budget,
+    ) -> LayerResult {
+        let start = Instant::now();
+        let TargetSpec::Sql {
+            host,
+            port,
+            database,
+            ..
+        } = &t.spec
+        else {
+            unreachable!("the TDS layer is planned only for sqlserver targets")
+        };
+        let peer = stream.peer_addr().ok();
+        let host_str = match host {
+            Host::Name(n) => n.clone(),
+            Host::Ip(ip) => ip.to_string(),
+        };
+        let server_name = match (&name, peer) {
+            (Some(n), _) => rustls::pki_types::ServerName::try_from(n.clone()).ok(),
+            (None, Some(p)) => Some(p.ip().into()),
+            (None, None) => None,
+        };
+        let mut ctx = ctx.clone();
+        ctx.tls_name = server_name.as_ref().map(|s| s.to_str().into_owned());
+        let mut ca_pem = self.settings.ca_pem.clone();
+        ca_pem.extend_from_slice(&t.tls.ca_pem);
+        let plan = tds::TdsPlan {
+            server_name: server_name.unwrap_or_else(|| {
+                rustls::pki_types::ServerName::try_from("localhost").expect("static name")
+            }),
+            host: host_str,
+            port: *port,
+            database: database.as_deref(),
+            auth: &t.tds.auth,
+            strict: t.tds.strict,
+            query: &t.tds.query,
+            roots: self.roots_for(&t.tls),
+            ca_pem: (!ca_pem.is_empty()).then_some(ca_pem),
+            insecure: t.tls.insecure,
+            tls_timeout: self.settings.timeouts.tls,
+            login_timeout: self.settings.timeouts.login,
+            query_timeout: self.settings.timeouts.query,
+            identity: self.identity.as_ref(),
+            ctx: &ctx,
+        };
+        let mut ev = crate::report::TdsEvidence::default();
+        let mut redirect_target = None;
+        let res = async {
+            tds::prelogin_and_tls(stream, &plan, budget, &mut ev).await?;
+            if t.tds.auth == tds::LoginAuth::None {
+                return Ok(());
+            }
+            let Some(peer) = peer else {
+                return Err((
+                    FailureClass::TdsLoginFailed,
+                    "the connection has no peer address".to_string(),
+                ));
+            };
+            match tds::login(peer, &plan, budget, &mut ev).await? {
+                tds::Login::Done => Ok(()),
+                tds::Login::Redirect { host, port } => {
+                    redirect_target = Some(format!("{host}:{port}"));
+                    self.follow_redirect(&host, port, &plan, budget, &mut ev)
+                        .await
+                }
+            }
+        }
+        .await;
+        let sql_error = ev.sql_error.as_ref().map(|e| e.number);
+        let error = res.err().map(|(class, message)| {
+            let mut ctx = plan.ctx.clone();
+            ctx.sql_error = sql_error;
+            ctx.redirect = redirect_target;
+            diagnose::failure(Some(Layer::Tds), class, message, &ctx)
+        });
+        LayerResult {
+            layer: Layer::Tds,
+            ok: error.is_none(),
+            duration_ms: crate::report::ms(start.elapsed()),
+            error,
+            evidence: crate::report::Evidence::Tds(Box::new(ev)),
+        }
+    }
+
+    async fn follow_redirect(
+        &self,
+        host: &str,
+        port: u16,
+        plan: &tds::TdsPlan<'_>,
+        budget: &Budget,
+        ev: &mut crate::report::TdsEvidence,
+    ) -> Result<(), tds::Fail> {
+        let target = format!("{host}:{port}");
+        let mut hop = Vec::new();
+        let addrs: Vec<IpAddr> = match crate::target::parse_host(host) {
+            Ok(Host::Ip(ip)) => vec![ip],
+            Ok(Host::Name(n)) => {
+                let out = dns::resolve(
+                    &self.nameservers,
+                    &n,
+                    &dns::types_for(None),
+                    self.settings.timeouts.dns,
+                    budget,
+                    &crate::config::Expectations::default(),
+                )
+                .await;
+                let failure = out.result.error.clone();
+                hop.push(out.result);
+                if let Some(f) = failure {
+                    ev.redirect = Some(crate::report::RedirectEvidence {
+                        target: target.clone(),
+                        layers: hop,
+                    });
+                    return Err((
+                        FailureClass::TdsRedirect,
+                        format!("redirect to {target}: {}: {}", f.class, f.message),
+                    ));
+                }
+                out.addresses
+            }
+            Err(e) => {
+                return Err((
+                    FailureClass::TdsRedirect,
+                    format!("redirect to an unusable host `{host}`: {e}"),
+                ));
+            }
+        };
+        let sockaddrs: Vec<SocketAddr> =
+            addrs.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+        let out = tcp::connect(
+            tcp::TcpPlan {
+                addrs: &sockaddrs,
+                all: false,
+                timeout: self.settings.timeouts.tcp,
+                settle: Duration::ZERO,
+                ctx: plan.ctx,
+            },
+            budget,
+        )
+        .await;
+        let failure = out.result.error.clone();
+        hop.push(out.result);
+        ev.redirect = Some(crate::report::RedirectEvidence {
+            target: target.clone(),
+            layers: hop,
+        });
+        let Some(stream) = out.stream else {
+            let (class, msg) = failure
+                .map(|f| (f.class, f.message))
+                .unwrap_or((FailureClass::TcpError, "no connection".into()));
+            return Err((
+                FailureClass::TdsRedirect,
+                format!("redirect to {target}: {class}: {msg}"),
+            ));
+        };
+        match tds::login_on(stream, host, port, plan, budget, ev).await? {
+            tds::Login::Done => Ok(()),
+            tds::Login::Redirect { host, port } => Err((
+                FailureClass::TdsRedirect,
+                format!(
+                    "redirected again, to {host}:{port}: the probe follows one redirect, as clients do"
+                ),
+            )),
+        }
+    }
+
     fn roots_for(&self, opts: &TlsOptions) -> Arc<rustls::RootCertStore> {
         let base = self
             .roots
@@ -366,7 +634,7 @@ fn finish(
     t: &TargetConfig,
     plan: &[Layer],
     layers: Vec<LayerResult>,
-    mut warnings: Vec<String>,
+    warnings: Vec<String>,
     start: Instant,
 ) -> TargetReport {
     let elapsed = start.elapsed();
@@ -378,30 +646,18 @@ fn finish(
         .map(|l| l.layer);
     let ran: Vec<Layer> = layers.iter().map(|l| l.layer).collect();
     let mut skipped = Vec::new();
-    let mut unsupported = Vec::new();
     for layer in plan.iter().filter(|l| !ran.contains(l)) {
-        let reason = match (&failure, layer) {
-            (Some(f), _) => format!(
+        let reason = match &failure {
+            Some(f) => format!(
                 "not run: {} failed first",
                 f.layer.map(|l| l.as_str()).unwrap_or("the run")
             ),
-            (None, Layer::Tds) => {
-                unsupported.push(layer.as_str());
-                "not available in this version of routeproof".to_string()
-            }
-            (None, _) => "not run".to_string(),
+            None => "not run".to_string(),
         };
         skipped.push(Skipped {
             layer: *layer,
             reason,
         });
-    }
-    if !unsupported.is_empty() {
-        warnings.push(format!(
-            "the {} layer(s) are not available in this version: the route is proven up to {} only",
-            unsupported.join(", "),
-            reached.map(|l| l.as_str()).unwrap_or("nothing")
-        ));
     }
     if failure.is_none()
         && let Some(max) = t.expect.max_ms
@@ -417,14 +673,41 @@ fn finish(
     TargetReport {
         name: t.name.clone(),
         target: t.spec.to_string(),
+        source: t.source.clone(),
         ok: failure.is_none(),
         reached,
         failure,
         duration_ms: ms(elapsed),
+        route: Vec::new(),
         layers,
         skipped,
         warnings,
     }
+}
+
+/// A name that went through a `privatelink` zone but ended on a public address passed
+/// DNS (the target did not ask for `private`), yet it is the classic unlinked-zone symptom.
+fn privatelink_public_warning(l: &LayerResult) -> Option<String> {
+    let crate::report::Evidence::Dns(d) = &l.evidence else {
+        return None;
+    };
+    let hop = d
+        .cname_chain
+        .iter()
+        .find(|h| h.target.split('.').any(|x| x == "privatelink"))?;
+    let public = d
+        .addresses
+        .iter()
+        .find(|a| a.class == crate::addr::AddrClass::Public)?;
+    let zone = hop
+        .target
+        .find("privatelink.")
+        .map(|i| hop.target[i..].trim_end_matches('.').to_string())
+        .unwrap_or_default();
+    Some(format!(
+        "{} goes through {zone} but resolved to public {}: if this app should reach it through a private endpoint, the zone {zone} is not linked to the VNet (or has no record for the name), or a custom DNS server does not forward it to 168.63.129.16. Set `private = true` to fail on this (dns.public_address)",
+        d.query, public.ip
+    ))
 }
 
 /// A target the deadline caught before it could start (or finish, if its task had to
@@ -439,10 +722,12 @@ fn not_started(t: &TargetConfig) -> TargetReport {
     TargetReport {
         name: t.name.clone(),
         target: t.spec.to_string(),
+        source: t.source.clone(),
         ok: false,
         reached: None,
         failure: Some(f),
         duration_ms: 0.0,
+        route: Vec::new(),
         layers: Vec::new(),
         skipped: t
             .spec
@@ -455,6 +740,15 @@ fn not_started(t: &TargetConfig) -> TargetReport {
             .collect(),
         warnings: Vec::new(),
     }
+}
+
+/// `IDENTITY_ENDPOINT` + `IDENTITY_HEADER`, as App Service sets them for a managed identity.
+fn identity_endpoint(env: EnvLookup) -> Option<tds::IdentityEndpoint> {
+    let url = url::Url::parse(&env("IDENTITY_ENDPOINT")?).ok()?;
+    Some(tds::IdentityEndpoint {
+        url,
+        header: crate::secret::Secret::new(env("IDENTITY_HEADER")?),
+    })
 }
 
 fn hostname() -> Option<String> {

@@ -35,9 +35,9 @@ pub struct TlsPlan<'a> {
     pub ctx: &'a Context,
 }
 
-pub struct TlsOutcome {
+pub struct TlsOutcome<S = TcpStream> {
     pub result: LayerResult,
-    pub stream: Option<TlsStream<TcpStream>>,
+    pub stream: Option<TlsStream<S>>,
 }
 
 /// What the verifier saw, read back after the handshake.
@@ -102,7 +102,11 @@ impl ServerCertVerifier for Recording {
     }
 }
 
-pub async fn handshake(stream: TcpStream, plan: TlsPlan<'_>, budget: &Budget) -> TlsOutcome {
+/// The handshake over any stream: a TCP socket, or TDS 7.x's PRELOGIN framing.
+pub async fn handshake<S>(stream: S, plan: TlsPlan<'_>, budget: &Budget) -> TlsOutcome<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let start = Instant::now();
     let sni = match &plan.server_name {
         ServerName::DnsName(d) => Some(d.as_ref().to_string()),

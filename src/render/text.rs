@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::report::{
     DnsEvidence, Evidence, Failure, HttpEvidence, LayerResult, Report, TargetReport, TcpEvidence,
-    TlsEvidence,
+    TdsEvidence, TlsEvidence,
 };
 
 pub fn render(r: &Report) -> String {
@@ -83,6 +83,7 @@ fn layer(out: &mut String, l: &LayerResult, target_failure: Option<&Failure>) {
         Evidence::Tcp(t) => tcp(out, &head, &pad, t),
         Evidence::Tls(t) => tls(out, &head, &pad, t),
         Evidence::Http(h) => http(out, &head, &pad, h),
+        Evidence::Tds(t) => tds(out, &head, &pad, t),
         Evidence::None {} => {
             let _ = writeln!(out, "{head}");
         }
@@ -174,6 +175,11 @@ fn tls(out: &mut String, head: &str, pad: &str, t: &TlsEvidence) {
             .map(|d| format!(", expires in {d} days"))
             .unwrap_or_default()
     );
+    tls_lines(out, pad, t);
+}
+
+/// The verification verdict and chain, shared by the TLS layer and TDS's handshake.
+fn tls_lines(out: &mut String, pad: &str, t: &TlsEvidence) {
     if let Some(w) = &t.would_fail {
         let _ = writeln!(out, "{pad}NOT VERIFIED (insecure = true): {w}");
     }
@@ -210,5 +216,75 @@ fn http(out: &mut String, head: &str, pad: &str, h: &HttpEvidence) {
     );
     for r in &h.redirects {
         let _ = writeln!(out, "{pad}redirect {r}");
+    }
+}
+
+fn tds(out: &mut String, head: &str, pad: &str, t: &TdsEvidence) {
+    let phases = [
+        ("prelogin", t.prelogin_ms),
+        ("tls", t.tls_ms),
+        ("token", t.token_ms),
+        ("login", t.login_ms),
+        ("query", t.query_ms),
+    ]
+    .iter()
+    .filter_map(|(n, v)| v.map(|v| format!("{n} {v:.3} ms")))
+    .collect::<Vec<_>>()
+    .join(", ");
+    let _ = writeln!(
+        out,
+        "{head}SQL Server {} encryption {} (server {}){} {phases}",
+        t.server_version.as_deref().unwrap_or("?"),
+        t.encryption.as_deref().unwrap_or("-"),
+        t.encryption_server.as_deref().unwrap_or("-"),
+        if t.fedauth_required == Some(true) {
+            ", Entra auth required"
+        } else {
+            ""
+        },
+    );
+    if let Some(tls) = &t.tls {
+        tls_lines(out, pad, tls);
+    }
+    if let Some(m) = &t.login_method {
+        let who = t
+            .login_user
+            .as_deref()
+            .map(|u| format!(" as {u}"))
+            .unwrap_or_default();
+        let conn = t
+            .login_connection
+            .as_ref()
+            .and_then(|c| c.local.zip(c.peer))
+            .map(|(l, p)| format!(" ({l} -> {p})"))
+            .unwrap_or_default();
+        let outcome = if t.logged_in {
+            "logged in"
+        } else {
+            "login not completed"
+        };
+        let _ = writeln!(out, "{pad}login {m}{who}{conn}: {outcome}");
+    }
+    if let (Some(q), Some(r)) = (&t.query, &t.result) {
+        let _ = writeln!(out, "{pad}query `{q}`: {r}");
+    }
+    if let Some(e) = &t.sql_error {
+        let _ = writeln!(
+            out,
+            "{pad}SQL error {} state {} class {}: {}",
+            e.number, e.state, e.class, e.message
+        );
+    }
+    if let Some(r) = &t.redirect {
+        let _ = writeln!(out, "{pad}redirected to {}", r.target);
+        for l in &r.layers {
+            let status = if l.ok { "ok" } else { "FAIL" };
+            let _ = writeln!(
+                out,
+                "{pad}  {} {status} {:.3} ms",
+                l.layer.as_str(),
+                l.duration_ms
+            );
+        }
     }
 }
