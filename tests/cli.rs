@@ -241,10 +241,21 @@ async fn acceptance_command_against_unbound() {
 async fn a_planted_password_appears_in_no_output() {
     const PLANTED: &str = "Pl4nted-S3cret-9f2c";
     let dns = DnsServer::start(Zone::privatelink_fixture()).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    // A real TDS server that accepts exactly the planted password: the secret must be
+    // used (the login succeeds) and still appear in no output.
+    support::certs::install_crypto_provider();
+    let cert = support::certs::self_signed(&support::certs::LeafSpec::new([
+        "loopsql.database.windows.net",
+    ]));
+    let sql = support::tds::TdsServer::start(
+        support::tds::TdsConfig::default()
+            .encrypted(support::tds::Encryption::Required, cert)
+            .user("app", PLANTED),
+    )
+    .await;
+    let port = sql.port();
     let conn = format!(
-        "Server=tcp:loopsql.database.windows.net,{port};Initial Catalog=orders;User ID=app;Password={PLANTED};Encrypt=True"
+        "Server=tcp:loopsql.database.windows.net,{port};Initial Catalog=orders;User ID=app;Password={PLANTED};Encrypt=True;TrustServerCertificate=True"
     );
     let url = format!(
         "https://user:{PLANTED}@local.database.windows.net:1/health?code={PLANTED}&sig={PLANTED}"
@@ -315,6 +326,11 @@ async fn a_planted_password_appears_in_no_output() {
         "{}",
         v["targets"][1]["target"]
     );
-    assert_eq!(v["targets"][0]["layers"][1]["layer"], "tcp");
-    assert_eq!(v["targets"][0]["layers"][1]["ok"], true);
+    assert_eq!(v["targets"][0]["layers"][2]["layer"], "tds");
+    assert_eq!(
+        v["targets"][0]["layers"][2]["logged_in"], true,
+        "{}",
+        v["targets"][0]
+    );
+    assert_eq!(sql.stats().logins_succeeded, 1);
 }
