@@ -225,8 +225,12 @@ except SystemExit:
     raise
 except BaseException as x:
     number = getattr(x, "msg_no", None) or getattr(x, "number", None)
-    if number is None and x.args and isinstance(x.args[0], int):
-        number = x.args[0]  # pymssql: (number, message)
+    # pymssql: args are (number, message), sometimes nested one level deeper
+    first = x.args[0] if x.args else None
+    if isinstance(first, tuple) and first:
+        first = first[0]
+    if number is None and isinstance(first, int):
+        number = first
     emit({"ok": False, "number": number, "message": "%s: %s" % (type(x).__name__, x)})
 "#;
 
@@ -360,15 +364,17 @@ pub async fn tsql_login(c: &Connect) -> Result<Outcome, String> {
             .and_then(|r| r.split_whitespace().next())
             .and_then(|n| n.parse().ok())
     });
-    // Quiet output is the result set (a header line, then one line per row) and
-    // "(N row(s) affected)"; stdout comes first in `output`.
+    // Quiet output is just the result set: a header line (empty for an unnamed
+    // column, so dropped) and one line per row; stdout comes first in `output`.
     let rows: Vec<Vec<Value>> = output
         .lines()
-        .take_while(|l| !(l.starts_with('(') && l.contains("affected")))
+        .take_while(|l| !l.starts_with("Msg ") && !l.starts_with("Error "))
         .filter(|l| !l.trim().is_empty())
         .map(|l| vec![Value::String(l.trim().to_string())])
         .collect();
-    let ok = success && output.contains("row affected") && number.is_none();
+    // tsql exits 0 after a failed query too; its library errors read "Error N".
+    let library_error = output.lines().any(|l| l.starts_with("Error "));
+    let ok = success && number.is_none() && !library_error;
     Ok(Outcome {
         ok,
         rows,

@@ -162,6 +162,51 @@ pub fn deobfuscate(bytes: &[u8]) -> String {
     ucs2_to_string(&plain)
 }
 
+/// A minimal LOGIN7 for SQL authentication (TDS 7.4, no FeatureExt), as a
+/// client would send it; for raw-byte tests that do not need a driver.
+pub fn encode_sql_login(user: &str, password: &str, database: &str) -> Vec<u8> {
+    const FIXED: usize = 94;
+    let fields: [Vec<u8>; 9] = [
+        string_to_ucs2("rawclient"), // host
+        string_to_ucs2(user),
+        obfuscate(password),
+        string_to_ucs2("routeproof-raw"), // app
+        string_to_ucs2("127.0.0.1"),      // server
+        Vec::new(),                       // extension
+        string_to_ucs2("routeproof"),     // client interface
+        Vec::new(),                       // language
+        string_to_ucs2(database),
+    ];
+    let mut fixed = Vec::with_capacity(FIXED);
+    let total = FIXED + fields.iter().map(Vec::len).sum::<usize>();
+    fixed.extend_from_slice(&(total as u32).to_le_bytes());
+    fixed.extend_from_slice(&0x7400_0004u32.to_le_bytes());
+    fixed.extend_from_slice(&4096u32.to_le_bytes());
+    fixed.extend_from_slice(&[0; 12]); // client version, PID, connection id
+    fixed.extend_from_slice(&[0xE0, 0x03, 0, 0]); // option flags, type flags
+    fixed.extend_from_slice(&[0; 8]); // time zone, LCID
+    let mut data = Vec::new();
+    for field in &fields {
+        let off = (FIXED + data.len()) as u16;
+        // Lengths count UCS-2 characters, except cbExtension (bytes; 0 here).
+        let len = (field.len() / 2) as u16;
+        fixed.extend_from_slice(&off.to_le_bytes());
+        fixed.extend_from_slice(&len.to_le_bytes());
+        data.extend_from_slice(field);
+    }
+    fixed.extend_from_slice(&[0; 6]); // client id
+    let end = (FIXED + data.len()) as u16;
+    for _ in 0..3 {
+        // SSPI, attach-db file, change password: empty
+        fixed.extend_from_slice(&end.to_le_bytes());
+        fixed.extend_from_slice(&0u16.to_le_bytes());
+    }
+    fixed.extend_from_slice(&0u32.to_le_bytes()); // cbSSPILong
+    debug_assert_eq!(fixed.len(), FIXED);
+    fixed.extend_from_slice(&data);
+    fixed
+}
+
 /// The client side of [`deobfuscate`], for tests that build a LOGIN7 themselves.
 pub fn obfuscate(password: &str) -> Vec<u8> {
     string_to_ucs2(password)

@@ -2,8 +2,8 @@
 //!
 //! No SQL Server can run here (`shared/TESTBED.md` §2), and a registry mock that
 //! was never run against real drivers was rejected by all of them. This server is
-//! checked by python-tds, FreeTDS `tsql` and pymssql in `tests/tds_peer.rs`, so the
-//! probe's TDS layer is tested against bytes real drivers agree with.
+//! checked by python-tds, FreeTDS `tsql`, pymssql and tedious in `tests/tds_peer.rs`,
+//! so the probe's TDS layer is tested against bytes real drivers agree with.
 //!
 //! Map:
 //! - [`packet`]: packet framing, PRELOGIN options.
