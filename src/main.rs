@@ -117,11 +117,9 @@ fn init_logging() {
 async fn probe(args: ProbeArgs) -> Result<ExitCode, ConfigError> {
     let mut cfg = match &args.config {
         Some(path) => config::load(path, &process_env)?,
-        None => Config {
-            engine: Default::default(),
-            targets: Vec::new(),
-        },
+        None => Config::default(),
     };
+    routeproof::discover::apply(&mut cfg, &process_vars());
     let mut source = "config";
     if !args.dns_server.is_empty() {
         cfg.engine.dns_servers = args
@@ -180,7 +178,8 @@ fn print_report(report: &routeproof::report::Report, json: bool) {
 }
 
 fn check(path: &std::path::Path) -> Result<ExitCode, ConfigError> {
-    let cfg = config::load(path, &process_env)?;
+    let mut cfg = config::load(path, &process_env)?;
+    let discovery = routeproof::discover::apply(&mut cfg, &process_vars());
     let e = &cfg.engine;
     let resolvers = routeproof::probe::resolvers::discover(
         &e.dns_servers,
@@ -202,6 +201,32 @@ fn check(path: &std::path::Path) -> Result<ExitCode, ConfigError> {
         .map(|r| format!("{} ({})", r.server, r.source))
         .collect();
     println!("dns servers: {}", rs.join(", "));
+    println!(
+        "discovery: {} ({}){}",
+        if discovery.enabled { "on" } else { "off" },
+        discovery.why,
+        if discovery.enabled {
+            format!(", {} target(s) added", discovery.added)
+        } else {
+            String::new()
+        }
+    );
+    for n in &discovery.notes {
+        println!("  note: {n}");
+    }
+    let p = &cfg.policy;
+    if p.allow_adhoc {
+        let mut allow: Vec<String> = p.nets.iter().map(|n| n.to_string()).collect();
+        allow.extend(p.hosts.iter().map(|h| h.to_string()));
+        println!(
+            "ad-hoc targets: on (allow {}; at most {} per request, {} runs at once)",
+            allow.join(", "),
+            p.max_targets,
+            p.max_concurrent
+        );
+    } else {
+        println!("ad-hoc targets: off");
+    }
     for t in &cfg.targets {
         let layers: Vec<&str> = t.spec.layers().iter().map(|l| l.as_str()).collect();
         let mut expect = Vec::new();
@@ -216,10 +241,14 @@ fn check(path: &std::path::Path) -> Result<ExitCode, ConfigError> {
             expect.push(format!("max_ms {m}"));
         }
         println!(
-            "  {}  {}  [{}]{}",
+            "  {}  {}  [{}]{}{}",
             t.name,
             t.spec,
             layers.join(" > "),
+            t.source
+                .as_deref()
+                .map(|s| format!("  from {s}"))
+                .unwrap_or_default(),
             if expect.is_empty() {
                 String::new()
             } else {
@@ -228,6 +257,13 @@ fn check(path: &std::path::Path) -> Result<ExitCode, ConfigError> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The process environment as pairs, for target discovery (non-UTF-8 entries skipped).
+fn process_vars() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
 }
 
 async fn demo(json: bool) -> Result<ExitCode, ConfigError> {

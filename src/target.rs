@@ -95,7 +95,9 @@ pub struct SqlAuth {
     pub hostname_in_certificate: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` is the redacted `Display` (see below): a derived one would print the URL's
+/// user-info and `sig=` values into any `{:?}` of a config.
+#[derive(Clone, PartialEq, Eq)]
 pub enum TargetSpec {
     Dns {
         name: String,
@@ -179,6 +181,12 @@ impl TargetSpec {
     }
 }
 
+impl fmt::Debug for TargetSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TargetSpec({self})")
+    }
+}
+
 /// The target as a report shows it: no password, no SAS signature, no function key.
 impl fmt::Display for TargetSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -237,7 +245,11 @@ pub fn parse(
         }
         // Never echo the value: it may be a connection string with a password.
         return if value.contains("://") {
-            parse_uri(value).map_err(|e| TargetError(format!("app setting `{var}`: {e}")))
+            parse_uri(value).map_err(|e| {
+                // A URI error may quote a piece of the value (a path, a host): the
+                // value is a setting's, so say what is wrong but not what it says.
+                TargetError(format!("app setting `{var}`: {}", unquote(&e.0)))
+            })
         } else {
             parse_ado(value).map_err(|e| TargetError(format!("app setting `{var}`: {e}")))
         };
@@ -431,6 +443,27 @@ fn validate_name(name: &str) -> Result<(), TargetError> {
         ));
     }
     Ok(())
+}
+
+/// Replaces every `quoted` fragment of a message with `…`.
+fn unquote(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut inside = false;
+    for c in msg.chars() {
+        match (c, inside) {
+            ('`', false) => {
+                inside = true;
+                out.push_str("`…");
+            }
+            ('`', true) => {
+                inside = false;
+                out.push('`');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    crate::secret::scrub(&out)
 }
 
 fn shorten(s: &str) -> String {

@@ -3,8 +3,9 @@
 //! `ApiRequest`, and the `ApiReply` is sent as an HTTP response or an `http` output.
 //!
 //! Status: 200 every target ok, 503 any failed (the body still carries the whole report),
-//! 400 bad input, 403 ad-hoc targets (off), 404 no scheduled report yet for `?last`,
-//! 405 other methods, 413 over the body limit, 415 a body that is not JSON.
+//! 400 bad input, 403 an ad-hoc target refused by policy (or ad-hoc off), 404 no
+//! scheduled report yet for `?last`, 405 other methods, 413 over the body limit, 415 a
+//! body that is not JSON, 429 every ad-hoc slot busy.
 
 use axum::body::Bytes;
 use axum::http::{Method, StatusCode};
@@ -12,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::TargetConfig;
 use crate::report::{Report, TargetReport};
+use crate::target::{self, TargetSpec};
 
 use super::flight::Role;
 use super::invocation::Invocation;
@@ -54,9 +56,25 @@ impl ApiReply {
         message: impl Into<String>,
         inv: &Invocation,
     ) -> ApiReply {
-        let message = message.into();
+        ApiReply::error_with(status, class, message, Map::new(), inv)
+    }
+
+    /// `error` with more fields in the `error` object (`rule`, `target`). Messages are
+    /// scrubbed of credentials: they may quote what a caller sent, and they are logged.
+    pub fn error_with(
+        status: StatusCode,
+        class: &str,
+        message: impl Into<String>,
+        extra: Map<String, Value>,
+        inv: &Invocation,
+    ) -> ApiReply {
+        let message = crate::secret::scrub(&message.into());
+        let mut error = Map::new();
+        error.insert("class".into(), Value::from(class));
+        error.insert("message".into(), Value::from(message.as_str()));
+        error.extend(extra);
         let body = json!({
-            "error": { "class": class, "message": message },
+            "error": error,
             "invocation": inv,
         });
         ApiReply {
@@ -89,6 +107,8 @@ const QUERY_KEYS: &[&str] = &["name", "target", "last", "format", "code"];
 struct Query {
     names: Vec<String>,
     adhoc: bool,
+    /// `?target=` values as sent (forward mode joins repeats with commas).
+    targets: Vec<String>,
     last: bool,
     format: Option<String>,
 }
@@ -98,7 +118,10 @@ fn parse_query(pairs: &[(String, String)]) -> Result<Query, String> {
     for (k, v) in pairs {
         match k.to_ascii_lowercase().as_str() {
             "name" => q.names.push(v.clone()),
-            "target" => q.adhoc = true,
+            "target" => {
+                q.adhoc = true;
+                q.targets.push(v.clone());
+            }
             "last" => q.last = !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no"),
             "format" => q.format = Some(v.clone()),
             "code" => {}
@@ -176,8 +199,23 @@ fn is_json_media_type(ct: &str) -> bool {
 }
 
 const ADHOC_DENIED: &str = "ad-hoc targets are off: this app probes only the targets in its config. \
-     Ad-hoc probing will need an allow-list of networks and host patterns in the config; \
-     until then, ask for configured targets by name: GET /api/probe?name=NAME";
+     Ad-hoc probing needs `[policy] allow_adhoc = true` and an allow-list of networks and host \
+     patterns (`allow = [...]`) in the config; otherwise ask for configured targets by name: \
+     GET /api/probe?name=NAME";
+
+fn denied(
+    rule: &str,
+    message: impl Into<String>,
+    target: Option<&str>,
+    inv: &Invocation,
+) -> ApiReply {
+    let mut extra = Map::new();
+    extra.insert("rule".into(), Value::from(rule));
+    if let Some(t) = target {
+        extra.insert("target".into(), Value::from(t));
+    }
+    ApiReply::error_with(StatusCode::FORBIDDEN, "policy.denied", message, extra, inv)
+}
 
 pub async fn probe(state: &State, req: ApiRequest, inv: &Invocation) -> ApiReply {
     if req.method != Method::GET && req.method != Method::POST {
@@ -201,11 +239,18 @@ pub async fn probe(state: &State, req: ApiRequest, inv: &Invocation) -> ApiReply
         Some(Err(m)) => return ApiReply::error(StatusCode::BAD_REQUEST, "request.invalid", m, inv),
         None => Format::negotiate(req.accept.as_deref()),
     };
-    if q.adhoc {
-        return ApiReply::error(StatusCode::FORBIDDEN, "policy.denied", ADHOC_DENIED, inv);
-    }
-    if req.method == Method::POST {
-        return post_body(req, state.settings().body_limit, inv);
+    if state.adhoc().is_none() {
+        if q.adhoc {
+            return denied("adhoc.off", ADHOC_DENIED, None, inv);
+        }
+        if req.method == Method::POST {
+            return match post_body(req, state.settings().body_limit, inv) {
+                Ok(_) => denied("adhoc.off", ADHOC_DENIED, None, inv),
+                Err(reply) => reply,
+            };
+        }
+    } else if q.adhoc || req.method == Method::POST {
+        return adhoc(state, req, q, format, inv).await;
     }
     let names = match select(&q.names, state.targets()) {
         Ok(n) => n,
@@ -251,33 +296,182 @@ pub async fn probe(state: &State, req: ApiRequest, inv: &Invocation) -> ApiReply
     }
 }
 
+/// Ad-hoc targets, with the policy on. Everything a request says is checked before any
+/// packet: the shape, the count, `env:` (never), each URI, and what the policy can judge
+/// without DNS (IP literals, ports, host patterns); what needs DNS is judged by the
+/// engine between DNS and TCP, and comes back as a per-target `policy.denied`.
+async fn adhoc(
+    state: &State,
+    req: ApiRequest,
+    q: Query,
+    format: Format,
+    inv: &Invocation,
+) -> ApiReply {
+    let Some(a) = state.adhoc() else {
+        return denied("adhoc.off", ADHOC_DENIED, None, inv);
+    };
+    if !q.names.is_empty() || q.last {
+        return ApiReply::error(
+            StatusCode::BAD_REQUEST,
+            "request.invalid",
+            "ad-hoc targets cannot be combined with `name` or `last`",
+            inv,
+        );
+    }
+    let mut uris: Vec<String> = q.targets.iter().flat_map(|v| split_targets(v)).collect();
+    if req.method == Method::POST {
+        let body = match post_body(req, state.settings().body_limit, inv) {
+            Ok(v) => v,
+            Err(reply) => return reply,
+        };
+        match body_targets(&body) {
+            Ok(list) => uris.extend(list),
+            Err(m) => return ApiReply::error(StatusCode::BAD_REQUEST, "request.invalid", m, inv),
+        }
+    }
+    if uris.is_empty() {
+        return ApiReply::error(
+            StatusCode::BAD_REQUEST,
+            "request.invalid",
+            "no ad-hoc target: send ?target=URI or a JSON body {\"targets\": [\"tcp://host:port\", ...]}",
+            inv,
+        );
+    }
+    if uris.len() > a.max_targets {
+        return ApiReply::error(
+            StatusCode::BAD_REQUEST,
+            "request.too_many_targets",
+            format!(
+                "{} ad-hoc targets; at most {} per request (policy.max_targets)",
+                uris.len(),
+                a.max_targets
+            ),
+            inv,
+        );
+    }
+    let mut targets = Vec::with_capacity(uris.len());
+    for uri in &uris {
+        if uri.trim_start().starts_with("env:") {
+            return denied(
+                "adhoc.env",
+                "env: targets read app settings, which ad-hoc requests may never do: configure the target instead",
+                None,
+                inv,
+            );
+        }
+        let spec: TargetSpec = match target::parse_uri(uri) {
+            Ok(s) => s,
+            Err(e) => {
+                return ApiReply::error(
+                    StatusCode::BAD_REQUEST,
+                    "request.invalid_target",
+                    e.0,
+                    inv,
+                );
+            }
+        };
+        if let Err(d) = a.policy.check_target(&spec) {
+            return denied(d.rule, d.message, Some(&spec.to_string()), inv);
+        }
+        targets.push(TargetConfig::adhoc(spec));
+    }
+    let deadline = state.http_deadline();
+    match state.run_adhoc(targets, deadline).await {
+        Ok(report) => {
+            tracing::info!(
+                ok = report.ok,
+                total = report.summary.total,
+                failed = report.summary.failed,
+                duration_ms = report.duration_ms,
+                run = "adhoc",
+                "ad-hoc probe run answered"
+            );
+            let mut extra = Map::new();
+            extra.insert("invocation".into(), invocation_value(inv, "adhoc"));
+            report_reply(&report, format, extra, "probe")
+        }
+        Err(_) => ApiReply::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "request.busy",
+            "every ad-hoc slot on this instance is in use (policy.max_concurrent); retry shortly",
+            inv,
+        )
+        .with_header("Retry-After", "1"),
+    }
+}
+
+/// Forward mode joins repeated `target` keys with commas; a URI may hold commas too, so
+/// a piece only starts a new target when it looks like one (`scheme://` or `env:`).
+fn split_targets(v: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for piece in v.split(',') {
+        let starts = piece.contains("://") || piece.trim_start().starts_with("env:");
+        match out.last_mut() {
+            Some(last) if !starts => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => out.push(piece.to_string()),
+        }
+    }
+    out.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// `{"targets": ["tcp://host:port", ...]}` and nothing else, so a misspelt key is an
+/// error rather than an ignored option.
+fn body_targets(body: &Value) -> Result<Vec<String>, String> {
+    let shape = "the body is {\"targets\": [\"tcp://host:port\", ...]}";
+    let Some(obj) = body.as_object() else {
+        return Err(format!("not an object: {shape}"));
+    };
+    if let Some(k) = obj.keys().find(|k| *k != "targets") {
+        return Err(format!(
+            "unknown key `{}`: {shape}",
+            k.chars().take(64).collect::<String>()
+        ));
+    }
+    let Some(list) = obj.get("targets").and_then(Value::as_array) else {
+        return Err(format!("`targets` is missing or not a list: {shape}"));
+    };
+    list.iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("every target is a URI string: {shape}"))
+        })
+        .collect()
+}
+
 /// POST carries ad-hoc targets. The body is checked (size, type, JSON) so a caller
-/// learns what is wrong with it, then refused by policy.
-fn post_body(req: ApiRequest, limit: usize, inv: &Invocation) -> ApiReply {
+/// learns what is wrong with it before the policy answers.
+fn post_body(req: ApiRequest, limit: usize, inv: &Invocation) -> Result<Value, ApiReply> {
     let bytes = match req.body {
         RequestBody::TooLarge => {
-            return ApiReply::error(
+            return Err(ApiReply::error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request.too_large",
                 format!("the body is larger than {} KiB", limit / 1024),
                 inv,
-            );
+            ));
         }
         RequestBody::Empty => {
-            return ApiReply::error(
+            return Err(ApiReply::error(
                 StatusCode::BAD_REQUEST,
                 "request.empty_body",
                 "POST carries ad-hoc targets as a JSON body, and the body is empty; \
                  GET runs the configured targets. (A chunked upload arrives without its body \
                  under enableForwardingHttpRequest: send Content-Length.)",
                 inv,
-            );
+            ));
         }
         RequestBody::Data(b) => b,
     };
     let ct = req.content_type.unwrap_or_default();
     if !is_json_media_type(&ct) {
-        return ApiReply::error(
+        return Err(ApiReply::error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "request.unsupported_media_type",
             format!(
@@ -289,17 +483,16 @@ fn post_body(req: ApiRequest, limit: usize, inv: &Invocation) -> ApiReply {
                 }
             ),
             inv,
-        );
+        ));
     }
-    if let Err(e) = serde_json::from_slice::<Value>(&bytes) {
-        return ApiReply::error(
+    serde_json::from_slice::<Value>(&bytes).map_err(|e| {
+        ApiReply::error(
             StatusCode::BAD_REQUEST,
             "request.invalid_json",
             format!("the body is not valid JSON: {e}"),
             inv,
-        );
-    }
-    ApiReply::error(StatusCode::FORBIDDEN, "policy.denied", ADHOC_DENIED, inv)
+        )
+    })
 }
 
 fn last(state: &State, names: Option<&[String]>, format: Format, inv: &Invocation) -> ApiReply {

@@ -82,6 +82,7 @@ pub fn main(args: ServeArgs) -> ExitCode {
             listen = %addr,
             config = %config_path.display(),
             targets = state.targets().len(),
+            adhoc = state.adhoc().is_some(),
             http_deadline_ms = state.http_deadline().as_millis() as u64,
             timer_deadline_ms = state.timer_deadline().as_millis() as u64,
             version = env!("CARGO_PKG_VERSION"),
@@ -119,7 +120,16 @@ fn fatal(msg: &str) -> ExitCode {
 fn prepare(args: &ServeArgs) -> Result<(SocketAddr, Arc<State>, PathBuf), String> {
     let addr = listen_addr(args, &process_env)?;
     let path = config_path(args.config.as_deref(), &process_env)?;
-    let cfg = config::load(&path, &process_env).map_err(|e| e.to_string())?;
+    let mut cfg = config::load(&path, &process_env).map_err(|e| e.to_string())?;
+    let discovered = crate::discover::apply(&mut cfg, &process_vars());
+    if discovered.enabled {
+        // Setting names and counts only: never a value.
+        tracing::info!(
+            added = discovered.added,
+            notes = discovered.notes.len(),
+            "targets discovered from app settings"
+        );
+    }
     let settings = Settings {
         http_deadline: config::duration(
             "ROUTEPROOF_HTTP_DEADLINE",
@@ -135,7 +145,8 @@ fn prepare(args: &ServeArgs) -> Result<(SocketAddr, Arc<State>, PathBuf), String
         .map_err(|e| e.to_string())?,
         function_timeout: app_root(&process_env)
             .and_then(|root| function_timeout(&root.join("host.json"))),
-        allow_adhoc: flag("ROUTEPROOF_ALLOW_ADHOC", &process_env)?,
+        allow_adhoc: optional_flag("ROUTEPROOF_ALLOW_ADHOC", &process_env)?,
+        handler_port: Some(addr.port()),
         ..Settings::default()
     };
     let state = State::new(cfg, settings, &process_env).map_err(|e| e.to_string())?;
@@ -218,6 +229,23 @@ fn function_timeout(host_json: &Path) -> Option<Duration> {
     v.get("functionTimeout")?
         .as_str()
         .and_then(parse_function_timeout)
+}
+
+/// The process environment as pairs for discovery; settings that are not UTF-8 are
+/// skipped (no Azure setting is).
+fn process_vars() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Like `flag`, but unset (or empty) is `None`, so the config decides.
+fn optional_flag(key: &str, env: config::EnvLookup) -> Result<Option<bool>, String> {
+    match env(key).map(|v| v.trim().to_string()) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(_) => flag(key, env).map(Some),
+    }
 }
 
 fn flag(key: &str, env: config::EnvLookup) -> Result<bool, String> {

@@ -8,7 +8,8 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use crate::config::{Config, ConfigError, EnvLookup, TargetConfig};
-use crate::probe::Engine;
+use crate::policy::Policy;
+use crate::probe::{AddressPolicy, Engine};
 use crate::report::Report;
 
 use super::flight::{Abandoned, Role, SingleFlight};
@@ -36,10 +37,13 @@ pub struct Settings {
     /// `functionTimeout` from host.json, when known; both budgets stay under it.
     pub function_timeout: Option<Duration>,
     pub body_limit: usize,
-    /// Ad-hoc targets in requests. Refused at start-up until an allow-list exists:
-    /// without one, any caller with a function key could aim the app's network
-    /// identity at anything inside the VNet.
-    pub allow_adhoc: bool,
+    /// `ROUTEPROOF_ALLOW_ADHOC`: overrides `[policy] allow_adhoc` either way (`false` is
+    /// a kill switch that needs no redeploy). On needs the config's allow-list: without
+    /// one, any caller with a function key could aim the app's network identity at
+    /// anything inside the VNet, so start-up refuses it.
+    pub allow_adhoc: Option<bool>,
+    /// The port this handler listens on: ad-hoc targets may never name it.
+    pub handler_port: Option<u16>,
 }
 
 impl Default for Settings {
@@ -49,7 +53,8 @@ impl Default for Settings {
             timer_deadline: Duration::from_secs(240),
             function_timeout: None,
             body_limit: BODY_LIMIT,
-            allow_adhoc: false,
+            allow_adhoc: None,
+            handler_port: None,
         }
     }
 }
@@ -117,10 +122,23 @@ pub struct Scheduled {
 /// Identical keys in flight at the same time share one engine run.
 pub type RunKey = (Vec<String>, Duration);
 
+/// Every ad-hoc slot is taken: the caller gets `429`.
+#[derive(Debug)]
+pub struct Busy;
+
+/// Ad-hoc targets switched on: the policy and its limits.
+pub struct Adhoc {
+    pub policy: Arc<Policy>,
+    pub max_targets: usize,
+    slots: Arc<tokio::sync::Semaphore>,
+    max_concurrent: usize,
+}
+
 pub struct State {
     engine: Arc<Engine>,
     targets: Arc<Vec<TargetConfig>>,
     settings: Settings,
+    adhoc: Option<Adhoc>,
     flights: SingleFlight<RunKey, Arc<Report>>,
     last: RwLock<Option<Arc<Scheduled>>>,
 }
@@ -133,17 +151,29 @@ impl State {
         settings: Settings,
         env: EnvLookup,
     ) -> Result<Arc<State>, ConfigError> {
-        if settings.allow_adhoc {
-            return Err(ConfigError::new(
-                "ROUTEPROOF_ALLOW_ADHOC",
-                "ad-hoc targets need an allow-list, which this version does not have yet; unset it",
-            ));
-        }
+        let p = &config.policy;
+        let adhoc = match settings.allow_adhoc.unwrap_or(p.allow_adhoc) {
+            false => None,
+            true if p.is_empty() => {
+                return Err(ConfigError::new(
+                    "ROUTEPROOF_ALLOW_ADHOC",
+                    "ad-hoc targets need an allow-list of networks and host patterns in the config \
+                     ([policy] allow = [\"10.20.0.0/16\", \"*.internal.contoso.com\"]); add one or unset it",
+                ));
+            }
+            true => Some(Adhoc {
+                policy: Arc::new(Policy::new(p, settings.handler_port, env)),
+                max_targets: p.max_targets,
+                slots: Arc::new(tokio::sync::Semaphore::new(p.max_concurrent)),
+                max_concurrent: p.max_concurrent,
+            }),
+        };
         let engine = Engine::new(config.engine, "config", env)?;
         Ok(Arc::new(State {
             engine,
             targets: Arc::new(config.targets),
             settings,
+            adhoc,
             flights: SingleFlight::default(),
             last: RwLock::new(None),
         }))
@@ -198,6 +228,36 @@ impl State {
                 async move { Arc::new(engine.run(&subset, Some(deadline)).await) }.in_current_span()
             })
             .await
+    }
+
+    /// The ad-hoc policy, when ad-hoc targets are on.
+    pub fn adhoc(&self) -> Option<&Adhoc> {
+        self.adhoc.as_ref()
+    }
+
+    /// Runs ad-hoc targets under the policy, or `Busy` when every ad-hoc slot is taken.
+    /// Ad-hoc runs never join the single-flight table: their targets are the caller's.
+    pub async fn run_adhoc(
+        &self,
+        targets: Vec<TargetConfig>,
+        deadline: Duration,
+    ) -> Result<Report, Busy> {
+        let Some(a) = &self.adhoc else {
+            return Err(Busy);
+        };
+        let _slot = Arc::clone(&a.slots).try_acquire_owned().map_err(|_| Busy)?;
+        let policy: Arc<dyn AddressPolicy> = a.policy.clone();
+        Ok(self
+            .engine
+            .run_with(&targets, Some(deadline), Some(policy))
+            .await)
+    }
+
+    /// Ad-hoc runs in flight on this instance.
+    pub fn adhoc_running(&self) -> usize {
+        self.adhoc
+            .as_ref()
+            .map_or(0, |a| a.max_concurrent - a.slots.available_permits())
     }
 
     pub fn store_scheduled(&self, s: Scheduled) {
@@ -275,12 +335,9 @@ mod tests {
 
     #[test]
     fn adhoc_cannot_be_switched_on_without_an_allow_list() {
-        let cfg = Config {
-            engine: Default::default(),
-            targets: Vec::new(),
-        };
+        let cfg = Config::default();
         let s = Settings {
-            allow_adhoc: true,
+            allow_adhoc: Some(true),
             ..Settings::default()
         };
         let Err(e) = State::new(cfg, s, &|_| None) else {

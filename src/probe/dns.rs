@@ -1,6 +1,12 @@
 //! DNS layer: resolve a name through every configured server, use the first definitive
 //! answer in server order (as a stub resolver fails over), and keep each server's own
 //! answer so a split horizon (the #1 private-endpoint failure) is visible, not averaged.
+//!
+//! With a custom DNS server, a failure a missing forwarder would explain (NXDOMAIN,
+//! SERVFAIL, no records, a public answer through a privatelink hop) is checked against
+//! Azure DNS: when 168.63.129.16 resolves the name to a private address, the class is
+//! `dns.divergent` (the custom server does not forward the privatelink zone); when it
+//! agrees, the ordinary class stands, because then the record itself is the problem.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -66,6 +72,19 @@ pub async fn resolve(
     timeout: Duration,
     budget: &Budget,
     expect: &Expectations,
+) -> DnsOutcome {
+    resolve_compared(servers, name, types, timeout, budget, expect, None).await
+}
+
+/// `resolve`, comparing a suspicious failure with `azure` (Azure DNS) when given.
+pub async fn resolve_compared(
+    servers: &[Nameserver],
+    name: &str,
+    types: &[RecordType],
+    timeout: Duration,
+    budget: &Budget,
+    expect: &Expectations,
+    azure: Option<&Nameserver>,
 ) -> DnsOutcome {
     let start = Instant::now();
     let fqdn = format!("{}.", name.trim_end_matches('.'));
@@ -142,7 +161,26 @@ pub async fn resolve(
                 .collect();
             message = format!("{message}; every server failed: {}", all.join(", "));
         }
-        let failure = diagnose::failure(Some(Layer::Dns), class, message, &ctx);
+        let mut failure = diagnose::failure(Some(Layer::Dns), class, message, &ctx);
+        if let Some(az) = azure
+            && class == FailureClass::DnsServfail
+            && asks_addresses(types)
+        {
+            let custom = Custom {
+                server: &servers[0],
+                said: "SERVFAIL".into(),
+            };
+            let cmp = Compare {
+                azure: az,
+                fqdn: &fqdn,
+                types,
+                timeout,
+                budget,
+            };
+            if let Some(f) = cmp.run(&custom, name, &mut evidence, &mut warnings).await {
+                failure = f;
+            }
+        }
         return DnsOutcome {
             result: LayerResult {
                 layer: Layer::Dns,
@@ -218,7 +256,41 @@ pub async fn resolve(
         warnings.push(w);
     }
 
-    let failure = judge(used, types, &evidence, expect, &ctx);
+    let mut failure = judge(used, types, &evidence, expect, &ctx);
+    let suspect = match failure.as_ref().map(|f| f.class) {
+        Some(
+            FailureClass::DnsNxdomain | FailureClass::DnsNoRecords | FailureClass::DnsPublicAddress,
+        ) => true,
+        Some(_) => false,
+        None => privatelink_public(&evidence),
+    };
+    if let Some(az) = azure
+        && suspect
+        && asks_addresses(types)
+    {
+        let said = match evidence
+            .addresses
+            .iter()
+            .find(|a| a.class == AddrClass::Public)
+        {
+            Some(a) => format!("public {}", a.ip),
+            None => evidence.rcode.clone().unwrap_or_else(|| "no answer".into()),
+        };
+        let custom = Custom {
+            server: &servers[ci],
+            said,
+        };
+        let cmp = Compare {
+            azure: az,
+            fqdn: &fqdn,
+            types,
+            timeout,
+            budget,
+        };
+        if let Some(f) = cmp.run(&custom, name, &mut evidence, &mut warnings).await {
+            failure = Some(f);
+        }
+    }
     let ok = failure.is_none();
     DnsOutcome {
         result: LayerResult {
@@ -230,6 +302,124 @@ pub async fn resolve(
         },
         addresses: if ok { ctx.addresses } else { Vec::new() },
         warnings,
+    }
+}
+
+fn asks_addresses(types: &[RecordType]) -> bool {
+    types
+        .iter()
+        .all(|t| matches!(t, RecordType::A | RecordType::AAAA))
+}
+
+/// A public answer reached through a `privatelink` hop: the symptom of a private DNS
+/// zone the resolver cannot see.
+fn privatelink_public(ev: &DnsEvidence) -> bool {
+    ev.cname_chain
+        .iter()
+        .any(|h| h.target.split('.').any(|l| l == "privatelink"))
+        && ev.addresses.iter().any(|a| a.class == AddrClass::Public)
+}
+
+/// The custom server whose answer is in doubt, and what it said.
+struct Custom<'a> {
+    server: &'a Nameserver,
+    said: String,
+}
+
+/// Asking Azure DNS the same question.
+struct Compare<'a> {
+    azure: &'a Nameserver,
+    fqdn: &'a str,
+    types: &'a [RecordType],
+    timeout: Duration,
+    budget: &'a Budget,
+}
+
+impl Compare<'_> {
+    /// Records Azure DNS's answer in `ev` and returns `dns.divergent` when it resolves
+    /// the name to private addresses only; otherwise the caller's class stands, with a
+    /// warning saying whether Azure DNS agreed.
+    async fn run(
+        &self,
+        custom: &Custom<'_>,
+        name: &str,
+        ev: &mut DnsEvidence,
+        warnings: &mut Vec<String>,
+    ) -> Option<Failure> {
+        let (limit, _) = self.budget.limit(self.timeout);
+        if limit.is_zero() {
+            return None;
+        }
+        let r = query_server(self.azure, self.fqdn, self.types, limit, Instant::now()).await;
+        let addrs: Vec<IpAddr> = addresses_of(&r.records)
+            .into_iter()
+            .map(|(ip, _)| ip)
+            .collect();
+        ev.azure_dns = Some(ServerAnswer {
+            server: self.azure.addr.to_string(),
+            source: self.azure.source.clone(),
+            rcode: r.rcode.map(rcode_str),
+            class: r.error.as_ref().map(|e| e.0),
+            addresses: addrs.clone(),
+            duration_ms: ms(r.elapsed),
+        });
+        let who = format!("{} ({})", custom.server.addr, custom.server.source);
+        let private = !addrs.is_empty()
+            && r.definitive()
+            && addrs
+                .iter()
+                .all(|ip| AddrClass::of(*ip) == AddrClass::Private);
+        if !private {
+            let azure_said = match (&r.error, addrs.is_empty()) {
+                (Some((class, _)), _) => format!("could not answer ({class})"),
+                (None, true) => format!(
+                    "agrees ({})",
+                    r.rcode.map(rcode_str).unwrap_or_else(|| "no answer".into())
+                ),
+                (None, false) => format!(
+                    "answers {} too",
+                    addrs
+                        .iter()
+                        .map(IpAddr::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            warnings.push(format!(
+                "compared with Azure DNS {}: it {azure_said}, so {who} is not the only one that cannot resolve {name}: look at the record or the zone, not the forwarder",
+                self.azure.addr
+            ));
+            return None;
+        }
+        let chain = cname_chain(self.fqdn, &r.records);
+        let mut ctx = Context::new(name);
+        // Either chain may name the privatelink zone the hint should point at.
+        ctx.chain = chain
+            .iter()
+            .chain(&ev.cname_chain)
+            .map(|h| h.target.clone())
+            .collect();
+        ctx.addresses = addrs.clone();
+        let via = chain
+            .last()
+            .map(|h| format!(" (via {})", h.target))
+            .unwrap_or_default();
+        let message = format!(
+            "{who} says {} for {name}, but Azure DNS {} resolves it to private {}{via}: the custom DNS server does not forward this zone to Azure DNS",
+            custom.said,
+            self.azure.addr,
+            addrs
+                .iter()
+                .map(IpAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        Some(diagnose::failure(
+            Some(Layer::Dns),
+            FailureClass::DnsDivergent,
+            message,
+            &ctx,
+        ))
     }
 }
 

@@ -184,10 +184,13 @@ where
             .iter()
             .filter(|(k, _)| SHOWN_HEADERS.contains(&k.as_str()))
             .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
+                // A Location (or any shown value) may carry a SAS signature or a token.
+                let v = String::from_utf8_lossy(v.as_bytes());
+                let v = match url::Url::parse(&v) {
+                    Ok(u) if k == LOCATION => redact_url(&u),
+                    _ => crate::secret::scrub(&v),
+                };
+                (k.as_str().to_string(), v)
             })
             .collect();
         let headers = resp.headers().clone();
@@ -197,7 +200,11 @@ where
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         if let Some(loc) = &location {
-            ev.redirects.push(format!("{status} {loc}"));
+            let shown = match url::Url::parse(loc) {
+                Ok(u) => redact_url(&u),
+                Err(_) => crate::secret::scrub(loc),
+            };
+            ev.redirects.push(format!("{status} {shown}"));
         }
 
         let t1 = Instant::now();

@@ -42,6 +42,7 @@ pub fn render(r: &Report) -> String {
             resolvers.join(", ")
         }
     );
+    environment(&mut out, &r.environment);
     for t in &r.targets {
         out.push('\n');
         target(&mut out, t);
@@ -49,10 +50,61 @@ pub fn render(r: &Report) -> String {
     out
 }
 
+/// The site facts, DNS comparison and discovery, one line each when present.
+fn environment(out: &mut String, e: &crate::report::Environment) {
+    if let Some(n) = &e.note {
+        let _ = writeln!(out, "note {n}");
+    }
+    if let Some(s) = &e.site {
+        let opt = |v: &Option<String>| v.as_deref().unwrap_or("?").to_string();
+        let _ = writeln!(
+            out,
+            "site {}  instance {}  region {}  sku {}  runtime {} {}",
+            s.name,
+            s.instance_id
+                .as_deref()
+                .map(|i| i.chars().take(12).collect::<String>())
+                .unwrap_or_else(|| "?".into()),
+            opt(&s.region),
+            opt(&s.sku),
+            opt(&s.runtime),
+            opt(&s.functions_version),
+        );
+        let _ = writeln!(
+            out,
+            "vnet private ip {}  route-all {} ({})",
+            opt(&s.private_ip),
+            s.route_all.as_str(),
+            s.route_all_source
+        );
+    }
+    match &e.dns.azure_dns {
+        Some(a) => {
+            let _ = writeln!(out, "dns custom; failures compared with Azure DNS {a}");
+        }
+        // Off Azure the note above already says why nothing is compared.
+        None if e.dns.custom && e.on_azure => {
+            let _ = writeln!(out, "dns custom; not compared: {}", e.dns.azure_dns_why);
+        }
+        None => {}
+    }
+    if let Some(d) = &e.discovery
+        && d.enabled
+    {
+        let _ = writeln!(out, "discovery {} target(s) from app settings", d.added);
+        for n in &d.notes {
+            let _ = writeln!(out, "      note: {n}");
+        }
+    }
+}
+
 fn target(out: &mut String, t: &TargetReport) {
     let verdict = if t.ok { "PASS" } else { "FAIL" };
     let reached = t.reached.map(|l| l.as_str()).unwrap_or("nothing");
     let _ = writeln!(out, "{verdict}  {}  {}", t.name, t.target);
+    if let Some(s) = &t.source {
+        let _ = writeln!(out, "      from app setting {s}");
+    }
     let _ = writeln!(out, "      reached {reached}, {:.1} ms", t.duration_ms);
     for l in &t.layers {
         layer(out, l, t.failure.as_ref());
@@ -60,8 +112,24 @@ fn target(out: &mut String, t: &TargetReport) {
     for s in &t.skipped {
         let _ = writeln!(out, "      {:<5} --     {}", s.layer.as_str(), s.reason);
     }
+    for a in &t.route {
+        let _ = writeln!(
+            out,
+            "      route {} -> {}: {}",
+            a.ip,
+            a.path.as_str(),
+            a.why
+        );
+    }
     if let Some(f) = &t.failure {
-        let _ = writeln!(out, "      => {}: {}", f.class, f.message);
+        match &f.rule {
+            Some(rule) => {
+                let _ = writeln!(out, "      => {} ({rule}): {}", f.class, f.message);
+            }
+            None => {
+                let _ = writeln!(out, "      => {}: {}", f.class, f.message);
+            }
+        }
         let _ = writeln!(out, "      hint: {}", f.hint);
     }
     for w in &t.warnings {
@@ -121,6 +189,23 @@ fn dns(out: &mut String, head: &str, pad: &str, d: &DnsEvidence) {
                 r.name, r.rtype, r.data, r.ttl
             );
         }
+    }
+    if let Some(a) = &d.azure_dns {
+        let what = match (&a.class, a.addresses.is_empty()) {
+            (Some(c), _) => c.as_str().to_string(),
+            (None, true) => a.rcode.clone().unwrap_or_default(),
+            (None, false) => a
+                .addresses
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let _ = writeln!(
+            out,
+            "{pad}Azure DNS {}: {what}, {:.3} ms",
+            a.server, a.duration_ms
+        );
     }
     for s in &d.servers {
         let what = match (&s.class, s.addresses.is_empty()) {
