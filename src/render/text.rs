@@ -191,16 +191,7 @@ fn dns(out: &mut String, head: &str, pad: &str, d: &DnsEvidence) {
         }
     }
     if let Some(a) = &d.azure_dns {
-        let what = match (&a.class, a.addresses.is_empty()) {
-            (Some(c), _) => c.as_str().to_string(),
-            (None, true) => a.rcode.clone().unwrap_or_default(),
-            (None, false) => a
-                .addresses
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        };
+        let what = answer(a);
         let _ = writeln!(
             out,
             "{pad}Azure DNS {}: {what}, {:.3} ms",
@@ -208,21 +199,26 @@ fn dns(out: &mut String, head: &str, pad: &str, d: &DnsEvidence) {
         );
     }
     for s in &d.servers {
-        let what = match (&s.class, s.addresses.is_empty()) {
-            (Some(c), _) => c.as_str().to_string(),
-            (None, true) => s.rcode.clone().unwrap_or_default(),
-            (None, false) => s
-                .addresses
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        };
+        let what = answer(s);
         let _ = writeln!(
             out,
             "{pad}server {} ({}): {what}, {:.3} ms",
             s.server, s.source, s.duration_ms
         );
+    }
+}
+
+/// One server's answer in a word: its failure class, its rcode, or its addresses.
+fn answer(a: &crate::report::ServerAnswer) -> String {
+    match (&a.class, a.addresses.is_empty()) {
+        (Some(c), _) => c.as_str().to_string(),
+        (None, true) => a.rcode.clone().unwrap_or_default(),
+        (None, false) => a
+            .addresses
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
