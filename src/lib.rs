@@ -17,6 +17,8 @@
 //! - `render`: the text table for terminals (JSON is the report's serde form).
 //! - `demo`: an offline, self-contained run on loopback peers (`routeproof demo`).
 //! - `handler`: the Azure Functions custom-handler edge (`routeproof serve`).
+//! - `telemetry`: OpenTelemetry traces and metrics built from finished reports (OTLP/HTTP),
+//!   on only when the standard `OTEL_EXPORTER_OTLP_*` variables are set.
 
 pub mod addr;
 pub mod azure;
@@ -31,3 +33,4 @@ pub mod render;
 pub mod report;
 pub mod secret;
 pub mod target;
+pub mod telemetry;

@@ -554,6 +554,12 @@ fn ado_pairs(s: &str) -> Result<Vec<(String, String)>, TargetError> {
         let Some(eq) = rest.find('=') else {
             return err("connection string is not `key=value;` pairs");
         };
+        // `Password;S3cret=…`: a part without `=`. Its text would become the key, and a
+        // key is named in errors, so reject it without quoting anything (SqlClient
+        // rejects it too).
+        if rest[..eq].contains(';') {
+            return err("connection string has a part without `=` (not `key=value;` pairs)");
+        }
         let key = rest[..eq]
             .split_whitespace()
             .collect::<Vec<_>>()

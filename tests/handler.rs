@@ -517,7 +517,7 @@ async fn content_negotiation_json_text_html() {
     let page = html.text();
     assert!(page.starts_with("<!doctype html>"));
     assert!(
-        page.contains("<td>down<br>") && page.contains("tcp.refused"),
+        page.contains("<div class=\"name\">down</div>") && page.contains("tcp.refused"),
         "{page}"
     );
     assert!(!page.contains("<script") && !page.contains("src=") && !page.contains("href="));

@@ -118,7 +118,7 @@ fn every_function_folder_is_one_the_handler_serves() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["health", "probe", "scheduled"]);
+    assert_eq!(names, ["health", "metrics", "probe", "scheduled"]);
 }
 
 #[test]

@@ -43,7 +43,7 @@ pub async fn invoke(
     }
     let kind = function.to_ascii_lowercase();
     match kind.as_str() {
-        "probe" | "health" => {}
+        "probe" | "health" | "metrics" => {}
         "scheduled" => {
             return Err(EnvelopeError::new(
                 "envelope.missing_binding",
@@ -55,7 +55,7 @@ pub async fn invoke(
                 status: axum::http::StatusCode::NOT_FOUND,
                 class: "handler.unknown_function",
                 message: format!(
-                    "no function `{}` here: this handler serves probe, scheduled and health",
+                    "no function `{}` here: this handler serves probe, scheduled, health and metrics",
                     function.chars().take(64).collect::<String>()
                 ),
             });
@@ -66,6 +66,8 @@ pub async fn invoke(
     let req = http_request(&env, state.settings().body_limit)?;
     let reply = if kind == "health" {
         http_api::health(&inv)
+    } else if kind == "metrics" {
+        timer::metrics(state, &inv)
     } else {
         http_api::probe(state, req, &inv).instrument(span).await
     };

@@ -54,6 +54,8 @@ pub struct ServeArgs {
 /// Runs the server; returns only on a fatal error or a signal.
 pub fn main(args: ServeArgs) -> ExitCode {
     init_logging();
+    // OTLP export, only when OTEL_EXPORTER_OTLP_* is set (src/telemetry.rs).
+    let _ = crate::telemetry::init_from_env();
     let under_host = process_env("FUNCTIONS_CUSTOMHANDLER_PORT").is_some();
     let (addr, state, config_path) = match prepare(&args) {
         Ok(v) => v,

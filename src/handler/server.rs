@@ -3,7 +3,8 @@
 //!
 //! Routes, by how requests arrive (host-contract.md §2):
 //! - `GET /`: the host's readiness poll (every 25 ms at start-up); answered at once.
-//! - `/api/probe`, `/api/health`: forward and proxy mode keep the original path.
+//! - `/api/probe`, `/api/health`, `/api/metrics`: forward and proxy mode keep the
+//!   original path.
 //!   `GET /probe`, `GET /health` cover a host.json with `routePrefix: ""`.
 //! - `POST /{FunctionName}`: payload mode (the timer always; HTTP functions when
 //!   neither forwarding nor proxying is on).
@@ -48,6 +49,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/", get(ready).fallback(not_found))
         .route("/api/probe", any(api_probe))
         .route("/api/health", any(api_health))
+        .route("/api/metrics", any(api_metrics))
         .route(
             "/{function}",
             get(get_function)
@@ -112,6 +114,29 @@ async fn api_probe(
     .await
 }
 
+/// `/api/metrics`: Prometheus text of the last scheduled report (never probes).
+async fn api_metrics(
+    AxState(state): AxState<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let inv = Invocation::from_headers(&headers, "metrics", "http", http_mode(&headers));
+    let start = Instant::now();
+    let reply = if method == Method::GET {
+        super::timer::metrics(&state, &inv)
+    } else {
+        ApiReply::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "request.method",
+            format!("{method} is not supported here: use GET"),
+            &inv,
+        )
+    };
+    let _s = inv.span().entered();
+    finish(reply, &method, uri.path(), start, false)
+}
+
 async fn api_health(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let inv = Invocation::from_headers(&headers, "health", "http", http_mode(&headers));
     let start = Instant::now();
@@ -145,6 +170,7 @@ async fn get_function(
     match function_name(&uri).as_str() {
         "probe" => api_probe(state, method, uri, headers, Body::empty()).await,
         "health" => api_health(method, uri, headers).await,
+        "metrics" => api_metrics(state, method, uri, headers).await,
         _ => not_found(uri).await,
     }
 }

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
-use super::http_api::{report_lines, summary_line};
+use super::http_api::{ApiReply, report_lines, summary_line};
 use super::invocation::{Envelope, EnvelopeError, Invocation, get_ci, reply_body, unwrap_encoded};
 use super::state::{Scheduled, State};
 
@@ -110,6 +110,19 @@ pub async fn scheduled(
     );
     let mut logs = report_lines("timer", &report);
     logs.splice(1..1, notes);
+    // The host kills the handler without a signal: telemetry (OTel, App Insights
+    // availability) leaves before we answer, within a short bound, and a dead
+    // collector never fails the invocation.
+    crate::telemetry::export_run(
+        &report,
+        crate::telemetry::Parent {
+            traceparent: inv.traceparent.as_deref(),
+            invocation_id: inv.id.as_deref(),
+            trigger: "timer",
+        },
+        crate::telemetry::FLUSH_BOUND,
+    )
+    .await;
     let summary = summary_line("timer", &report);
     state.store_scheduled(Scheduled {
         report: Arc::clone(&report),
@@ -118,6 +131,36 @@ pub async fn scheduled(
         is_past_due: info.is_past_due,
     });
     Ok(reply_body(Map::new(), logs, Value::String(summary)))
+}
+
+/// `/api/metrics`: the last scheduled report in Prometheus text format. A scrape never
+/// probes (no private-network traffic per scrape); before the first scheduled run it
+/// answers 200 with `routeproof_report_available 0`, so the scrape itself stays up.
+pub fn metrics(state: &State, inv: &Invocation) -> ApiReply {
+    let last = state.last_scheduled();
+    let source = crate::render::prometheus::Source {
+        finished_at_unix: last.as_ref().and_then(|s| {
+            humantime::parse_rfc3339_weak(&s.finished_at)
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64())
+        }),
+    };
+    let body = crate::render::prometheus::render(last.as_ref().map(|s| &*s.report), source);
+    ApiReply {
+        status: axum::http::StatusCode::OK,
+        content_type: crate::render::prometheus::CONTENT_TYPE,
+        body,
+        headers: Vec::new(),
+        logs: vec![format!(
+            "routeproof metrics: {} ({})",
+            match &last {
+                Some(s) => format!("last scheduled run, finished {}", s.finished_at),
+                None => "no scheduled run yet".to_string(),
+            },
+            inv.mode.as_str()
+        )],
+    }
 }
 
 #[cfg(test)]

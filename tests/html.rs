@@ -1,0 +1,210 @@
+//! The HTML status page: served through the host emulator (forward mode, function key in
+//! the query), escaped, self-contained; and, with `ROUTEPROOF_BROWSER_TESTS=1`, rendered
+//! by headless Chromium with screenshots saved under `target/artifacts/`.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use support::host::{App, Caller, TARGETS_MIXED, TimerStatus};
+use support::web;
+
+const IID: &str = "5b7c0e5d-1a7b-4e0c-9f1e-0d2c3b4a5f60";
+const EVIL: &str = "<script>alert('x')</script>";
+
+async fn app_after_a_scheduled_run() -> (App, web::Server) {
+    let http = web::http().await;
+    let targets = format!(
+        "{TARGETS_MIXED}\n[[targets]]\nname = \"status-500\"\ntarget = \"http://127.0.0.1:{}/500\"\n\n\
+         [[targets]]\nname = \"{EVIL}\"\ntarget = \"tcp://127.0.0.1:{{open}}\"\n",
+        http.addr.port()
+    );
+    let app = App::start(&targets).await;
+    let (resp, _) = app
+        .host
+        .timer("TimerProbe", "myTimer", TimerStatus::Steady, IID)
+        .await;
+    assert_eq!(resp.status, 200);
+    (app, http)
+}
+
+#[tokio::test]
+async fn the_page_has_rows_waterfall_environment_and_is_escaped() {
+    let (app, _http) = app_after_a_scheduled_run().await;
+    let resp = app
+        .host
+        .forward(
+            &Caller::get("/api/probe?last&format=html&code=KEY"),
+            IID,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status, 503, "one target fails");
+    assert_eq!(
+        resp.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(
+        resp.header("content-security-policy"),
+        Some("default-src 'none'; style-src 'unsafe-inline'")
+    );
+    let page = resp.text();
+    assert!(
+        !page.contains("<script"),
+        "markup from a target name leaked"
+    );
+    assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
+    // No external assets: nothing to fetch behind the function key (target URLs
+    // appear as text only).
+    for needle in ["src=", "href=", "url(", "@import", "<link", "<img"] {
+        assert!(!page.contains(needle), "{needle} in the page");
+    }
+    assert!(page.contains("<meta name=\"viewport\""));
+    assert_eq!(page.matches("<section class=\"row").count(), 6);
+    assert_eq!(page.matches("<section class=\"row fail\"").count(), 2);
+    assert!(page.contains("<span class=\"class\">tcp.refused</span> at tcp"));
+    assert!(page.contains("<span class=\"class\">http.status</span> at http"));
+    assert!(
+        page.contains("class=\"bar l-dns\""),
+        "waterfall lane for DNS"
+    );
+    assert!(
+        page.contains("class=\"bar l-tcp bad\""),
+        "failed layer in red"
+    );
+    assert!(page.contains("Last scheduled run: finished"));
+    assert!(page.contains(&format!("invocation <code>{IID}</code>")));
+    assert!(page.contains("<h2>Environment</h2>"));
+    assert!(page.contains("<dt>resolvers</dt>"));
+
+    // Accept: text/html picks the page too (a fresh run).
+    let fresh = app
+        .host
+        .forward(
+            &Caller::get("/api/probe?name=api&code=KEY").header("Accept", "text/html"),
+            IID,
+            None,
+        )
+        .await;
+    assert_eq!(fresh.status, 200);
+    assert!(
+        fresh
+            .text()
+            .contains("<span class=\"verdict v-ok\">ALL OK</span>")
+    );
+}
+
+fn artifacts() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|b| {
+            std::env::var_os("PATH").and_then(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join(b))
+                    .find(|f| f.is_file())
+            })
+        })
+}
+
+/// Runs headless Chromium on `url` with `extra` arguments; returns stdout. The
+/// page is served by this test's runtime, so the browser runs on a blocking thread.
+async fn run_chromium(bin: &std::path::Path, url: &str, extra: &[String]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(extra)
+    .arg(url);
+    let out = tokio::time::timeout(
+        Duration::from_secs(90),
+        tokio::task::spawn_blocking(move || cmd.output()),
+    )
+    .await
+    .expect("chromium finished within 90 s")
+    .unwrap()
+    .expect("chromium runs");
+    drop(profile);
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_renders_a_readable_page() {
+    if std::env::var_os("ROUTEPROOF_BROWSER_TESTS").is_none_or(|v| v != "1") {
+        eprintln!(
+            "SKIPPED chromium_renders_a_readable_page: set ROUTEPROOF_BROWSER_TESTS=1 (needs Debian `chromium`)"
+        );
+        return;
+    }
+    let Some(bin) = chromium() else {
+        panic!("ROUTEPROOF_BROWSER_TESTS=1 but no chromium on PATH (apt-get install chromium)");
+    };
+    let (app, _http) = app_after_a_scheduled_run().await;
+    let url = format!(
+        "http://{}/api/probe?last&format=html&code=KEY",
+        app.host.addr
+    );
+    let dir = artifacts();
+    for (file, size) in [
+        ("status-page.png", "1280,1400"),
+        ("status-page-phone.png", "390,1600"),
+    ] {
+        let path = dir.join(file);
+        let _ = std::fs::remove_file(&path);
+        run_chromium(
+            &bin,
+            &url,
+            &[
+                format!("--screenshot={}", path.display()),
+                format!("--window-size={size}"),
+            ],
+        )
+        .await;
+        let png = std::fs::read(&path).expect("screenshot written");
+        assert!(png.starts_with(b"\x89PNG"), "{file} is a PNG");
+        assert!(
+            png.len() > 10_000,
+            "{file} is not blank ({} bytes)",
+            png.len()
+        );
+        eprintln!("screenshot: {}", path.display());
+    }
+    let dom = run_chromium(&bin, &url, &["--dump-dom".to_string()]).await;
+    for visible in [
+        "FAILED",
+        "PASS",
+        "FAIL",
+        "tcp.refused",
+        "http.status",
+        "reached",
+        "Last scheduled run",
+        "Environment",
+        "&lt;script&gt;alert('x')&lt;/script&gt;",
+    ] {
+        assert!(dom.contains(visible), "{visible:?} not in the rendered DOM");
+    }
+    assert!(!dom.contains("<script>"), "no script element may exist");
+}
