@@ -13,7 +13,7 @@ use routeproof::config;
 use routeproof::probe::Engine;
 use routeproof::report::{Evidence, FailureClass, Layer, Report, TargetReport, TcpEvidence};
 use support::dns::{DnsServer, Zone};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::TcpListener;
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -58,24 +58,6 @@ fn tcp_ev(t: &TargetReport) -> &TcpEvidence {
 
 fn class(t: &TargetReport) -> Option<FailureClass> {
     t.failure.as_ref().map(|f| f.class)
-}
-
-/// A listener that never accepts and whose accept queue is already full: the kernel
-/// drops further SYNs, which is exactly what an NSG drop looks like to the client.
-async fn blackholed() -> (SocketAddr, TcpListener, Vec<TcpStream>) {
-    let sock = TcpSocket::new_v4().unwrap();
-    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = sock.local_addr().unwrap();
-    let listener = sock.listen(0).unwrap();
-    let mut held = Vec::new();
-    for _ in 0..16 {
-        match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => held.push(s),
-            Ok(Err(e)) => panic!("filling the backlog: {e}"),
-            Err(_) => return (addr, listener, held),
-        }
-    }
-    panic!("the accept queue never filled");
 }
 
 #[tokio::test]
@@ -148,7 +130,7 @@ async fn refused() {
 
 #[tokio::test]
 async fn blackholed_is_timeout() {
-    let (addr, _keep, _held) = blackholed().await;
+    let (addr, _keep, _held) = support::net::blackholed().await;
     let r = run(None, "", &tcp_target(addr), None).await;
     let t = &r.targets[0];
     assert_eq!(class(t), Some(FailureClass::TcpTimeout), "{t:#?}");
@@ -157,7 +139,7 @@ async fn blackholed_is_timeout() {
 
 #[tokio::test]
 async fn blackholed_past_the_run_deadline_is_deadline() {
-    let (addr, _keep, _held) = blackholed().await;
+    let (addr, _keep, _held) = support::net::blackholed().await;
     let r = run(
         None,
         "",
@@ -292,58 +274,6 @@ fn unreachable_inside_a_namespace_without_routes() {
     assert!(t.failure.as_ref().unwrap().hint.contains("route"));
 }
 
-/// Makes `connect()` fail with `errno` on the calling thread only: what App Service's
-/// sandbox does to sockets VNet integration does not allow (e.g. IPv6). A netfilter drop
-/// is not the same thing: for TCP it only delays the SYN until a timeout.
-#[cfg(target_arch = "x86_64")]
-fn deny_connect_on_this_thread(errno: i32) -> bool {
-    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
-    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
-    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
-    const RET_ERRNO: u32 = 0x0005_0000;
-    const RET_ALLOW: u32 = 0x7fff_0000;
-    let filter = [
-        libc::sock_filter {
-            code: LD_W_ABS,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        }, // seccomp_data.nr
-        libc::sock_filter {
-            code: JEQ_K,
-            jt: 0,
-            jf: 1,
-            k: libc::SYS_connect as u32,
-        },
-        libc::sock_filter {
-            code: RET_K,
-            jt: 0,
-            jf: 0,
-            k: RET_ERRNO | (errno as u32 & 0xffff),
-        },
-        libc::sock_filter {
-            code: RET_K,
-            jt: 0,
-            jf: 0,
-            k: RET_ALLOW,
-        },
-    ];
-    let prog = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr() as *mut _,
-    };
-    // SAFETY: plain prctl calls with a filter that outlives them; without TSYNC the filter
-    // binds only this thread (and threads it spawns).
-    unsafe {
-        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
-            && libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER,
-                &prog as *const _,
-            ) == 0
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn forbidden_when_the_platform_refuses_the_socket() {
@@ -351,7 +281,7 @@ fn forbidden_when_the_platform_refuses_the_socket() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let out = std::thread::spawn(move || {
-            if !deny_connect_on_this_thread(errno) {
+            if !support::net::deny_connect_on_this_thread(errno) {
                 return None;
             }
             Some(probe_blocking(&format!("tcp://{addr}")))

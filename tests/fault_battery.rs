@@ -22,7 +22,7 @@ use support::host::{App, Caller, TARGETS_MIXED};
 use support::tds::{Encryption, Fault, TdsConfig, TdsServer};
 use support::web;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::TcpListener;
 
 /// Scheduling slack allowed past the run deadline on a loaded 2-core machine. The
 /// contract is that the run ends at its deadline, not seconds later.
@@ -336,24 +336,6 @@ fn nodns() -> SocketAddr {
     "127.0.0.1:9".parse().unwrap()
 }
 
-/// A listener that never accepts, its accept queue already full: SYNs are dropped,
-/// exactly like an NSG drop seen from the client.
-async fn blackholed() -> (SocketAddr, TcpListener, Vec<TcpStream>) {
-    let sock = TcpSocket::new_v4().unwrap();
-    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = sock.local_addr().unwrap();
-    let listener = sock.listen(0).unwrap();
-    let mut held = Vec::new();
-    for _ in 0..16 {
-        match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => held.push(s),
-            Ok(Err(e)) => panic!("filling the backlog: {e}"),
-            Err(_) => return (addr, listener, held),
-        }
-    }
-    panic!("the accept queue never filled");
-}
-
 #[tokio::test]
 async fn tcp_refused() {
     let addr = dead_port();
@@ -364,14 +346,14 @@ async fn tcp_refused() {
 
 #[tokio::test]
 async fn tcp_blackholed() {
-    let (addr, _keep, _held) = blackholed().await;
+    let (addr, _keep, _held) = support::net::blackholed().await;
     let r = probe(nodns(), "", &one(&format!("tcp://{addr}"), ""), None).await;
     expect("tcp_blackholed", &r, Layer::Tcp, FailureClass::TcpTimeout);
 }
 
 #[tokio::test]
 async fn tcp_blackholed_past_the_run_deadline() {
-    let (addr, _keep, _held) = blackholed().await;
+    let (addr, _keep, _held) = support::net::blackholed().await;
     let r = probe(
         nodns(),
         "",
@@ -437,57 +419,6 @@ async fn tcp_closed_after_accept() {
     );
 }
 
-/// Makes `connect()` fail with `errno` on the calling thread only, as App Service's
-/// sandbox refuses sockets VNet integration does not allow.
-#[cfg(target_arch = "x86_64")]
-fn deny_connect_on_this_thread(errno: i32) -> bool {
-    const LD_W_ABS: u16 = 0x20;
-    const JEQ_K: u16 = 0x15;
-    const RET_K: u16 = 0x06;
-    const RET_ERRNO: u32 = 0x0005_0000;
-    const RET_ALLOW: u32 = 0x7fff_0000;
-    let filter = [
-        libc::sock_filter {
-            code: LD_W_ABS,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        },
-        libc::sock_filter {
-            code: JEQ_K,
-            jt: 0,
-            jf: 1,
-            k: libc::SYS_connect as u32,
-        },
-        libc::sock_filter {
-            code: RET_K,
-            jt: 0,
-            jf: 0,
-            k: RET_ERRNO | (errno as u32 & 0xffff),
-        },
-        libc::sock_filter {
-            code: RET_K,
-            jt: 0,
-            jf: 0,
-            k: RET_ALLOW,
-        },
-    ];
-    let prog = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr() as *mut _,
-    };
-    // SAFETY: plain prctl calls with a filter that outlives them; without TSYNC the
-    // filter binds only this thread.
-    unsafe {
-        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
-            && libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER,
-                &prog as *const _,
-            ) == 0
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 #[tokio::test]
 async fn tcp_eacces_from_the_platform() {
@@ -496,7 +427,7 @@ async fn tcp_eacces_from_the_platform() {
     let addr = listener.local_addr().unwrap();
     let out = tokio::task::spawn_blocking(move || {
         std::thread::spawn(move || {
-            if !deny_connect_on_this_thread(libc::EACCES) {
+            if !support::net::deny_connect_on_this_thread(libc::EACCES) {
                 return None;
             }
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -1083,7 +1014,7 @@ async fn binary_over_many_faults_never_panics() {
     let silent = web::silent().await;
     let not_http = web::not_http().await;
     let stalled = web::stalled_body().await;
-    let (hole, _keep, _held) = blackholed().await;
+    let (hole, _keep, _held) = support::net::blackholed().await;
     let rst = accept_then(true).await;
     let mut tds = tds_cfg(&f);
     tds.fault = Some(Fault::GarbageReply);

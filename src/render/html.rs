@@ -244,6 +244,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
     fn durations_read_well() {
         assert_eq!(fmt_ms(0.42), "0.4 ms");
         assert_eq!(fmt_ms(123.4), "123 ms");

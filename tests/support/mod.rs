@@ -7,6 +7,7 @@
 pub mod certs;
 pub mod dns;
 pub mod host;
+pub mod net;
 pub mod otel;
 pub mod tds;
 pub mod unbound;
