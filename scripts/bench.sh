@@ -7,6 +7,7 @@
 # per probe) next to curl's (one process per request) against the same TLS server.
 #
 #   scripts/bench.sh [N=1000] [RUNS=5] [M=100 sequential single-probe runs]
+# and last, when blackbox_exporter is installed, scripts/bench-blackbox.sh N RUNS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
@@ -180,4 +181,13 @@ if command -v curl >/dev/null; then
     per_process "https, curl one process per request (${M} runs)" curl -sf -o /dev/null --cacert "$work/ca.crt" "$URL"
 else
     echo "(curl not installed: curl row skipped)"
+fi
+
+# ---- side by side with blackbox_exporter (same N and RUNS) ----
+echo
+if command -v prometheus-blackbox-exporter >/dev/null 2>&1; then
+    echo "== side by side with blackbox_exporter: scripts/bench-blackbox.sh $N $RUNS =="
+    scripts/bench-blackbox.sh "$N" "$RUNS"
+else
+    echo "(blackbox_exporter not installed: apt-get install prometheus-blackbox-exporter; then this also runs scripts/bench-blackbox.sh)"
 fi
