@@ -64,7 +64,14 @@ proptest! {
             let http = matches!(spec, TargetSpec::Http { .. });
             if !http && !shown.contains("<redacted>") && !shown.contains('…') {
                 let again = target::parse_uri(&shown);
-                prop_assert_eq!(again.as_ref().ok(), Some(&spec), "{} -> {}", s, shown);
+                // A SQL target's user and password are never shown, so it reads back
+                // without them: there the shown form itself must be stable.
+                let has_credentials = matches!(&spec, TargetSpec::Sql { auth, .. } if auth.user.is_some() || auth.password.is_some());
+                if has_credentials {
+                    prop_assert_eq!(again.as_ref().ok().map(|a| a.to_string()), Some(shown.clone()), "{} -> {}", s, shown);
+                } else {
+                    prop_assert_eq!(again.as_ref().ok(), Some(&spec), "{} -> {}", s, shown);
+                }
             }
         }
         let _ = target::parse_ado(&s);
@@ -175,8 +182,12 @@ proptest! {
 
     #[test]
     fn url_credentials_never_render(host in hostname(), user in "[a-z]{3,8}", pw in "PW[A-Za-z0-9]{10,20}") {
-        let spec = target::parse_uri(&format!("https://{user}:{pw}@{host}/x?sig={pw}")).unwrap();
-        let shown = format!("{spec} {spec:?}");
+        // A host the URL standard rejects (e.g. an invalid `xn--` label) is an error, and
+        // the error must not quote the credentials either.
+        let shown = match target::parse_uri(&format!("https://{user}:{pw}@{host}/x?sig={pw}")) {
+            Ok(spec) => format!("{spec} {spec:?}"),
+            Err(e) => e.to_string(),
+        };
         prop_assert!(!shown.contains(&pw), "{}", shown);
     }
 }
