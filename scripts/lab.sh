@@ -16,8 +16,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB_DIR=${LAB_DIR:-/run/routeproof-lab}
 P=rpl-
 LAB_NS="app vnet pe dnsc azdns inet nat plat nva"
-# Throw-away SQL login of the lab's TDS servers (not a secret of anything real).
-export LAB_SQL_PASSWORD=${LAB_SQL_PASSWORD:-Lab-Pa55-$$-$RANDOM}
+# The lab's throw-away SQL login password: made at `up`, kept in LAB_DIR (mode 600),
+# handed to the TDS servers and to routeproof in the environment, never as an argument.
+sql_password() { cat "$LAB_DIR/sql-password"; }
 
 # shellcheck source=lab/dns.sh
 . "$ROOT/scripts/lab/dns.sh"
@@ -145,12 +146,18 @@ daemon() { # NAME NS CMD...
     echo $! >"$LAB_DIR/$name.pid"
 }
 
+# alive: exists and is not a zombie (a daemon of an earlier `up` is reparented, and
+# its new parent may reap it late)
+alive() { [ -r "/proc/$1/stat" ] && ! awk '{ exit ($3 == "Z") ? 0 : 1 }' "/proc/$1/stat" 2>/dev/null; }
+
 stop_daemon() {
     local f=$LAB_DIR/$1.pid pid i
     [ -f "$f" ] || return 0
     pid=$(cat "$f")
     if kill "$pid" 2>/dev/null; then
-        for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+        # our own child is reaped here; one started by an earlier `up` is polled
+        wait "$pid" 2>/dev/null || true
+        for i in $(seq 50); do alive "$pid" || break; sleep 0.05; done
         kill -9 "$pid" 2>/dev/null || true
     fi
     rm -f "$f"
@@ -192,7 +199,7 @@ dns_mode() { # azdns linked|unlinked  /  dnsc forwarder|noforwarder
 peers() {
     local names='*.database.windows.net,*.vault.azure.net,*.azurewebsites.net'
     rm -f "$LAB_DIR"/peer-*.ready
-    daemon peer-pe pe "$LAB_PEER" --names "$names" --ca-out "$LAB_DIR/ca-pe.pem" \
+    LAB_SQL_PASSWORD=$(sql_password) daemon peer-pe pe "$LAB_PEER" --names "$names" --ca-out "$LAB_DIR/ca-pe.pem" \
         --ready "$LAB_DIR/peer-pe.ready" \
         --tds 10.60.2.4:1433 --tds 10.60.2.7:1433 \
         --tds 10.60.2.8:1433=redirsql.database.windows.net:11000 --tds 10.60.2.8:11000 \
@@ -243,7 +250,8 @@ lab_up() {
     lab_down quiet
     bins
     mkdir -p "$LAB_DIR/dns" "$LAB_DIR/runs"
-    trap 'echo "lab: up failed; cleaning up" >&2; lab_down quiet' ERR
+    (umask 077 && printf 'Lab-%s\n' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$LAB_DIR/sql-password")
+    trap 'echo "lab: up failed; cleaning up" >&2; lab_down quiet' EXIT
     topology
     dns_write_public_zones "$LAB_DIR/dns"
     dns_write_private_zones "$LAB_DIR/dns"
@@ -254,7 +262,7 @@ lab_up() {
     peers
     printf 'nameserver 168.63.129.16\n' >"$LAB_DIR/app-resolv.conf"
     closure_check || die "closure check failed"
-    trap - ERR
+    trap - EXIT
     echo "$ROUTEPROOF_BIN" >"$LAB_DIR/up"
 }
 
@@ -295,13 +303,14 @@ with_lab() {
         ROUTEPROOF_BIN=${ROUTEPROOF_BIN:-$(cat "$LAB_DIR/up")}
         bins
     else
-        trap 'lab_down quiet' EXIT
-        trap 'exit 130' INT TERM
         lab_up
+        trap 'lab_down quiet' EXIT
     fi
 }
 
 main() {
+    # a signal becomes an exit, so the EXIT traps (cleanup) run
+    trap 'exit 130' INT TERM
     local cmd=${1:-}
     [ $# -gt 0 ] && shift
     case $cmd in
