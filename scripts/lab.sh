@@ -20,16 +20,18 @@ LAB_NS="app vnet pe dnsc azdns inet nat plat nva"
 # handed to the TDS servers and to routeproof in the environment, never as an argument.
 sql_password() { cat "$LAB_DIR/sql-password"; }
 
-# shellcheck source=lab/dns.sh
+# (each is checked on its own: shellcheck scripts/lab/*.sh)
+# shellcheck disable=SC1091
 . "$ROOT/scripts/lab/dns.sh"
-# shellcheck source=lab/scenarios.sh
+# shellcheck disable=SC1091
 . "$ROOT/scripts/lab/scenarios.sh"
 
 die() { echo "lab: $*" >&2; exit 2; }
 nx() { local n=$1; shift; ip netns exec "$P$n" "$@"; }
+ipn() { local n=$1; shift; ip -n "$P$n" "$@"; }
 
 need_tools() {
-    [ "$(id -u)" = 0 ] || die "needs root (network namespaces): sudo $0 $*"
+    [ "$(id -u)" = 0 ] || die "needs root (network namespaces): sudo $0 ${CMD:-}"
     local t
     for t in ip nft unbound unbound-checkconf jq ss setsid; do
         command -v "$t" >/dev/null || die "missing $t (apt-get install -y --no-install-recommends iproute2 nftables unbound jq)"
@@ -51,11 +53,11 @@ bins() {
 # A veth pair created inside lab namespace A with its peer moved straight into lab
 # namespace B: no end of it ever exists in the root namespace.
 veth() { # NS_A IF_A ADDR_A NS_B IF_B ADDR_B
-    ip -n "$P$1" link add "$2" type veth peer name "$5" netns "$P$4"
-    ip -n "$P$1" addr add "$3" dev "$2"
-    ip -n "$P$4" addr add "$6" dev "$5"
-    ip -n "$P$1" link set "$2" up
-    ip -n "$P$4" link set "$5" up
+    ipn "$1" link add "$2" type veth peer name "$5" netns "$P$4"
+    ipn "$1" addr add "$3" dev "$2"
+    ipn "$4" addr add "$6" dev "$5"
+    ipn "$1" link set "$2" up
+    ipn "$4" link set "$5" up
 }
 
 topology() {
@@ -63,39 +65,39 @@ topology() {
     for n in $LAB_NS; do
         ip netns add "$P$n"
         nx "$n" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-        ip -n "$P$n" link set lo up
+        ipn "$n" link set lo up
     done
     # the Function instance: integration subnet, and the platform's own outbound path
     veth app app0 10.60.1.4/26 vnet v-app 10.60.1.1/26
     veth app plat0 169.254.254.2/30 plat p-app 169.254.254.1/30
     # the VNet's router and its subnets
     veth vnet v-pe 10.60.2.1/27 pe pe0 10.60.2.4/27
-    for n in 5 7 8 9; do ip -n ${P}pe addr add 10.60.2.$n/27 dev pe0; done
+    for n in 5 7 8 9; do ipn pe addr add 10.60.2.$n/27 dev pe0; done
     veth vnet v-dns 10.60.0.1/27 dnsc dns0 10.60.0.4/27
     veth vnet v-nva 10.60.3.1/28 nva nva0 10.60.3.4/28
     veth vnet v-az 10.60.255.1/30 azdns az0 10.60.255.2/30
-    ip -n ${P}azdns addr add 168.63.129.16/32 dev az0
+    ipn azdns addr add 168.63.129.16/32 dev az0
     veth vnet v-nat 10.60.254.1/30 nat n-vnet 10.60.254.2/30
     # the "internet": reached only through the NAT gateway or the platform
     veth nat n-inet 198.51.100.10/29 inet i-nat 198.51.100.9/29
     veth plat p-inet 198.51.100.20/29 inet i-plat 198.51.100.17/29
     for n in 203.0.113.10 203.0.113.20 203.0.113.30 198.51.100.53; do
-        ip -n ${P}inet addr add $n/32 dev lo
+        ipn inet addr add $n/32 dev lo
     done
 
     for n in vnet nat plat nva; do nx $n sysctl -qw net.ipv4.ip_forward=1; done
-    ip -n ${P}app route add 10.60.0.0/16 via 10.60.1.1
-    ip -n ${P}app route add 168.63.129.16/32 via 10.60.1.1
-    ip -n ${P}app route add default via 169.254.254.1 # route-all off (changed by 08)
-    ip -n ${P}vnet route add 168.63.129.16/32 via 10.60.255.2
-    ip -n ${P}vnet route add default via 10.60.254.2
-    ip -n ${P}pe route add default via 10.60.2.1
-    ip -n ${P}dnsc route add default via 10.60.0.1
-    ip -n ${P}azdns route add default via 10.60.255.1
-    ip -n ${P}nva route add default via 10.60.3.1
-    ip -n ${P}nat route add 10.60.0.0/16 via 10.60.254.1
-    ip -n ${P}nat route add default via 198.51.100.9
-    ip -n ${P}plat route add default via 198.51.100.17
+    ipn app route add 10.60.0.0/16 via 10.60.1.1
+    ipn app route add 168.63.129.16/32 via 10.60.1.1
+    ipn app route add default via 169.254.254.1 # route-all off (changed by 08)
+    ipn vnet route add 168.63.129.16/32 via 10.60.255.2
+    ipn vnet route add default via 10.60.254.2
+    ipn pe route add default via 10.60.2.1
+    ipn dnsc route add default via 10.60.0.1
+    ipn azdns route add default via 10.60.255.1
+    ipn nva route add default via 10.60.3.1
+    ipn nat route add 10.60.0.0/16 via 10.60.254.1
+    ipn nat route add default via 198.51.100.9
+    ipn plat route add default via 198.51.100.17
     # rpl-inet has no default route: an address outside the lab is unreachable there.
 
     # NAT gateway and platform SNAT; the appliance drops everything it should forward.
@@ -151,21 +153,21 @@ daemon() { # NAME NS CMD...
 alive() { [ -r "/proc/$1/stat" ] && ! awk '{ exit ($3 == "Z") ? 0 : 1 }' "/proc/$1/stat" 2>/dev/null; }
 
 stop_daemon() {
-    local f=$LAB_DIR/$1.pid pid i
+    local f=$LAB_DIR/$1.pid pid _
     [ -f "$f" ] || return 0
     pid=$(cat "$f")
     if kill "$pid" 2>/dev/null; then
         # our own child is reaped here; one started by an earlier `up` is polled
         wait "$pid" 2>/dev/null || true
-        for i in $(seq 50); do alive "$pid" || break; sleep 0.05; done
+        for _ in $(seq 50); do alive "$pid" || break; sleep 0.05; done
         kill -9 "$pid" 2>/dev/null || true
     fi
     rm -f "$f"
 }
 
 wait_listen() { # NS PROTO(t|u) ADDR PORT
-    local i
-    for i in $(seq 100); do
+    local _
+    for _ in $(seq 100); do
         if nx "$1" ss -Hln"$2" "src $3 and sport = :$4" | grep -q .; then return 0; fi
         sleep 0.05
     done
@@ -196,6 +198,8 @@ dns_mode() { # azdns linked|unlinked  /  dnsc forwarder|noforwarder
     esac
 }
 
+peers_ready() { [ -f "$LAB_DIR/peer-pe.ready" ] && [ -f "$LAB_DIR/peer-inet.ready" ]; }
+
 peers() {
     local names='*.database.windows.net,*.vault.azure.net,*.azurewebsites.net'
     rm -f "$LAB_DIR"/peer-*.ready
@@ -206,13 +210,12 @@ peers() {
         --witness 10.60.2.5:443 --big 10.60.2.9:443
     daemon peer-inet inet "$LAB_PEER" --names "$names" --ca-out "$LAB_DIR/ca-inet.pem" \
         --ready "$LAB_DIR/peer-inet.ready" --witness 203.0.113.20:443
-    local i
-    for i in $(seq 200); do
-        [ -f "$LAB_DIR/peer-pe.ready" ] && [ -f "$LAB_DIR/peer-inet.ready" ] && break
+    local _
+    for _ in $(seq 200); do
+        peers_ready && break
         sleep 0.05
     done
-    [ -f "$LAB_DIR/peer-pe.ready" ] && [ -f "$LAB_DIR/peer-inet.ready" ] ||
-        die "the lab peers did not start (see $LAB_DIR/peer-*.log)"
+    peers_ready || die "the lab peers did not start (see $LAB_DIR/peer-*.log)"
     cat "$LAB_DIR/ca-pe.pem" "$LAB_DIR/ca-inet.pem" >"$LAB_DIR/ca.pem"
 }
 
@@ -230,13 +233,13 @@ closure_check() {
                 echo "lab: CLOSURE BROKEN: in $P$n: $line" >&2
                 bad=1 ;;
             esac
-        done < <(ip -n "$P$n" -o link show type veth)
-        [ "$(ip -n "$P$n" -o link show | grep -vc ': lo:\|veth\|link-netns')" = 0 ] || {
+        done < <(ipn "$n" -o link show type veth)
+        [ "$(ipn "$n" -o link show | grep -vc ': lo:\|veth\|link-netns')" = 0 ] || {
             echo "lab: CLOSURE BROKEN: $P$n has a non-veth interface" >&2
             bad=1
         }
     done
-    if [ -n "$(ip -n ${P}inet route show default)" ]; then
+    if [ -n "$(ipn inet route show default)" ]; then
         echo "lab: CLOSURE BROKEN: the lab's internet has a default route" >&2
         bad=1
     fi
@@ -288,7 +291,7 @@ lab_status() {
     if ! lab_is_up; then echo "lab: down"; return 0; fi
     echo "lab: up ($LAB_DIR)"
     for n in $LAB_NS; do
-        printf '  %-10s %s\n' "$P$n" "$(ip -n "$P$n" -4 -o addr show | awk '$2 != "lo" {print $4}' | paste -sd' ')"
+        printf '  %-10s %s\n' "$P$n" "$(ipn "$n" -4 -o addr show | awk '$2 != "lo" {print $4}' | paste -sd' ')"
     done
     for f in "$LAB_DIR"/*.pid; do
         n=$(basename "$f" .pid)
@@ -312,6 +315,7 @@ main() {
     # a signal becomes an exit, so the EXIT traps (cleanup) run
     trap 'exit 130' INT TERM
     local cmd=${1:-}
+    CMD=$cmd
     [ $# -gt 0 ] && shift
     case $cmd in
         up) need_tools; lab_up; lab_status ;;

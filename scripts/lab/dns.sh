@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2016 # zone files: $ORIGIN and $TTL are literal
 # The lab's three DNS servers (sourced by scripts/lab.sh; docs/lab.md has the picture):
 #   public DNS  198.51.100.53 (rpl-inet)   the internet's answer for the public names;
 #   Azure DNS   168.63.129.16 (rpl-azdns)  recursive; serves the private DNS zones when

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The lab's scenarios (sourced by scripts/lab.sh). Each one changes the baseline world
 # the way an Azure misconfiguration does, runs routeproof inside rpl-app, and asserts
 # the verdict: layer, class, the hint's decisive words, the route and the witness.
@@ -7,6 +8,7 @@
 #                                the src change); a scenario whose `expect`s all hold
 #                                and a `pending` fails is reported PENDING, not PASS.
 
+# shellcheck disable=SC2034 # used by scripts/lab.sh
 SCENARIOS=(
     01-healthy
     02-zone-not-linked
@@ -29,10 +31,10 @@ lab_reset() {
     nx vnet nft flush chain inet lab output
     nx pe nft flush chain inet lab input
     nx dnsc nft flush chain inet lab input
-    ip -n ${P}vnet rule del pref 100 2>/dev/null || true
-    ip -n ${P}vnet route flush table 107 2>/dev/null || true
-    ip -n ${P}vnet link set v-app mtu 1500
-    ip -n ${P}app route replace default via 169.254.254.1
+    ipn vnet rule del pref 100 2>/dev/null || true
+    ipn vnet route flush table 107 2>/dev/null || true
+    ipn vnet link set v-app mtu 1500
+    ipn app route replace default via 169.254.254.1
     dns_mode azdns linked
     dns_mode dnsc forwarder
 }
@@ -69,6 +71,9 @@ vault_target() { # NAME HOST [extra lines]
     printf '\n[[targets]]\nname = "%s"\ntarget = "https://%s/"\nstatus = [401]\n%s\n' "$1" "$2" "${3:-}"
 }
 
+# The witness check: the Key Vault endpoint must have seen this client address.
+saw() { printf 'header_contains = { "x-ms-keyvault-network-info" = "addr=%s;" }' "$1"; }
+
 # probe RUN-NAME [VAR=VALUE...]: runs $LAB_DIR/runs/RUN-NAME.toml through routeproof in rpl-app with the App
 # Service settings a VNet-integrated Function App has; the report lands in $_R.
 probe() {
@@ -78,6 +83,7 @@ probe() {
     _R=$LAB_DIR/runs/$run.json
     # A clean environment; the password is read from its file by the shell that then
     # becomes routeproof, so it is on no command line.
+    # shellcheck disable=SC2016 # expanded by that inner shell
     nx app env -i PATH=/usr/bin:/bin \
         WEBSITE_SITE_NAME=lab-func WEBSITE_INSTANCE_ID=lab-instance-0 \
         WEBSITE_PRIVATE_IP=10.60.1.4 REGION_NAME=lab WEBSITE_SKU=ElasticPremium "$@" \
@@ -129,7 +135,8 @@ sc_01_healthy() {
         engine
         sql_target sql myserver.database.windows.net 'private = true'
         sql_target sql-redirect redirsql.database.windows.net 'private = true'
-        vault_target vault labvault.vault.azure.net $'private = true\nheader_contains = { "x-ms-keyvault-network-info" = "addr=10.60.1.4;" }'
+        vault_target vault labvault.vault.azure.net "private = true
+$(saw 10.60.1.4)"
     } >"$LAB_DIR/runs/01-healthy.toml"; probe 01-healthy
     target sql; ok; address 10.60.2.4; chain_has privatelink.database.windows.net; path vnet
     expect "reached tds, logged in" '.reached == "tds" and ([.layers[] | select(.layer == "tds") | .logged_in] == [true])'
@@ -145,7 +152,7 @@ sc_02_zone_not_linked() {
     {
         engine
         sql_target sql myserver.database.windows.net 'private = true'
-        vault_target vault labvault.vault.azure.net 'header_contains = { "x-ms-keyvault-network-info" = "addr=198.51.100.20;" }'
+        vault_target vault labvault.vault.azure.net "$(saw 198.51.100.20)"
     } >"$LAB_DIR/runs/02-zone-not-linked.toml"; probe 02-zone-not-linked
     target sql; fails dns dns.public_address; address 203.0.113.10
     hint "privatelink.database.windows.net is not linked" "Virtual network links"
@@ -199,29 +206,34 @@ sc_06_nsg_reject() {
 
 sc_07_udr_dead_appliance() {
     # route table on the integration subnet: 10.60.2.0/27 -> virtual appliance 10.60.3.4
-    ip -n ${P}vnet route add 10.60.2.0/27 via 10.60.3.4 table 107
-    ip -n ${P}vnet rule add pref 100 iif v-app to 10.60.2.0/27 lookup 107
+    ipn vnet route add 10.60.2.0/27 via 10.60.3.4 table 107
+    ipn vnet rule add pref 100 iif v-app to 10.60.2.0/27 lookup 107
     { engine; sql_target sql myserver.database.windows.net 'private = true'; } >"$LAB_DIR/runs/07-udr-dead-appliance.toml"; probe 07-udr-dead-appliance
     target sql; fails tcp tcp.timeout; path vnet; hint "route table (UDR)"
     say "tcp.timeout, UDR hint"
 }
 
 sc_08_route_all() {
-    local w='header_contains = { "x-ms-keyvault-network-info" = "addr=%s;" }'
     # off: the public target leaves through the platform (its outbound address)
     {
         engine false
-        vault_target public pubvault.vault.azure.net "$(printf "$w" 198.51.100.20)"
+        vault_target public pubvault.vault.azure.net "$(saw 198.51.100.20)"
+        vault_target public-via-nat pubvault.vault.azure.net "$(saw 198.51.100.10)"
     } >"$LAB_DIR/runs/08-route-all-off.toml"; probe 08-route-all-off
     target public; ok; path internet
+    target public-via-nat; fails http http.body; message "addr=198.51.100.10;"
+    target public
     witness_pending 198.51.100.20 public
     # on: everything enters the VNet, and the NAT gateway is its way out
-    ip -n ${P}app route replace default via 10.60.1.1
+    ipn app route replace default via 10.60.1.1
     {
         engine true
-        vault_target public pubvault.vault.azure.net "$(printf "$w" 198.51.100.10)"
+        vault_target public pubvault.vault.azure.net "$(saw 198.51.100.10)"
+        vault_target public-via-platform pubvault.vault.azure.net "$(saw 198.51.100.20)"
     } >"$LAB_DIR/runs/08-route-all-on.toml"; probe 08-route-all-on
     target public; ok; path vnet
+    target public-via-platform; fails http http.body; message "addr=198.51.100.20;"
+    target public
     witness_pending 198.51.100.10 public
     say "off: path internet, witness 198.51.100.20 (platform); on: path vnet, witness 198.51.100.10 (NAT gateway)"
 }
@@ -236,7 +248,7 @@ sc_09_sql_redirect_blocked() {
 
 sc_10_mtu_black_hole() {
     # a 1400-byte hop toward the app, and the router's "fragmentation needed" dropped
-    ip -n ${P}vnet link set v-app mtu 1400
+    ipn vnet link set v-app mtu 1400
     nx vnet nft add rule inet lab output icmp type destination-unreachable icmp code frag-needed drop
     {
         engine

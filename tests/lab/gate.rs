@@ -41,7 +41,9 @@ fn on_path(tool: &str) -> bool {
             let f = d.join(tool);
             f.is_file()
         })
-    }) || ["/usr/sbin", "/sbin"].iter().any(|d| Path::new(d).join(tool).is_file())
+    }) || ["/usr/sbin", "/sbin"]
+        .iter()
+        .any(|d| Path::new(d).join(tool).is_file())
 }
 
 /// Skip with a message, or fail under `ROUTEPROOF_REQUIRE_PEERS=1`.

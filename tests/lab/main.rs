@@ -101,7 +101,11 @@ fn every_lab_scenario_gives_its_verdict() {
         .filter(|s| s.status == Status::Fail)
         .map(|s| format!("{}:\n    {}", s.name, s.details.join("\n    ")))
         .collect();
-    assert!(failed.is_empty(), "lab scenarios failed:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "lab scenarios failed:\n{}",
+        failed.join("\n")
+    );
     let count = |st| o.scenarios.iter().filter(|s| s.status == st).count();
     assert_eq!(
         o.totals,
@@ -110,7 +114,10 @@ fn every_lab_scenario_gives_its_verdict() {
     );
     assert!(out.status.success(), "scripts/lab.sh exited {}", out.status);
     for s in o.scenarios.iter().filter(|s| s.status == Status::Pending) {
-        eprintln!("PENDING {} (verdicts hold; waiting for a src change):", s.name);
+        eprintln!(
+            "PENDING {} (verdicts hold; waiting for a src change):",
+            s.name
+        );
         for d in &s.details {
             eprintln!("    {d}");
         }
