@@ -314,7 +314,7 @@ with_lab() {
 main() {
     # a signal becomes an exit, so the EXIT traps (cleanup) run
     trap 'exit 130' INT TERM
-    local cmd=${1:-}
+    local cmd=${1:-} s
     CMD=$cmd
     [ $# -gt 0 ] && shift
     case $cmd in
@@ -324,6 +324,9 @@ main() {
         list) printf '%s\n' "${SCENARIOS[@]}" ;;
         run)
             [ $# -gt 0 ] || die "run SCENARIO... (see: $0 list)"
+            for s in "$@"; do
+                declare -F "sc_${s//-/_}" >/dev/null || die "no scenario $s (see: $0 list)"
+            done
             need_tools; with_lab; run_scenarios "$@" ;;
         test) need_tools; with_lab; run_scenarios "${SCENARIOS[@]}" ;;
         *) echo "usage: $0 up|down|status|list|run SCENARIO...|test" >&2; exit 2 ;;
