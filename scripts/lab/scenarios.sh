@@ -93,6 +93,10 @@ probe() {
     if ! jq -e .schema "$_R" >/dev/null 2>&1; then
         _FAILS+=("$run: no JSON report (see $LAB_DIR/runs/$run.err)")
     fi
+    # the SQL password went in through the environment; it must come out nowhere
+    if grep -qF "$(sql_password)" "$_R" "$LAB_DIR/runs/$run.err"; then
+        _FAILS+=("$run: the SQL password appears in the report or the log")
+    fi
 }
 
 # ---- assertions ----
