@@ -18,16 +18,16 @@ use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
-use super::Budget;
-use super::resolvers::Nameserver;
 use crate::addr::AddrClass;
-use crate::config::Expectations;
+use crate::budget::Budget;
 use crate::diagnose::{self, Context};
+use crate::platform::resolvers::Nameserver;
 use crate::report::{
     AddressInfo, CnameHop, DnsEvidence, Evidence, Failure, FailureClass, Layer, LayerResult,
     RecordInfo, ServerAnswer, ms,
 };
-use crate::target::QueryType;
+use crate::spec::Expectations;
+use crate::spec::QueryType;
 
 /// What the layer hands on: the report entry, the addresses later layers must use (the
 /// very ones reported, never a second lookup), and any warnings for the target.
@@ -110,7 +110,7 @@ pub async fn resolve_compared(
             .zip(&results)
             .map(|(ns, r)| ServerAnswer {
                 server: ns.addr.to_string(),
-                source: ns.source.clone(),
+                source: ns.source,
                 rcode: r.rcode.map(rcode_str),
                 class: r.error.as_ref().map(|e| e.0),
                 addresses: addresses_of(&r.records)
@@ -134,7 +134,7 @@ pub async fn resolve_compared(
 
     let mut warnings = Vec::new();
     let mut ctx = Context::new(name);
-    ctx.resolver_sources = servers.iter().map(|s| s.source.clone()).collect();
+    ctx.resolver_sources = servers.iter().map(|s| s.source).collect();
 
     let Some(ci) = chosen else {
         // No server gave a usable answer: report the first server's failure, because
@@ -357,7 +357,7 @@ impl Compare<'_> {
             .collect();
         ev.azure_dns = Some(ServerAnswer {
             server: self.azure.addr.to_string(),
-            source: self.azure.source.clone(),
+            source: self.azure.source,
             rcode: r.rcode.map(rcode_str),
             class: r.error.as_ref().map(|e| e.0),
             addresses: addrs.clone(),

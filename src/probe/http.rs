@@ -16,11 +16,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::Budget;
-use crate::config::HttpOptions;
+use crate::budget::Budget;
 use crate::diagnose::{self, Context, azure_signature};
 use crate::report::{Evidence, Failure, FailureClass, HttpEvidence, Layer, LayerResult, ms};
 use crate::secret::redact_url;
+use crate::spec::HttpOptions;
 
 /// Response headers worth showing; everything else (cookies, tokens) stays out.
 const SHOWN_HEADERS: &[&str] = &[

@@ -5,7 +5,6 @@
 
 pub mod dns;
 pub mod http;
-pub mod resolvers;
 pub mod tcp;
 pub mod tds;
 pub mod tls;
@@ -18,55 +17,18 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::config::{ConfigError, EngineSettings, EnvLookup, TargetConfig, TlsOptions};
+pub use crate::budget::Budget;
 use crate::diagnose::{self, Context};
+use crate::env::{ConfigError, EnvLookup};
+pub use crate::platform::resolvers;
+pub use crate::policy::AddressPolicy;
+use crate::report::ResolverSource;
 use crate::report::{
     Environment, FailureClass, Layer, LayerResult, Report, ResolverInfo, SCHEMA, Skipped,
     TargetReport, ms,
 };
-use crate::target::{Host, TargetSpec};
-
-/// Time left in a run. Layers ask it for their limit so a layer timeout can never push a
-/// run past its deadline, and so a timeout caused by the deadline is reported as
-/// `deadline`, not blamed on the layer.
-#[derive(Debug, Clone, Copy)]
-pub struct Budget {
-    deadline: Instant,
-}
-
-impl Budget {
-    pub fn until(deadline: Instant) -> Self {
-        Budget { deadline }
-    }
-
-    pub fn remaining(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
-    }
-
-    /// The limit for a layer whose own timeout is `timeout`, and whether the run
-    /// deadline (not the layer timeout) is what binds.
-    pub fn limit(&self, timeout: Duration) -> (Duration, bool) {
-        let left = self.remaining();
-        if timeout >= left {
-            (left, true)
-        } else {
-            (timeout, false)
-        }
-    }
-}
-
-/// Consulted between DNS and TCP with exactly the addresses the next layers will use.
-/// The engine never resolves a name twice, so what passes here is what gets connected
-/// to: a DNS answer that changes between check and use (rebinding) cannot slip through.
-/// Ad-hoc runs pass one (`policy::Policy`); configured targets do not.
-pub trait AddressPolicy: Send + Sync {
-    fn check(
-        &self,
-        spec: &TargetSpec,
-        ip: IpAddr,
-        port: Option<u16>,
-    ) -> Result<(), crate::policy::Denial>;
-}
+use crate::spec::{EngineSettings, TargetConfig, TlsOptions};
+use crate::spec::{Host, TargetSpec};
 
 pub struct Engine {
     settings: EngineSettings,
@@ -110,7 +72,7 @@ impl Engine {
             Some(server) => resolvers::build(
                 &[ResolverInfo {
                     server: server.clone(),
-                    source: "azure_dns".into(),
+                    source: ResolverSource::AzureDns,
                 }],
                 settings.timeouts.dns,
             )
@@ -178,7 +140,7 @@ impl Engine {
             let policy = policy.clone();
             set.spawn(async move {
                 let Ok(Ok(_permit)) =
-                    tokio::time::timeout_at(budget.deadline, sem.acquire_owned()).await
+                    tokio::time::timeout_at(budget.deadline(), sem.acquire_owned()).await
                 else {
                     return (i, not_started(&target));
                 };
@@ -192,7 +154,7 @@ impl Engine {
 
         let mut slots: Vec<Option<TargetReport>> = vec![None; targets.len()];
         // Layers already stop at the deadline; the grace only covers scheduling jitter.
-        let hard_stop = budget.deadline + Duration::from_millis(250);
+        let hard_stop = budget.deadline() + Duration::from_millis(250);
         loop {
             match tokio::time::timeout_at(hard_stop, set.join_next()).await {
                 Ok(Some(Ok((i, r)))) => slots[i] = Some(r),
@@ -239,7 +201,7 @@ impl Engine {
             .environment
             .resolvers
             .iter()
-            .map(|r| r.source.clone())
+            .map(|r| r.source)
             .collect();
 
         let addresses: Vec<IpAddr> = match t.spec.dns_name() {
@@ -540,7 +502,7 @@ impl Engine {
     ) -> Result<(), tds::Fail> {
         let target = format!("{host}:{port}");
         let mut hop = Vec::new();
-        let addrs: Vec<IpAddr> = match crate::target::parse_host(host) {
+        let addrs: Vec<IpAddr> = match crate::spec::uri::parse_host(host) {
             Ok(Host::Ip(ip)) => vec![ip],
             Ok(Host::Name(n)) => {
                 let out = dns::resolve(
@@ -549,7 +511,7 @@ impl Engine {
                     &dns::types_for(None),
                     self.settings.timeouts.dns,
                     budget,
-                    &crate::config::Expectations::default(),
+                    &crate::spec::Expectations::default(),
                 )
                 .await;
                 let failure = out.result.error.clone();
@@ -762,34 +724,4 @@ fn hostname() -> Option<String> {
     String::from_utf8(buf[..end].to_vec())
         .ok()
         .filter(|s| !s.is_empty())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn budget_arithmetic() {
-        let b = Budget::until(Instant::now() + Duration::from_secs(10));
-        // (layer timeout, elapsed before asking) -> (limit, cut by deadline)
-        let table = [
-            (2, 0, 2, false),
-            (10, 0, 10, true),
-            (30, 0, 10, true),
-            (2, 7, 2, false),
-            (5, 7, 3, true),
-            (5, 12, 0, true),
-        ];
-        let mut elapsed = 0;
-        for (timeout, at, want, cut) in table {
-            tokio::time::advance(Duration::from_secs(at - elapsed)).await;
-            elapsed = at;
-            let (limit, c) = b.limit(Duration::from_secs(timeout));
-            assert_eq!(
-                (limit, c),
-                (Duration::from_secs(want), cut),
-                "timeout {timeout} at {at}s"
-            );
-        }
-    }
 }

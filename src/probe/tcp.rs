@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use tokio::net::{TcpSocket, TcpStream};
 
-use super::Budget;
+use crate::budget::Budget;
 use crate::diagnose::{self, Context};
 use crate::report::{Evidence, FailureClass, Layer, LayerResult, TcpAttempt, TcpEvidence, ms};
 

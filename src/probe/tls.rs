@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::Budget;
+use crate::budget::Budget;
 use crate::diagnose::{self, Context};
 use crate::report::{CertInfo, Evidence, FailureClass, Layer, LayerResult, TlsEvidence, ms};
 

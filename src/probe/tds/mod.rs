@@ -21,29 +21,14 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::compat::TokioAsyncWriteCompatExt;
 
-use super::Budget;
 use super::tls;
+use crate::budget::Budget;
 use crate::report::{FailureClass, SqlError, TdsEvidence, ms};
 use crate::secret::Secret;
 
-pub type Fail = (FailureClass, String);
+pub use crate::spec::LoginAuth;
 
-/// How the probe logs in, if at all.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum LoginAuth {
-    /// No credentials: stop after PRELOGIN and TLS (the route to the TDS endpoint is proven).
-    #[default]
-    None,
-    Sql {
-        user: String,
-        password: Secret,
-    },
-    /// A Microsoft Entra token from the App Service managed-identity endpoint; `client_id`
-    /// selects a user-assigned identity.
-    ManagedIdentity {
-        client_id: Option<String>,
-    },
-}
+pub type Fail = (FailureClass, String);
 
 /// The App Service managed-identity endpoint (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER`).
 #[derive(Debug, Clone)]
