@@ -2,19 +2,19 @@
 //! works: DNS (which server, CNAME chain, private or public), TCP, then the application.
 //!
 //! The modules form tiers; a module imports only its own tier and lower ones (see
-//! docs/architecture.md, enforced by tests/architecture.rs):
+//! docs/architecture.md, enforced by the unit test in src/tiers.rs):
 //!
-//! 1. leaf vocabulary: `addr`, `secret`, `env` (`EnvLookup`, `ConfigError`), `layer`,
+//! 0. leaf vocabulary: `addr`, `secret`, `env` (`EnvLookup`, `ConfigError`), `layer`,
 //!    `budget`, `zone` (privatelink names).
-//! 2. `spec`: the typed targets and options config produces and the engine consumes.
-//! 3. `report`: the versioned report, the failure classes and the Azure evidence types.
-//! 4. `config`: the TOML file parsed into `spec`, one file per section.
-//! 5. `diagnose`: the hint for each failure class.
-//! 6. `platform`: Azure facts and route reasoning, discovery, DNS servers.
-//! 7. `policy`: what ad-hoc requests may probe (`AddressPolicy`).
-//! 8. `probe::{dns, tcp, tls, http, tds}`: the layers, one shape each.
-//! 9. the engine: `probe` (`Engine::run`), `probe::pipeline`, `probe::hop`.
-//! 10. the doors: `demo`, `handler`, `render`, `telemetry`, and `main.rs`.
+//! 1. `spec`: the typed targets and options config produces and the engine consumes.
+//! 2. `report`: the versioned report, the failure classes and the Azure evidence types.
+//! 3. `config`: the TOML file parsed into `spec`, one file per section.
+//! 4. `diagnose`: the hint for each failure class.
+//! 5. `platform`: Azure facts and route reasoning, discovery, DNS servers.
+//! 6. `policy`: what ad-hoc requests may probe (`AddressPolicy`).
+//! 7. `probe::{dns, tcp, tls, http, tds, step}`: the layers, one shape each.
+//! 8. the engine: `probe` (`Engine::run`), `probe::pipeline`, `probe::hop`.
+//! 9. the doors: `app`, `demo`, `handler`, `render`, `telemetry`, and `main.rs`.
 //!
 //! `target`, `azure` and `discover` are kept as paths to their new homes.
 

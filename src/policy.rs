@@ -23,6 +23,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::addr::AZURE_PLATFORM_IP;
+pub use crate::config::RawPolicy;
 use crate::env::EnvLookup;
 use crate::spec::{Host, TargetSpec, uri};
 pub use crate::spec::{HostPattern, PolicyConfig};

@@ -1,6 +1,6 @@
 //! The tier rule of docs/architecture.md, checked on the source: every module may import
 //! (`use crate::…`, `super::…`, or an inline `crate::…` path) only modules of its own
-//! tier or a lower one, and the modules (top level, and each file under `probe/`) form
+//! tier or a lower one, and the modules (top level, and each layer under `probe/`) form
 //! no cycle. Reading paths is enough: a wrong-direction edge is a `crate::` path.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -206,12 +206,14 @@ fn resolve<'a>(known: &'a BTreeSet<String>, path: &str) -> Option<&'a String> {
         .find_map(|p| known.get(&p))
 }
 
-/// The unit a cycle is looked for between: the top-level module, or the file under
-/// `probe/` (the engine and each layer).
+/// The unit a cycle is looked for between: the top-level module, or each layer under
+/// `probe/` (the engine's files, `probe` itself included, are one unit).
 fn unit(module: &str) -> String {
     let segs: Vec<&str> = module.split("::").collect();
     match segs.as_slice() {
-        ["probe", x, ..] => format!("probe::{x}"),
+        ["probe", x, ..] if tier_of(&format!("probe::{x}")) == tier_of("probe::*") => {
+            format!("probe::{x}")
+        }
         [first, ..] => first.to_string(),
         [] => String::new(),
     }
