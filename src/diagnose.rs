@@ -5,7 +5,8 @@
 use std::net::IpAddr;
 
 use crate::addr::AddrClass;
-use crate::report::{Failure, FailureClass, Layer};
+use crate::report::{Failure, FailureClass, Layer, ResolverSource};
+use crate::zone;
 
 /// What a hint may use about the target, gathered by the layers as they run.
 #[derive(Debug, Clone, Default)]
@@ -15,7 +16,7 @@ pub struct Context {
     pub chain: Vec<String>,
     pub addresses: Vec<IpAddr>,
     /// Where the DNS servers came from (`WEBSITE_DNS_SERVER`, `resolv.conf`, ...).
-    pub resolver_sources: Vec<String>,
+    pub resolver_sources: Vec<ResolverSource>,
     pub port: Option<u16>,
     /// The name TLS verified against (SNI, or the IP when the target is an address).
     pub tls_name: Option<String>,
@@ -38,24 +39,21 @@ impl Context {
 
     /// The `privatelink.*` name in the chain, if the name went through one.
     fn privatelink_hop(&self) -> Option<&str> {
-        self.chain
-            .iter()
-            .map(String::as_str)
-            .chain(std::iter::once(self.name.as_str()))
-            .find(|n| n.split('.').any(|l| l == "privatelink"))
+        zone::first_privatelink(
+            self.chain
+                .iter()
+                .map(String::as_str)
+                .chain(std::iter::once(self.name.as_str())),
+        )
     }
 
     /// `privatelink.database.windows.net` for `x.privatelink.database.windows.net.`
     fn privatelink_zone(&self) -> Option<String> {
-        let hop = self.privatelink_hop()?.trim_end_matches('.');
-        let i = hop.find("privatelink.")?;
-        Some(hop[i..].to_string())
+        zone::privatelink_zone(self.privatelink_hop()?)
     }
 
     fn custom_dns(&self) -> bool {
-        self.resolver_sources
-            .iter()
-            .any(|s| s.starts_with("WEBSITE_DNS") || s == "config" || s == "cli")
+        self.resolver_sources.iter().any(|s| s.is_custom())
     }
 }
 
@@ -139,7 +137,7 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
             let name = ctx.tls_name.as_deref().unwrap_or("the name used");
             let why = if name.parse::<IpAddr>().is_ok() {
                 format!("{name} is an IP address, and the service's certificate names its public FQDN")
-            } else if name.split('.').any(|l| l == "privatelink") {
+            } else if zone::is_privatelink(name) {
                 format!("{name} is the privatelink name, which the certificate does not carry")
             } else {
                 format!("the certificate does not cover {name}")

@@ -1,36 +1,43 @@
 //! routeproof proves, layer by layer, that an Azure Function App's private network route
 //! works: DNS (which server, CNAME chain, private or public), TCP, then the application.
 //!
-//! Layout:
-//! - `target`: target URIs (`tcp://`, `dns://`, `env:VAR`, ...) parsed into `TargetSpec`.
-//! - `config`: the TOML file parsed once into typed settings and targets.
-//! - `probe`: the engine (`Engine::run`) and one module per layer (`dns`, `tcp`).
-//! - `report`: the versioned report every door returns, with the stable failure classes.
-//! - `diagnose`: the hint for each failure class, sharpened by what the probe saw.
-//! - `addr`: address classes (private, loopback, link-local, public, Azure platform).
-//! - `azure`: the Function App's own facts (site, instance, private IP, route-all, DNS
-//!   settings) and the route each address takes out of the instance.
-//! - `discover`: targets found in the app's settings (storage, App Insights, SQL, ...).
-//! - `policy`: what ad-hoc requests may probe: an allow-list checked on resolved
-//!   addresses, and the destinations no list can open (IMDS, 168.63.129.16, loopback).
-//! - `secret`: the `Secret` newtype and URL redaction: secrets cannot print.
-//! - `render`: the text table for terminals (JSON is the report's serde form).
-//! - `demo`: an offline, self-contained run on loopback peers (`routeproof demo`).
-//! - `handler`: the Azure Functions custom-handler edge (`routeproof serve`).
-//! - `telemetry`: OpenTelemetry traces and metrics built from finished reports (OTLP/HTTP),
-//!   on only when the standard `OTEL_EXPORTER_OTLP_*` variables are set.
+//! The modules form tiers; a module imports only its own tier and lower ones (see
+//! docs/architecture.md, enforced by the unit test in src/tiers.rs):
+//!
+//! 0. leaf vocabulary: `addr`, `secret`, `env` (`EnvLookup`, `ConfigError`), `layer`,
+//!    `budget`, `zone` (privatelink names).
+//! 1. `spec`: the typed targets and options config produces and the engine consumes.
+//! 2. `report`: the versioned report, the failure classes and the Azure evidence types.
+//! 3. `config`: the TOML file parsed into `spec`, one file per section.
+//! 4. `diagnose`: the hint for each failure class.
+//! 5. `platform`: Azure facts and route reasoning, discovery, DNS servers.
+//! 6. `policy`: what ad-hoc requests may probe (`AddressPolicy`).
+//! 7. `probe::{dns, tcp, tls, http, tds, step}`: the layers, one shape each.
+//! 8. the engine: `probe` (`Engine::run`), `probe::pipeline`, `probe::hop`.
+//! 9. the doors: `app`, `demo`, `handler`, `render`, `telemetry`, and `main.rs`.
+//!
+//! `target`, `azure` and `discover` are kept as paths to their new homes.
 
 pub mod addr;
-pub mod azure;
+pub mod budget;
 pub mod config;
 pub mod demo;
 pub mod diagnose;
-pub mod discover;
+pub mod env;
 pub mod handler;
+pub mod layer;
+pub mod platform;
 pub mod policy;
 pub mod probe;
 pub mod render;
 pub mod report;
 pub mod secret;
-pub mod target;
+pub mod spec;
 pub mod telemetry;
+pub mod zone;
+
+pub use platform::{azure, discover};
+pub use spec::target;
+
+#[cfg(test)]
+mod tiers;

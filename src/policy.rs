@@ -22,13 +22,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::IpNet;
-use serde::Deserialize;
-
 use crate::addr::AZURE_PLATFORM_IP;
-use crate::config::{ConfigError, EnvLookup};
-use crate::probe::AddressPolicy;
-use crate::target::{Host, TargetSpec};
+pub use crate::config::RawPolicy;
+use crate::env::EnvLookup;
+use crate::spec::{Host, TargetSpec, uri};
+pub use crate::spec::{HostPattern, PolicyConfig};
+use ipnet::IpNet;
 
 /// The rules no allow-list can lift, as `(rule, what it protects)`. Listed here so the
 /// README and the 403 body name the same rules.
@@ -73,159 +72,13 @@ impl Denial {
     }
 }
 
-// ---- config ----
-
-/// `[policy]` as written.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RawPolicy {
-    allow_adhoc: Option<bool>,
-    allow: Option<Vec<String>>,
-    max_targets: Option<i64>,
-    max_concurrent: Option<i64>,
+/// Consulted between DNS and TCP with exactly the addresses the next layers will use.
+/// The engine never resolves a name twice, so what passes here is what gets connected
+/// to: a DNS answer that changes between check and use (rebinding) cannot slip through.
+/// Ad-hoc runs pass one (`Policy`); configured targets do not.
+pub trait AddressPolicy: Send + Sync {
+    fn check(&self, spec: &TargetSpec, ip: IpAddr, port: Option<u16>) -> Result<(), Denial>;
 }
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyConfig {
-    /// Ad-hoc targets in `/api/probe` requests (`ROUTEPROOF_ALLOW_ADHOC` overrides).
-    pub allow_adhoc: bool,
-    pub nets: Vec<IpNet>,
-    pub hosts: Vec<HostPattern>,
-    /// Targets one request may name.
-    pub max_targets: usize,
-    /// Ad-hoc runs at once on this instance; more get `429`.
-    pub max_concurrent: usize,
-}
-
-impl Default for PolicyConfig {
-    fn default() -> Self {
-        PolicyConfig {
-            allow_adhoc: false,
-            nets: Vec::new(),
-            hosts: Vec::new(),
-            max_targets: 20,
-            max_concurrent: 2,
-        }
-    }
-}
-
-impl PolicyConfig {
-    pub fn from_raw(raw: RawPolicy) -> Result<PolicyConfig, ConfigError> {
-        let mut p = PolicyConfig::default();
-        for (i, entry) in raw.allow.unwrap_or_default().iter().enumerate() {
-            let key = format!("policy.allow[{i}]");
-            let e = entry.trim();
-            if let Ok(ip) = e.parse::<IpAddr>() {
-                p.nets.push(IpNet::from(ip));
-            } else if let Ok(net) = e.parse::<IpNet>() {
-                if net.prefix_len() == 0 {
-                    return Err(ConfigError::new(
-                        key,
-                        format!(
-                            "`{e}` allows every address: list the networks the probes may reach"
-                        ),
-                    ));
-                }
-                p.nets.push(net.trunc());
-            } else {
-                p.hosts
-                    .push(HostPattern::parse(e).map_err(|m| ConfigError::new(key, m))?);
-            }
-        }
-        if let Some(n) = raw.max_targets {
-            if !(1..=1000).contains(&n) {
-                return Err(ConfigError::new(
-                    "policy.max_targets",
-                    format!("{n} is outside 1..=1000"),
-                ));
-            }
-            p.max_targets = n as usize;
-        }
-        if let Some(n) = raw.max_concurrent {
-            if !(1..=64).contains(&n) {
-                return Err(ConfigError::new(
-                    "policy.max_concurrent",
-                    format!("{n} is outside 1..=64"),
-                ));
-            }
-            p.max_concurrent = n as usize;
-        }
-        p.allow_adhoc = raw.allow_adhoc.unwrap_or(false);
-        if p.allow_adhoc && p.is_empty() {
-            return Err(ConfigError::new(
-                "policy.allow",
-                "allow_adhoc = true needs an allow-list of networks and host patterns, e.g. allow = [\"10.20.0.0/16\", \"*.internal.contoso.com\"]",
-            ));
-        }
-        Ok(p)
-    }
-
-    /// No network and no host pattern: nothing could ever be allowed.
-    pub fn is_empty(&self) -> bool {
-        self.nets.is_empty() && self.hosts.is_empty()
-    }
-}
-
-/// `api.contoso.com` (that name) or `*.internal.contoso.com` (any name below it, not
-/// the name itself). Case-insensitive; a trailing dot is ignored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostPattern {
-    /// Lower-case, no trailing dot, without the `*.`.
-    base: String,
-    wildcard: bool,
-}
-
-impl HostPattern {
-    pub fn parse(s: &str) -> Result<HostPattern, String> {
-        let s = s.trim().trim_end_matches('.').to_ascii_lowercase();
-        let (wildcard, base) = match s.strip_prefix("*.") {
-            Some(b) => (true, b.to_string()),
-            None => (false, s.clone()),
-        };
-        if base.contains('*') || base.is_empty() {
-            return Err(format!(
-                "`{s}` is not an IP, a CIDR or a host pattern (`api.contoso.com`, `*.internal.contoso.com`)"
-            ));
-        }
-        match crate::target::parse_host(&base) {
-            Ok(Host::Name(_)) => {}
-            _ => {
-                return Err(format!(
-                    "`{s}` is not an IP, a CIDR or a host pattern (`api.contoso.com`, `*.internal.contoso.com`)"
-                ));
-            }
-        }
-        if wildcard && base.split('.').count() < 2 {
-            return Err(format!(
-                "`{s}` covers a whole top-level domain: name the zone (e.g. `*.internal.contoso.com`)"
-            ));
-        }
-        Ok(HostPattern { base, wildcard })
-    }
-
-    pub fn matches(&self, name: &str) -> bool {
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
-        if self.wildcard {
-            name.len() > self.base.len() + 1
-                && name.ends_with(&self.base)
-                && name.as_bytes()[name.len() - self.base.len() - 1] == b'.'
-        } else {
-            name == self.base
-        }
-    }
-}
-
-impl std::fmt::Display for HostPattern {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.wildcard {
-            write!(f, "*.{}", self.base)
-        } else {
-            f.write_str(&self.base)
-        }
-    }
-}
-
-// ---- the policy ----
 
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -243,7 +96,7 @@ impl Policy {
             .iter()
             .filter_map(|k| env(k))
             .filter_map(|v| url::Url::parse(v.trim()).ok())
-            .filter_map(|u| crate::target::parse_host(u.host_str()?).ok())
+            .filter_map(|u| uri::parse_host(u.host_str()?).ok())
             .collect();
         Policy {
             nets: cfg.nets.clone(),
@@ -435,6 +288,7 @@ fn embedded_v4(ip: IpAddr) -> Option<Ipv4Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RawPolicy;
 
     fn policy(allow: &[&str], port: Option<u16>) -> Policy {
         let raw = RawPolicy {

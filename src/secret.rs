@@ -84,26 +84,6 @@ pub fn redact_url(url: &url::Url) -> String {
     u.to_string()
 }
 
-/// Connection-string keys whose values are credentials (ADO.NET, Azure Storage, Service
-/// Bus / Event Hubs, Application Insights).
-const SECRET_CONNECTION_KEYS: &[&str] = &[
-    "password",
-    "pwd",
-    "accountkey",
-    "sharedaccesskey",
-    "sharedaccesssignature",
-    "instrumentationkey",
-    "clientsecret",
-    "client_secret",
-];
-
-pub fn is_secret_connection_key(k: &str) -> bool {
-    let k: String = k.chars().filter(|c| !c.is_whitespace()).collect();
-    SECRET_CONNECTION_KEYS
-        .iter()
-        .any(|s| s.eq_ignore_ascii_case(&k))
-}
-
 /// Masks credentials in free text: `Password=…`, `AccountKey=…`,
 /// `SharedAccessSignature=…` (up to the next `;`), `sig=`/`code=`/… query values (up to
 /// the next `&`), and URL user-info passwords. Applied to every message that may quote

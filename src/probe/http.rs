@@ -16,11 +16,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::Budget;
-use crate::config::HttpOptions;
+use super::step::Step;
+use crate::budget::Budget;
 use crate::diagnose::{self, Context, azure_signature};
 use crate::report::{Evidence, Failure, FailureClass, HttpEvidence, Layer, LayerResult, ms};
 use crate::secret::redact_url;
+use crate::spec::HttpOptions;
 
 /// Response headers worth showing; everything else (cookies, tokens) stays out.
 const SHOWN_HEADERS: &[&str] = &[
@@ -37,7 +38,9 @@ const SHOWN_HEADERS: &[&str] = &[
     "retry-after",
 ];
 
-pub struct HttpPlan<'a> {
+/// The HTTP layer's input; it runs over the stream the layer below hands on (TCP, or
+/// TLS for https).
+pub struct HttpStep<'a> {
     pub url: &'a url::Url,
     pub opts: &'a HttpOptions,
     /// The Host header (the SNI name when one is set for an IP target).
@@ -75,7 +78,7 @@ impl Sender {
     }
 }
 
-pub async fn request<IO>(io: IO, plan: HttpPlan<'_>, budget: &Budget) -> LayerResult
+pub async fn run<IO>(io: IO, plan: HttpStep<'_>, budget: &Budget) -> Step<()>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -86,14 +89,14 @@ where
         ..Default::default()
     };
     let mut ctx = plan.ctx.clone();
-    let result = run(io, &plan, budget, &mut ev, &mut ctx).await;
+    let result = exchange(io, &plan, budget, &mut ev, &mut ctx).await;
     let error = result.err().map(|(class, message)| {
         if class == FailureClass::HttpStatus {
             ctx.http_status = ev.status;
         }
         diagnose::failure(Some(Layer::Http), class, message, &ctx)
     });
-    finish(ev, error, start)
+    Step::last(finish(ev, error, start))
 }
 
 fn finish(ev: HttpEvidence, error: Option<Failure>, start: Instant) -> LayerResult {
@@ -114,9 +117,9 @@ fn finish(ev: HttpEvidence, error: Option<Failure>, start: Instant) -> LayerResu
 
 type Fail = (FailureClass, String);
 
-async fn run<IO>(
+async fn exchange<IO>(
     io: IO,
-    plan: &HttpPlan<'_>,
+    plan: &HttpStep<'_>,
     budget: &Budget,
     ev: &mut HttpEvidence,
     ctx: &mut Context,
@@ -257,7 +260,7 @@ where
     }
 }
 
-fn build(plan: &HttpPlan<'_>, url: &url::Url) -> Result<Request<Full<Bytes>>, Fail> {
+fn build(plan: &HttpStep<'_>, url: &url::Url) -> Result<Request<Full<Bytes>>, Fail> {
     // HTTP/1.1 takes the origin form (`/path?query`) plus a Host header; HTTP/2 the
     // absolute URI, whose authority plays Host's part. Both use `plan.host`, so an IP
     // target with an SNI name reaches that virtual host either way.
@@ -307,7 +310,7 @@ fn build(plan: &HttpPlan<'_>, url: &url::Url) -> Result<Request<Full<Bytes>>, Fa
 /// Reads at most `max_body_bytes`, under the body timeout; returns what was read.
 async fn read_body(
     mut body: hyper::body::Incoming,
-    plan: &HttpPlan<'_>,
+    plan: &HttpStep<'_>,
     budget: &Budget,
     ev: &mut HttpEvidence,
 ) -> Result<Vec<u8>, Fail> {
@@ -360,7 +363,7 @@ async fn read_body(
 /// Assertions on the final response. Header checks see every response header, not just
 /// the ones shown in the report.
 fn check(
-    plan: &HttpPlan<'_>,
+    plan: &HttpStep<'_>,
     status: u16,
     body: &[u8],
     headers: &hyper::HeaderMap,

@@ -12,18 +12,14 @@ use tokio::time::Instant;
 
 use tokio::net::{TcpSocket, TcpStream};
 
-use super::Budget;
+use super::step::Step;
+use crate::budget::Budget;
 use crate::diagnose::{self, Context};
 use crate::report::{Evidence, FailureClass, Layer, LayerResult, TcpAttempt, TcpEvidence, ms};
 
-pub struct TcpOutcome {
-    pub result: LayerResult,
-    /// The open connection, for the layers above (TLS, TDS, HTTP).
-    pub stream: Option<TcpStream>,
-    pub warnings: Vec<String>,
-}
-
-pub struct TcpPlan<'a> {
+/// The TCP layer's input; it hands on the open connection, for the layers above (TLS,
+/// TDS, HTTP).
+pub struct TcpStep<'a> {
     pub addrs: &'a [SocketAddr],
     /// Probe every address instead of stopping at the first that connects.
     pub all: bool,
@@ -33,7 +29,7 @@ pub struct TcpPlan<'a> {
     pub ctx: &'a Context,
 }
 
-pub async fn connect(plan: TcpPlan<'_>, budget: &Budget) -> TcpOutcome {
+pub async fn run(plan: TcpStep<'_>, budget: &Budget) -> Step<TcpStream> {
     let mut attempts: Vec<TcpAttempt> = Vec::new();
     let mut stream = None;
     let mut warnings = Vec::new();
@@ -140,7 +136,7 @@ pub async fn connect(plan: TcpPlan<'_>, budget: &Budget) -> TcpOutcome {
         ctx.port = plan.addrs.first().map(|a| a.port());
         Some(diagnose::failure(Some(Layer::Tcp), class, message, &ctx))
     };
-    TcpOutcome {
+    Step {
         result: LayerResult {
             layer: Layer::Tcp,
             ok,
@@ -149,7 +145,7 @@ pub async fn connect(plan: TcpPlan<'_>, budget: &Budget) -> TcpOutcome {
             error,
             evidence: Evidence::Tcp(evidence),
         },
-        stream: if ok { stream } else { None },
+        next: if ok { stream } else { None },
         warnings,
     }
 }

@@ -13,16 +13,18 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::Budget;
+use super::step::Step;
+use crate::budget::Budget;
 use crate::diagnose::{self, Context};
 use crate::report::{CertInfo, Evidence, FailureClass, Layer, LayerResult, TlsEvidence, ms};
 
-pub struct TlsPlan<'a> {
+/// The TLS layer's input; it runs over the stream the layer below hands on and hands
+/// on the TLS stream.
+pub struct TlsStep<'a> {
     /// The name to verify and send as SNI; an IP address sends no SNI and is checked
     /// against the certificate's IP SANs (which is why calling a private endpoint by
     /// IP fails: its certificate names the public FQDN).
@@ -33,11 +35,6 @@ pub struct TlsPlan<'a> {
     pub timeout: Duration,
     pub cert_days_left: Option<u32>,
     pub ctx: &'a Context,
-}
-
-pub struct TlsOutcome<S = TcpStream> {
-    pub result: LayerResult,
-    pub stream: Option<TlsStream<S>>,
 }
 
 /// What the verifier saw, read back after the handshake.
@@ -103,7 +100,7 @@ impl ServerCertVerifier for Recording {
 }
 
 /// The handshake over any stream: a TCP socket, or TDS 7.x's PRELOGIN framing.
-pub async fn handshake<S>(stream: S, plan: TlsPlan<'_>, budget: &Budget) -> TlsOutcome<S>
+pub async fn run<S>(stream: S, plan: TlsStep<'_>, budget: &Budget) -> Step<TlsStream<S>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -119,16 +116,13 @@ where
     let fail = |class, message: String, ev: TlsEvidence, elapsed| {
         let mut ctx = plan.ctx.clone();
         ctx.tls_name = Some(plan.server_name.to_str().into_owned());
-        TlsOutcome {
-            result: LayerResult {
-                layer: Layer::Tls,
-                ok: false,
-                duration_ms: ms(elapsed),
-                error: Some(diagnose::failure(Some(Layer::Tls), class, message, &ctx)),
-                evidence: Evidence::Tls(ev),
-            },
-            stream: None,
-        }
+        Step::last(LayerResult {
+            layer: Layer::Tls,
+            ok: false,
+            duration_ms: ms(elapsed),
+            error: Some(diagnose::failure(Some(Layer::Tls), class, message, &ctx)),
+            evidence: Evidence::Tls(ev),
+        })
     };
 
     let inner = match WebPkiServerVerifier::builder(Arc::clone(&plan.roots)).build() {
@@ -231,9 +225,10 @@ where
             &ctx,
         ));
     }
-    TlsOutcome {
+    Step {
         result,
-        stream: Some(stream),
+        warnings: Vec::new(),
+        next: Some(stream),
     }
 }
 

@@ -9,7 +9,12 @@
 //! records that connection's addresses too. A login refused by the server (18456) is a
 //! reached route with a failed login, never a network failure.
 
+mod login;
+mod redirect;
 pub mod wire;
+
+pub use self::login::{login, login_on};
+pub use self::redirect::{Hop, HopError, NextHop};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,29 +26,17 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::compat::TokioAsyncWriteCompatExt;
 
-use super::Budget;
+use super::step::Step;
 use super::tls;
-use crate::report::{FailureClass, SqlError, TdsEvidence, ms};
+use crate::budget::Budget;
+use crate::diagnose;
+use crate::layer::Layer;
+use crate::report::{Evidence, FailureClass, LayerResult, SqlError, TdsEvidence, ms};
 use crate::secret::Secret;
 
-pub type Fail = (FailureClass, String);
+pub use crate::spec::LoginAuth;
 
-/// How the probe logs in, if at all.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum LoginAuth {
-    /// No credentials: stop after PRELOGIN and TLS (the route to the TDS endpoint is proven).
-    #[default]
-    None,
-    Sql {
-        user: String,
-        password: Secret,
-    },
-    /// A Microsoft Entra token from the App Service managed-identity endpoint; `client_id`
-    /// selects a user-assigned identity.
-    ManagedIdentity {
-        client_id: Option<String>,
-    },
-}
+pub type Fail = (FailureClass, String);
 
 /// The App Service managed-identity endpoint (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER`).
 #[derive(Debug, Clone)]
@@ -52,7 +45,9 @@ pub struct IdentityEndpoint {
     pub header: Secret,
 }
 
-pub struct TdsPlan<'a> {
+/// The TDS layer's input. `hop` opens the connection to a redirect's host and port
+/// through the engine's own DNS and TCP layers (and the policy, when there is one).
+pub struct TdsStep<'a> {
     /// Name for TLS verification and tiberius' server name (host, or `sni`).
     pub server_name: ServerName<'static>,
     /// Host the login is addressed to (Azure SQL's gateway routes on it).
@@ -71,6 +66,7 @@ pub struct TdsPlan<'a> {
     pub query_timeout: Duration,
     pub identity: Option<&'a IdentityEndpoint>,
     pub ctx: &'a crate::diagnose::Context,
+    pub hop: &'a dyn NextHop,
 }
 
 /// What the login step ended with.
@@ -92,10 +88,64 @@ fn enc_byte(strict: bool) -> u8 {
     }
 }
 
+/// The name TLS verifies and tiberius addresses: the configured or host name, else the
+/// peer's address, else `localhost`.
+pub fn server_name(name: Option<&str>, peer: Option<SocketAddr>) -> ServerName<'static> {
+    let chosen = match (name, peer) {
+        (Some(n), _) => ServerName::try_from(n.to_string()).ok(),
+        (None, Some(p)) => Some(p.ip().into()),
+        (None, None) => None,
+    };
+    chosen.unwrap_or_else(|| ServerName::try_from("localhost").expect("static name"))
+}
+
+/// PRELOGIN, TLS, and with credentials the login and query; a routing redirect is
+/// followed through `step.hop`.
+pub async fn run(stream: TcpStream, step: TdsStep<'_>, budget: &Budget) -> Step<()> {
+    let start = Instant::now();
+    let peer = stream.peer_addr().ok();
+    let mut ev = TdsEvidence::default();
+    let mut redirect_target = None;
+    let res = async {
+        prelogin_and_tls(stream, &step, budget, &mut ev).await?;
+        if *step.auth == LoginAuth::None {
+            return Ok(());
+        }
+        let Some(peer) = peer else {
+            return Err((
+                FailureClass::TdsLoginFailed,
+                "the connection has no peer address".to_string(),
+            ));
+        };
+        match login(peer, &step, budget, &mut ev).await? {
+            Login::Done => Ok(()),
+            Login::Redirect { host, port } => {
+                redirect_target = Some(format!("{host}:{port}"));
+                redirect::follow(&host, port, &step, budget, &mut ev).await
+            }
+        }
+    }
+    .await;
+    let sql_error = ev.sql_error.as_ref().map(|e| e.number);
+    let error = res.err().map(|(class, message)| {
+        let mut ctx = step.ctx.clone();
+        ctx.sql_error = sql_error;
+        ctx.redirect = redirect_target;
+        diagnose::failure(Some(Layer::Tds), class, message, &ctx)
+    });
+    Step::last(LayerResult {
+        layer: Layer::Tds,
+        ok: error.is_none(),
+        duration_ms: ms(start.elapsed()),
+        error,
+        evidence: Evidence::Tds(Box::new(ev)),
+    })
+}
+
 /// PRELOGIN and the TLS handshake on the proven connection; fills `ev`.
 pub async fn prelogin_and_tls(
     stream: TcpStream,
-    plan: &TdsPlan<'_>,
+    plan: &TdsStep<'_>,
     budget: &Budget,
     ev: &mut TdsEvidence,
 ) -> Result<(), Fail> {
@@ -105,7 +155,7 @@ pub async fn prelogin_and_tls(
     if plan.strict {
         // TDS 8: TLS first (ALPN tds/8.0), PRELOGIN inside it.
         let t0 = Instant::now();
-        let out = tls::handshake(stream, tls_plan(plan, vec![b"tds/8.0".to_vec()]), budget).await;
+        let out = tls::run(stream, tls_plan(plan, vec![b"tds/8.0".to_vec()]), budget).await;
         ev.tls_ms = Some(ms(t0.elapsed()));
         let (tls_ev, stream) = take_tls(out)?;
         ev.tls = Some(tls_ev);
@@ -133,7 +183,7 @@ pub async fn prelogin_and_tls(
     ev.encryption = Some(agreed.into());
     check_fedauth(plan, &reply)?;
     let t0 = Instant::now();
-    let out = tls::handshake(
+    let out = tls::run(
         wire::TlsInTds::new(stream),
         tls_plan(plan, Vec::new()),
         budget,
@@ -145,7 +195,7 @@ pub async fn prelogin_and_tls(
     Ok(())
 }
 
-fn check_fedauth(plan: &TdsPlan<'_>, reply: &wire::PreloginReply) -> Result<(), Fail> {
+fn check_fedauth(plan: &TdsStep<'_>, reply: &wire::PreloginReply) -> Result<(), Fail> {
     if reply.fedauth_required == Some(true) && matches!(plan.auth, LoginAuth::Sql { .. }) {
         return Err((
             FailureClass::TdsLoginFailed,
@@ -155,8 +205,8 @@ fn check_fedauth(plan: &TdsPlan<'_>, reply: &wire::PreloginReply) -> Result<(), 
     Ok(())
 }
 
-fn tls_plan<'a>(plan: &'a TdsPlan<'_>, alpn: Vec<Vec<u8>>) -> tls::TlsPlan<'a> {
-    tls::TlsPlan {
+fn tls_plan<'a>(plan: &'a TdsStep<'_>, alpn: Vec<Vec<u8>>) -> tls::TlsStep<'a> {
+    tls::TlsStep {
         server_name: plan.server_name.clone(),
         roots: Arc::clone(&plan.roots),
         insecure: plan.insecure,
@@ -168,7 +218,7 @@ fn tls_plan<'a>(plan: &'a TdsPlan<'_>, alpn: Vec<Vec<u8>>) -> tls::TlsPlan<'a> {
 }
 
 fn take_tls<S>(
-    out: tls::TlsOutcome<S>,
+    out: super::step::Step<tokio_rustls::client::TlsStream<S>>,
 ) -> Result<
     (
         crate::report::TlsEvidence,
@@ -176,10 +226,11 @@ fn take_tls<S>(
     ),
     Fail,
 > {
-    let crate::report::Evidence::Tls(ev) = out.result.evidence else {
-        unreachable!("the TLS layer reports TLS evidence")
+    let ev = match out.result.evidence {
+        Evidence::Tls(ev) => ev,
+        _ => crate::report::TlsEvidence::default(),
     };
-    match (out.stream, out.result.error) {
+    match (out.next, out.result.error) {
         (Some(s), None) => Ok((ev, s)),
         (_, Some(f)) => {
             // Keep the chain: it is the evidence for the failure.
@@ -204,7 +255,7 @@ fn chain_summary(ev: &crate::report::TlsEvidence) -> String {
 
 async fn prelogin<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
-    plan: &TdsPlan<'_>,
+    plan: &TdsStep<'_>,
     budget: &Budget,
     ev: &mut TdsEvidence,
     ask_fedauth: bool,
@@ -262,309 +313,4 @@ async fn prelogin<S: AsyncRead + AsyncWrite + Unpin>(
         .map(|e| wire::encryption_name(e).to_string());
     ev.fedauth_required = reply.fedauth_required;
     Ok(reply)
-}
-
-/// Logs in (and queries) with tiberius over a new connection to `addr`.
-pub async fn login(
-    addr: SocketAddr,
-    plan: &TdsPlan<'_>,
-    budget: &Budget,
-    ev: &mut TdsEvidence,
-) -> Result<Login, Fail> {
-    let (limit, cut) = budget.limit(plan.login_timeout);
-    let tcp = match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
-        Err(_) if cut => {
-            return Err((
-                FailureClass::Deadline,
-                "run deadline reached connecting for the login".into(),
-            ));
-        }
-        Err(_) => {
-            return Err((
-                FailureClass::TdsTimeout,
-                format!("login connection to {addr} timed out"),
-            ));
-        }
-        Ok(Err(e)) => return Err(super::tcp::classify_io(&e, addr)),
-        Ok(Ok(s)) => s,
-    };
-    login_on(tcp, &plan.host, plan.port, plan, budget, ev).await
-}
-
-/// Logs in on an already connected stream (the redirect hop's, which the engine opens
-/// through its own DNS and TCP layers).
-pub async fn login_on(
-    tcp: TcpStream,
-    host: &str,
-    port: u16,
-    plan: &TdsPlan<'_>,
-    budget: &Budget,
-    ev: &mut TdsEvidence,
-) -> Result<Login, Fail> {
-    let _ = tcp.set_nodelay(true);
-    ev.login_connection = Some(crate::report::ConnectionInfo {
-        peer: tcp.peer_addr().ok(),
-        local: tcp.local_addr().ok(),
-    });
-    let token = match plan.auth {
-        LoginAuth::ManagedIdentity { client_id } => {
-            let Some(idp) = plan.identity else {
-                return Err((
-                    FailureClass::TdsLoginFailed,
-                    "managed identity requested but IDENTITY_ENDPOINT / IDENTITY_HEADER are not set: enable the app's managed identity".into(),
-                ));
-            };
-            let t0 = Instant::now();
-            let tok = identity_token(
-                idp,
-                client_id.as_deref(),
-                budget.limit(plan.login_timeout).0,
-            )
-            .await;
-            ev.token_ms = Some(ms(t0.elapsed()));
-            Some(tok.map_err(|m| {
-                (
-                    FailureClass::TdsLoginFailed,
-                    format!("no Microsoft Entra token: {m}"),
-                )
-            })?)
-        }
-        _ => None,
-    };
-    let mut cfg = tiberius::Config::new();
-    cfg.host(host);
-    cfg.port(port);
-    cfg.application_name("routeproof");
-    if let Some(db) = plan.database {
-        cfg.database(db);
-    }
-    cfg.encryption(if plan.strict {
-        tiberius::EncryptionLevel::Strict
-    } else {
-        tiberius::EncryptionLevel::Required
-    });
-    if let ServerName::DnsName(n) = &plan.server_name
-        && n.as_ref() != host
-    {
-        cfg.hostname_in_certificate(n.as_ref());
-    }
-    if plan.insecure {
-        cfg.trust_cert();
-    } else if let Some(pem) = &plan.ca_pem {
-        cfg.trust_cert_ca_bundle(pem.clone());
-    }
-    match (plan.auth, &token) {
-        (LoginAuth::Sql { user, password }, _) => {
-            ev.login_user = Some(user.clone());
-            ev.login_method = Some("sql".into());
-            cfg.authentication(tiberius::AuthMethod::sql_server(user, password.expose()));
-        }
-        (LoginAuth::ManagedIdentity { client_id }, Some(tok)) => {
-            ev.login_method = Some(match client_id {
-                Some(id) => format!("managed_identity (user-assigned {id})"),
-                None => "managed_identity (system-assigned)".into(),
-            });
-            cfg.authentication(tiberius::AuthMethod::aad_token(tok.expose()));
-        }
-        _ => return Ok(Login::Done),
-    }
-    let (limit, cut) = budget.limit(plan.login_timeout);
-    // Our timeout bounds the login (it knows the run deadline); tiberius' own would
-    // race it and report a stall as an I/O error.
-    cfg.handshake_timeout(None);
-    let t0 = Instant::now();
-    let res = tokio::time::timeout(limit, tiberius::Client::connect(cfg, tcp.compat_write())).await;
-    ev.login_ms = Some(ms(t0.elapsed()));
-    let mut client = match res {
-        Err(_) if cut => {
-            return Err((
-                FailureClass::Deadline,
-                "run deadline reached during the login".into(),
-            ));
-        }
-        Err(_) => {
-            return Err((
-                FailureClass::TdsTimeout,
-                format!(
-                    "no LOGINACK within {} (phase: login)",
-                    humantime::format_duration(limit)
-                ),
-            ));
-        }
-        Ok(Err(tiberius::error::Error::Routing { host, port })) => {
-            return Ok(Login::Redirect { host, port });
-        }
-        Ok(Err(e)) => return Err(classify_tiberius(&e, ev, "login")),
-        Ok(Ok(c)) => c,
-    };
-    ev.logged_in = true;
-    ev.database = plan.database.map(str::to_string);
-    let (limit, cut) = budget.limit(plan.query_timeout);
-    let t0 = Instant::now();
-    let q = async {
-        let stream = client.simple_query(plan.query).await?;
-        stream.into_first_result().await
-    };
-    let res = tokio::time::timeout(limit, q).await;
-    ev.query_ms = Some(ms(t0.elapsed()));
-    ev.query = Some(plan.query.to_string());
-    match res {
-        Err(_) if cut => Err((
-            FailureClass::Deadline,
-            "run deadline reached during the query".into(),
-        )),
-        Err(_) => Err((
-            FailureClass::TdsTimeout,
-            format!(
-                "the query did not finish within {} (phase: query)",
-                humantime::format_duration(limit)
-            ),
-        )),
-        Ok(Err(e)) => Err(classify_tiberius(&e, ev, "query")),
-        Ok(Ok(rows)) => {
-            ev.result = Some(summarize(&rows));
-            let _ = client.close().await;
-            Ok(Login::Done)
-        }
-    }
-}
-
-fn summarize(rows: &[tiberius::Row]) -> String {
-    let first = rows.first().and_then(|r| {
-        r.try_get::<i32, _>(0)
-            .ok()
-            .flatten()
-            .map(|v| v.to_string())
-            .or_else(|| r.try_get::<&str, _>(0).ok().flatten().map(str::to_string))
-    });
-    match first {
-        Some(v) => format!("{} row(s), first value {v}", rows.len()),
-        None => format!("{} row(s)", rows.len()),
-    }
-}
-
-/// tiberius' errors, mapped once: server errors keep their number and state.
-fn classify_tiberius(e: &tiberius::error::Error, ev: &mut TdsEvidence, phase: &str) -> Fail {
-    use tiberius::error::Error as E;
-    match e {
-        E::Server(te) => {
-            ev.sql_error = Some(SqlError {
-                number: te.code(),
-                state: te.state(),
-                class: te.class(),
-                message: te.message().to_string(),
-            });
-            let class = if phase == "query" {
-                FailureClass::TdsQuery
-            } else {
-                FailureClass::TdsLoginFailed
-            };
-            (
-                class,
-                format!(
-                    "SQL error {} state {} during the {phase}: {}",
-                    te.code(),
-                    te.state(),
-                    te.message()
-                ),
-            )
-        }
-        E::Tls(msg) => {
-            // tiberius flattens rustls' error to text; map its stable variant names.
-            let class = if msg.contains("UnknownIssuer") || msg.contains("unknown issuer") {
-                FailureClass::TlsUntrusted
-            } else if msg.contains("NotValidForName") || msg.contains("not valid for name") {
-                FailureClass::TlsNameMismatch
-            } else if msg.contains("Expired") || msg.contains("NotValidYet") {
-                FailureClass::TlsExpired
-            } else {
-                FailureClass::TlsHandshake
-            };
-            (class, format!("TLS on the login connection: {msg}"))
-        }
-        E::Io { kind, message } if *kind == std::io::ErrorKind::TimedOut => (
-            FailureClass::TdsTimeout,
-            format!("the {phase} timed out (phase: {phase}): {message}"),
-        ),
-        E::Io { message, .. } => (
-            FailureClass::TdsLoginFailed,
-            format!("the connection failed during the {phase}: {message}"),
-        ),
-        other => (
-            FailureClass::TdsLoginFailed,
-            format!("{phase} failed: {other}"),
-        ),
-    }
-}
-
-/// GET a token for Azure SQL from the App Service identity endpoint (api-version
-/// 2019-08-01: `X-IDENTITY-HEADER`, `resource`, optional `client_id`). The endpoint is
-/// local to the instance (`http://localhost:…`), so plain HTTP over a loopback socket.
-async fn identity_token(
-    idp: &IdentityEndpoint,
-    client_id: Option<&str>,
-    limit: Duration,
-) -> Result<Secret, String> {
-    use http_body_util::BodyExt;
-    let mut url = idp.url.clone();
-    url.query_pairs_mut()
-        .append_pair("resource", "https://database.windows.net/")
-        .append_pair("api-version", "2019-08-01");
-    if let Some(id) = client_id {
-        url.query_pairs_mut().append_pair("client_id", id);
-    }
-    let host = url
-        .host_str()
-        .ok_or("IDENTITY_ENDPOINT has no host")?
-        .to_string();
-    let port = url.port_or_known_default().unwrap_or(80);
-    if url.scheme() != "http" {
-        return Err(format!(
-            "IDENTITY_ENDPOINT scheme `{}` is not http",
-            url.scheme()
-        ));
-    }
-    let fetch = async {
-        let tcp = TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| format!("connect {host}:{port}: {e}"))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-                .await
-                .map_err(|e| e.to_string())?;
-        let task = tokio::spawn(async move { drop(conn.await) });
-        let mut path = url.path().to_string();
-        if let Some(q) = url.query() {
-            path.push('?');
-            path.push_str(q);
-        }
-        let req = hyper::Request::get(path)
-            .header(hyper::header::HOST, format!("{host}:{port}"))
-            .header("X-IDENTITY-HEADER", idp.header.expose())
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .map_err(|e| e.to_string())?;
-        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        task.abort();
-        if !status.is_success() {
-            // The body may describe the problem; it never carries the token on failure.
-            let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-            return Err(format!("identity endpoint answered {status}: {text}"));
-        }
-        let v: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("identity endpoint answer is not JSON: {e}"))?;
-        v.get("access_token")
-            .and_then(|t| t.as_str())
-            .map(Secret::new)
-            .ok_or_else(|| "identity endpoint answer has no access_token".to_string())
-    };
-    tokio::time::timeout(limit, fetch)
-        .await
-        .map_err(|_| "identity endpoint did not answer in time".to_string())?
 }

@@ -11,12 +11,13 @@ use hickory_resolver::Resolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
-use crate::config::{EnvLookup, parse_dns_server};
-use crate::report::ResolverInfo;
+use crate::config::parse_dns_server;
+use crate::env::EnvLookup;
+use crate::report::{ResolverInfo, ResolverSource};
 
 pub struct Nameserver {
     pub addr: SocketAddr,
-    pub source: String,
+    pub source: ResolverSource,
     pub resolver: Resolver<TokioRuntimeProvider>,
 }
 
@@ -28,27 +29,30 @@ pub fn discover(
     resolv_conf: &Path,
 ) -> Result<Vec<ResolverInfo>, String> {
     let mut out: Vec<ResolverInfo> = Vec::new();
-    fn push(out: &mut Vec<ResolverInfo>, addr: SocketAddr, source: &str) {
+    fn push(out: &mut Vec<ResolverInfo>, addr: SocketAddr, source: ResolverSource) {
         let server = addr.to_string();
         if !out.iter().any(|r| r.server == server) {
-            out.push(ResolverInfo {
-                server,
-                source: source.to_string(),
-            });
+            out.push(ResolverInfo { server, source });
         }
     }
     if !explicit.is_empty() {
         for a in explicit {
-            push(&mut out, *a, explicit_source);
+            push(&mut out, *a, ResolverSource::explicit(explicit_source));
         }
         return Ok(out);
     }
     // Azure defines both settings as comma-separated lists of IPs.
-    for key in ["WEBSITE_DNS_SERVER", "WEBSITE_DNS_ALT_SERVER"] {
+    for (key, source) in [
+        ("WEBSITE_DNS_SERVER", ResolverSource::WebsiteDnsServer),
+        (
+            "WEBSITE_DNS_ALT_SERVER",
+            ResolverSource::WebsiteDnsAltServer,
+        ),
+    ] {
         if let Some(v) = env(key) {
             for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 let addr = parse_dns_server(item).map_err(|e| format!("{key}: {e}"))?;
-                push(&mut out, addr, key);
+                push(&mut out, addr, source);
             }
         }
     }
@@ -58,7 +62,11 @@ pub fn discover(
     match std::fs::read_to_string(resolv_conf) {
         Ok(text) => {
             for ip in parse_resolv_conf(&text) {
-                push(&mut out, SocketAddr::new(ip, 53), "resolv.conf");
+                push(
+                    &mut out,
+                    SocketAddr::new(ip, 53),
+                    ResolverSource::ResolvConf,
+                );
             }
         }
         Err(e) => {
@@ -122,7 +130,7 @@ pub fn build(infos: &[ResolverInfo], timeout: Duration) -> Result<Vec<Nameserver
             .map_err(|e| format!("resolver for {addr}: {e}"))?;
             Ok(Nameserver {
                 addr,
-                source: info.source.clone(),
+                source: info.source,
                 resolver,
             })
         })
@@ -163,7 +171,7 @@ mod tests {
             got,
             vec![ResolverInfo {
                 server: "127.0.0.53:5353".into(),
-                source: "cli".into()
+                source: ResolverSource::Cli
             }]
         );
         let got = discover(&[], "config", &azure, &rc).unwrap();

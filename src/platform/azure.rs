@@ -15,120 +15,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use serde::Serialize;
-
+use super::resolvers::parse_resolv_conf;
 use crate::addr::{AZURE_PLATFORM_IP, AddrClass};
-use crate::config::EnvLookup;
+use crate::env::EnvLookup;
 use crate::report::ResolverInfo;
+pub use crate::report::{AddressRoute, DnsSettings, RoutePath, Site, Tri};
 
 /// Azure DNS, the platform resolver every VNet can reach.
 pub const AZURE_DNS: SocketAddr = SocketAddr::new(IpAddr::V4(AZURE_PLATFORM_IP), 53);
-
-/// A yes/no fact the platform may not expose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Tri {
-    On,
-    Off,
-    #[default]
-    Unknown,
-}
-
-impl Tri {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tri::On => "on",
-            Tri::Off => "off",
-            Tri::Unknown => "unknown",
-        }
-    }
-}
-
-/// The site facts, on Azure only.
-#[derive(Debug, Clone, Serialize, Default, PartialEq)]
-pub struct Site {
-    /// `WEBSITE_SITE_NAME`
-    pub name: String,
-    /// `WEBSITE_INSTANCE_ID`: the instance this report came from (per-instance truth on
-    /// scale-out: DNS caches, private IPs and SNAT state are per instance).
-    pub instance_id: Option<String>,
-    /// `WEBSITE_PRIVATE_IP`: this instance's address in the integration subnet.
-    pub private_ip: Option<String>,
-    /// `REGION_NAME`
-    pub region: Option<String>,
-    /// `WEBSITE_SKU` (`ElasticPremium`, `FlexConsumption`, `Dynamic`, ...).
-    pub sku: Option<String>,
-    /// `FUNCTIONS_WORKER_RUNTIME` (absent on Flex Consumption, where it is a site property).
-    pub runtime: Option<String>,
-    /// `FUNCTIONS_EXTENSION_VERSION`
-    pub functions_version: Option<String>,
-    /// VNet integration as far as the instance can tell: `on` when it has a
-    /// `WEBSITE_PRIVATE_IP`, `unknown` otherwise (some plans do not expose it).
-    pub vnet_integration: Tri,
-    /// Whether public destinations go through the VNet too.
-    pub route_all: Tri,
-    /// Where `route_all` came from, or why it is unknown.
-    pub route_all_source: String,
-    /// `WEBSITE_CONTENTOVERVNET`: the content share is reached through the VNet.
-    pub content_over_vnet: Tri,
-}
-
-/// The DNS settings in effect, and whether Azure DNS is asked alongside.
-#[derive(Debug, Clone, Serialize, Default, PartialEq)]
-pub struct DnsSettings {
-    /// `WEBSITE_DNS_SERVER` as set (a comma-separated list of IPs).
-    pub website_dns_server: Option<String>,
-    /// `WEBSITE_DNS_ALT_SERVER` as set.
-    pub website_dns_alt_server: Option<String>,
-    /// `nameserver` lines of the resolv.conf routeproof reads.
-    pub resolv_conf: Vec<String>,
-    /// A DNS server other than Azure DNS answers this app's queries.
-    pub custom: bool,
-    /// The Azure DNS address asked when a custom server fails, or `null` when no
-    /// comparison is made (`azure_dns_why` says why).
-    pub azure_dns: Option<String>,
-    pub azure_dns_why: String,
-}
-
-/// The path one address takes out of the instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RoutePath {
-    /// Through the integration subnet: its NSG and route table apply.
-    Vnet,
-    /// The default outbound path: bypasses the VNet, its NSGs and UDRs.
-    Internet,
-    /// Public, and whether route-all is on is not visible: one of the two above.
-    RouteAllUnknown,
-    /// Never leaves the instance (loopback, unspecified).
-    Local,
-    /// The platform's own endpoints (168.63.129.16, link-local IMDS/identity).
-    Platform,
-    /// Not running on Azure: this machine's own routing applies.
-    OffAzure,
-}
-
-impl RoutePath {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoutePath::Vnet => "vnet",
-            RoutePath::Internet => "internet",
-            RoutePath::RouteAllUnknown => "route_all_unknown",
-            RoutePath::Local => "local",
-            RoutePath::Platform => "platform",
-            RoutePath::OffAzure => "off_azure",
-        }
-    }
-}
-
-/// The route reasoning for one address of a target.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct AddressRoute {
-    pub ip: IpAddr,
-    pub class: AddrClass,
-    pub path: RoutePath,
-    pub why: String,
-}
 
 /// Facts gathered once per engine.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -137,14 +31,6 @@ pub struct Facts {
     pub site: Option<Site>,
     pub dns: DnsSettings,
 }
-
-/// Sources of resolvers that are someone's own DNS server rather than Azure DNS.
-const CUSTOM_SOURCES: &[&str] = &[
-    "WEBSITE_DNS_SERVER",
-    "WEBSITE_DNS_ALT_SERVER",
-    "config",
-    "cli",
-];
 
 /// Reads the site facts and DNS settings. `route_all_declared` is `engine.route_all`
 /// (the operator's word for the site property `vnetRouteAllEnabled`, which apps cannot
@@ -190,7 +76,7 @@ pub fn facts(
     });
     let resolv: Vec<String> = std::fs::read_to_string(resolv_conf)
         .map(|t| {
-            crate::probe::resolvers::parse_resolv_conf(&t)
+            parse_resolv_conf(&t)
                 .iter()
                 .map(IpAddr::to_string)
                 .collect()
@@ -198,7 +84,7 @@ pub fn facts(
         .unwrap_or_default();
     let custom = resolvers
         .iter()
-        .any(|r| CUSTOM_SOURCES.contains(&r.source.as_str()) && !is_azure_dns(&r.server));
+        .any(|r| r.source.is_custom() && !is_azure_dns(&r.server));
     let azure_listed = resolvers.iter().any(|r| is_azure_dns(&r.server));
     let (azure, why) = match (custom, azure_dns, on_azure) {
         (false, _, _) => (
@@ -344,6 +230,7 @@ pub const OFF_AZURE: &str = "not running in Azure App Service or Functions (WEBS
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::ResolverSource;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |k: &str| {
@@ -354,10 +241,10 @@ mod tests {
         }
     }
 
-    fn resolver(server: &str, source: &str) -> ResolverInfo {
+    fn resolver(server: &str, source: ResolverSource) -> ResolverInfo {
         ResolverInfo {
             server: server.into(),
-            source: source.into(),
+            source,
         }
     }
 
@@ -412,8 +299,8 @@ mod tests {
     fn azure_dns_is_compared_only_with_custom_dns_and_on_azure_or_configured() {
         let missing = std::path::Path::new("/nonexistent/resolv.conf");
         let azure = env_of(&[("WEBSITE_SITE_NAME", "app")]);
-        let custom = [resolver("10.0.0.4:53", "WEBSITE_DNS_SERVER")];
-        let platform = [resolver("168.63.129.16:53", "resolv.conf")];
+        let custom = [resolver("10.0.0.4:53", ResolverSource::WebsiteDnsServer)];
+        let platform = [resolver("168.63.129.16:53", ResolverSource::ResolvConf)];
         let loopback: SocketAddr = "127.0.0.1:5353".parse().unwrap();
         // (env on Azure, resolvers, engine.azure_dns) -> compared with
         type Case<'a> = (bool, &'a [ResolverInfo], Option<SocketAddr>, Option<String>);
@@ -424,7 +311,10 @@ mod tests {
             (true, &platform, None, None),
             (
                 true,
-                &[resolver("168.63.129.16:53", "WEBSITE_DNS_SERVER")],
+                &[resolver(
+                    "168.63.129.16:53",
+                    ResolverSource::WebsiteDnsServer,
+                )],
                 None,
                 None,
             ),

@@ -18,10 +18,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use crate::config::{Config, TargetConfig};
-use crate::target::{self, TargetSpec};
+use crate::spec::target::{self, TargetSpec};
 
 /// One target and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,19 +30,7 @@ pub struct Found {
     pub source: String,
 }
 
-/// What discovery did, for the report's environment.
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
-pub struct Summary {
-    pub enabled: bool,
-    /// Why on or off (`engine.discover`, or the default: on inside Azure).
-    pub why: String,
-    /// Targets added to the run.
-    pub added: usize,
-    /// Settings that looked like endpoints but could not be used, and other remarks.
-    /// Never a value: only setting names and what was wrong.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-}
+pub use crate::spec::DiscoverySummary as Summary;
 
 /// `engine.discover`, defaulting to on inside Azure (where the settings are the app's
 /// real dependencies) and off elsewhere (where the environment is a developer's shell).

@@ -1,0 +1,180 @@
+//! `[[targets]]`: the target URI, its name and expectations; the TLS, HTTP and TDS keys
+//! are checked against the layers the target plans and parsed by their own sections.
+
+use serde::Deserialize;
+
+use super::tds::tds_keys;
+use super::tls_http::{RawStatus, http_options, tls_options};
+use super::values::parse_net;
+use crate::env::{ConfigError, EnvLookup};
+use crate::layer::Layer;
+use crate::spec::{Expectations, TargetConfig, TargetSpec, TdsOptions, uri};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTarget {
+    pub(super) name: Option<String>,
+    pub(super) target: Option<String>,
+    pub(super) private: Option<bool>,
+    pub(super) addresses: Option<Vec<String>>,
+    pub(super) max_ms: Option<i64>,
+    pub(super) all_addresses: Option<bool>,
+    // TLS (tls:// and https:// targets)
+    pub(super) sni: Option<String>,
+    pub(super) ca_file: Option<String>,
+    pub(super) insecure: Option<bool>,
+    pub(super) cert_days_left: Option<i64>,
+    // HTTP (http:// and https:// targets)
+    pub(super) method: Option<String>,
+    pub(super) headers: Option<std::collections::BTreeMap<String, String>>,
+    pub(super) body: Option<String>,
+    pub(super) status: Option<Vec<RawStatus>>,
+    pub(super) body_contains: Option<String>,
+    pub(super) body_regex: Option<String>,
+    pub(super) header_contains: Option<std::collections::BTreeMap<String, String>>,
+    pub(super) follow_redirects: Option<bool>,
+    pub(super) max_redirects: Option<i64>,
+    pub(super) max_body_bytes: Option<i64>,
+    // TDS (sqlserver:// and SQL connection-string targets)
+    pub(super) user: Option<String>,
+    pub(super) password: Option<String>,
+    pub(super) authentication: Option<String>,
+    pub(super) client_id: Option<String>,
+    pub(super) query: Option<String>,
+    pub(super) strict: Option<bool>,
+}
+
+pub(super) fn target_config(
+    i: usize,
+    raw: RawTarget,
+    env: EnvLookup,
+) -> Result<TargetConfig, ConfigError> {
+    let key = |k: &str| format!("targets[{i}].{k}");
+    let Some(uri) = &raw.target else {
+        return Err(ConfigError::new(
+            key("target"),
+            "missing (e.g. target = \"tcp://host:1433\")",
+        ));
+    };
+    let spec = uri::parse(uri, env).map_err(|e| ConfigError::new(key("target"), e.0))?;
+    let name = match &raw.name {
+        Some(n) => {
+            let n = n.trim().to_string();
+            if n.is_empty() || n.len() > 128 || n.chars().any(char::is_control) {
+                return Err(ConfigError::new(
+                    key("name"),
+                    "1 to 128 printable characters",
+                ));
+            }
+            n
+        }
+        None => spec.to_string(),
+    };
+    let expect = expectations(i, &raw, &spec)?;
+    let plan = spec.layers();
+    let is_http = plan.contains(&Layer::Http);
+    let is_tds = plan.contains(&Layer::Tds);
+    let (mut tds, tds_tls) = TdsOptions::from_spec(&spec);
+    let tls = tls_options(i, &raw, &spec, &plan, tds_tls)?;
+    for (k, present) in [
+        ("user", raw.user.is_some()),
+        ("password", raw.password.is_some()),
+        ("authentication", raw.authentication.is_some()),
+        ("client_id", raw.client_id.is_some()),
+        ("query", raw.query.is_some()),
+        ("strict", raw.strict.is_some()),
+    ] {
+        only(
+            i,
+            !is_tds && present,
+            k,
+            "sqlserver:// and SQL connection-string",
+        )?;
+    }
+    if is_tds {
+        tds_keys(
+            i,
+            &raw.user,
+            &raw.password,
+            &raw.authentication,
+            &raw.client_id,
+            env,
+            &mut tds,
+        )?;
+        if let Some(q) = &raw.query {
+            if q.trim().is_empty() || q.len() > 4000 {
+                return Err(ConfigError::new(key("query"), "1 to 4000 characters"));
+            }
+            tds.query = q.clone();
+        }
+        if let Some(st) = raw.strict {
+            tds.strict = st;
+        }
+    }
+    let http = http_options(i, &raw, is_http, env)?;
+    Ok(TargetConfig {
+        name,
+        source: None,
+        spec,
+        expect,
+        all_addresses: raw.all_addresses,
+        tls,
+        http,
+        tds,
+    })
+}
+
+/// A key given to a target whose layers do not use it.
+pub(super) fn only(i: usize, present: bool, k: &str, what: &str) -> Result<(), ConfigError> {
+    if present {
+        Err(ConfigError::new(
+            format!("targets[{i}].{k}"),
+            format!("only for {what} targets"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// `private`, `addresses`, `max_ms`.
+fn expectations(i: usize, raw: &RawTarget, spec: &TargetSpec) -> Result<Expectations, ConfigError> {
+    let key = |k: &str| format!("targets[{i}].{k}");
+    let mut expect = Expectations {
+        private: raw.private.unwrap_or(false),
+        ..Default::default()
+    };
+    if let Some(list) = &raw.addresses {
+        if list.is_empty() {
+            return Err(ConfigError::new(
+                key("addresses"),
+                "empty list: omit the key to accept any address",
+            ));
+        }
+        for (j, a) in list.iter().enumerate() {
+            expect.addresses.push(
+                parse_net(a)
+                    .map_err(|m| ConfigError::new(format!("targets[{i}].addresses[{j}]"), m))?,
+            );
+        }
+    }
+    if let Some(ms) = raw.max_ms {
+        if !(1..=3_600_000).contains(&ms) {
+            return Err(ConfigError::new(
+                key("max_ms"),
+                format!("{ms} is outside 1..=3600000"),
+            ));
+        }
+        expect.max_ms = Some(ms as u64);
+    }
+    if (expect.private || !expect.addresses.is_empty()) && spec.dns_name().is_none() {
+        return Err(ConfigError::new(
+            key(if expect.private {
+                "private"
+            } else {
+                "addresses"
+            }),
+            "this target has no DNS name to check (it is an IP address)",
+        ));
+    }
+    Ok(expect)
+}

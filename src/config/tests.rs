@@ -1,0 +1,197 @@
+use std::time::Duration;
+
+use super::*;
+
+fn env(k: &str) -> Option<String> {
+    (k == "SqlConnectionString")
+        .then(|| "Server=tcp:db.database.windows.net,1433;Password=x".to_string())
+}
+
+#[test]
+fn full_config() {
+    let c = parse(
+        r#"
+        [engine]
+        dns_servers = ["127.0.0.53:5353", "10.0.0.4", "[::1]:53"]
+        concurrency = 8
+        deadline = "10s"
+        tcp_settle = "0s"
+        all_addresses = true
+        [engine.timeouts]
+        dns = "500ms"
+        tcp = "1s"
+
+        [[targets]]
+        name = "sql"
+        target = "tcp://loopsql.database.windows.net:1433"
+        private = true
+        addresses = ["127.0.0.1", "10.1.0.0/16"]
+        max_ms = 250
+
+        [[targets]]
+        target = "env:SqlConnectionString"
+        "#,
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.engine.dns_servers.len(), 3);
+    assert_eq!(c.engine.dns_servers[1], "10.0.0.4:53".parse().unwrap());
+    assert_eq!(c.engine.timeouts.dns, Duration::from_millis(500));
+    assert_eq!(c.engine.concurrency, 8);
+    assert!(c.engine.tcp_settle.is_zero());
+    assert_eq!(c.targets[0].expect.addresses.len(), 2);
+    assert_eq!(c.targets[0].expect.max_ms, Some(250));
+    assert_eq!(
+        c.targets[1].name,
+        "sqlserver://db.database.windows.net:1433"
+    );
+}
+
+#[test]
+fn errors_name_the_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("[engine]\nbogus = 1", "line 2", "unknown field `bogus`"),
+        (
+            "[[targets]]\ntarget = \"tcp://a:1\"\nprivat = true",
+            "line 3",
+            "unknown field `privat`",
+        ),
+        (
+            "[engine.timeouts]\ndns = \"fast\"",
+            "engine.timeouts.dns",
+            "not a duration",
+        ),
+        (
+            "[engine.timeouts]\ntcp = \"0s\"",
+            "engine.timeouts.tcp",
+            "more than 0",
+        ),
+        (
+            "[engine]\ndeadline = \"2h\"",
+            "engine.deadline",
+            "more than 1h",
+        ),
+        ("[engine]\nconcurrency = 0", "engine.concurrency", "outside"),
+        (
+            "[engine]\ndns_servers = [\"dns.google\"]",
+            "engine.dns_servers[0]",
+            "not IP or IP:PORT",
+        ),
+        ("[[targets]]\nname = \"x\"", "targets[0].target", "missing"),
+        (
+            "[[targets]]\ntarget = \"tcp://a\"",
+            "targets[0].target",
+            "needs a port",
+        ),
+        (
+            "[[targets]]\ntarget = \"env:Nope\"",
+            "targets[0].target",
+            "`Nope` is not set",
+        ),
+        (
+            "[[targets]]\ntarget = \"tcp://a:1\"\naddresses = [\"10.0.0.0/33\"]",
+            "targets[0].addresses[0]",
+            "not an IP address or CIDR",
+        ),
+        (
+            "[[targets]]\ntarget = \"tcp://a:1\"\naddresses = []",
+            "targets[0].addresses",
+            "empty list",
+        ),
+        (
+            "[[targets]]\ntarget = \"tcp://10.0.0.1:1\"\nprivate = true",
+            "targets[0].private",
+            "no DNS name",
+        ),
+        (
+            "[[targets]]\ntarget = \"tcp://a:1\"\nmax_ms = -5",
+            "targets[0].max_ms",
+            "outside",
+        ),
+        (
+            "[[targets]]\nname = \"a\"\ntarget = \"tcp://a:1\"\n[[targets]]\nname = \"a\"\ntarget = \"tcp://b:1\"",
+            "targets[1].name",
+            "duplicate target name `a`",
+        ),
+        ("[engine]\nconcurrency = \"many\"", "line 2", "invalid type"),
+        (
+            "[engine]\nca_file = \"/nonexistent.pem\"",
+            "engine.ca_file",
+            "cannot read",
+        ),
+        (
+            "[[targets]]\ntarget = \"tcp://a:1\"\nsni = \"x\"",
+            "targets[0].sni",
+            "only for tls:// and https://",
+        ),
+        (
+            "[[targets]]\ntarget = \"tls://a:1\"\nstatus = [200]",
+            "targets[0].status",
+            "only for http:// and https://",
+        ),
+        (
+            "[[targets]]\ntarget = \"https://a/\"\nmethod = \"BREW\"",
+            "targets[0].method",
+            "`BREW` is not",
+        ),
+        (
+            "[[targets]]\ntarget = \"https://a/\"\nstatus = [\"300-200\"]",
+            "targets[0].status[0]",
+            "backwards",
+        ),
+        (
+            "[[targets]]\ntarget = \"https://a/\"\nstatus = [99]",
+            "targets[0].status[0]",
+            "not an HTTP status",
+        ),
+        (
+            "[[targets]]\ntarget = \"https://a/\"\nbody_regex = \"(\"",
+            "targets[0].body_regex",
+            "unclosed",
+        ),
+        (
+            "[[targets]]\ntarget = \"https://a/\"\nheaders = { \"x-key\" = \"env:Missing\" }",
+            "targets[0].headers.x-key",
+            "`Missing` is not set",
+        ),
+        (
+            "[[targets]]\ntarget = \"https://a/\"\nheaders = { \"bad header\" = \"v\" }",
+            "targets[0].headers.bad header",
+            "not a valid header name",
+        ),
+        (
+            "[[targets]]\ntarget = \"https://a/\"\nmax_body_bytes = -1",
+            "targets[0].max_body_bytes",
+            "outside",
+        ),
+        (
+            "[[targets]]\ntarget = \"https://a/\"\ncert_days_left = 99999",
+            "targets[0].cert_days_left",
+            "outside",
+        ),
+    ];
+    for (text, key, msg) in cases {
+        let e = parse(text, &env).expect_err(text);
+        assert_eq!(&e.key, key, "{text}: {e}");
+        assert!(e.message.contains(msg), "{text}: got `{e}`, want `{msg}`");
+        assert!(e.to_string().starts_with("config.invalid: "), "{e}");
+    }
+}
+
+#[test]
+fn dns_server_forms() {
+    assert_eq!(
+        parse_dns_server("1.2.3.4").unwrap(),
+        "1.2.3.4:53".parse().unwrap()
+    );
+    assert_eq!(
+        parse_dns_server("127.0.0.53:5353").unwrap(),
+        "127.0.0.53:5353".parse().unwrap()
+    );
+    assert_eq!(
+        parse_dns_server("::1").unwrap(),
+        "[::1]:53".parse().unwrap()
+    );
+    assert!(parse_dns_server("[::1]:0").is_err());
+    assert!(parse_dns_server("host:53").is_err());
+}

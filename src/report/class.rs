@@ -1,0 +1,137 @@
+//! The stable failure classes (`layer.reason`), spelled once: the table below yields the
+//! enum, its serde names, `as_str` and the list `FailureClass::ALL`.
+
+use std::fmt;
+
+use serde::Serialize;
+
+macro_rules! failure_classes {
+    ($($(#[doc = $doc:literal])* $name:ident = $s:literal,)*) => {
+        /// Stable failure classes (`layer.reason`). Hints, exit codes and telemetry match on
+        /// these, never on message text, so the strings are part of the report contract.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        pub enum FailureClass {
+            $($(#[doc = $doc])* #[serde(rename = $s)] $name,)*
+        }
+
+        impl FailureClass {
+            /// Every class, in the table's order.
+            pub const ALL: &'static [FailureClass] = &[$(FailureClass::$name,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(FailureClass::$name => $s,)*
+                }
+            }
+        }
+    };
+}
+
+failure_classes! {
+    DnsNxdomain = "dns.nxdomain",
+    DnsServfail = "dns.servfail",
+    DnsRefused = "dns.refused",
+    DnsTimeout = "dns.timeout",
+    DnsNoRecords = "dns.no_records",
+    DnsPublicAddress = "dns.public_address",
+    /// Any other resolver failure (FORMERR, NOTIMP, malformed answer, socket error).
+    DnsError = "dns.error",
+    /// The custom DNS server failed (NXDOMAIN, SERVFAIL, no records or a public answer)
+    /// where Azure DNS (168.63.129.16) resolves the name to a private address: the
+    /// custom server does not forward the privatelink zone.
+    DnsDivergent = "dns.divergent",
+    TcpRefused = "tcp.refused",
+    TcpTimeout = "tcp.timeout",
+    TcpReset = "tcp.reset",
+    TcpUnreachable = "tcp.unreachable",
+    TcpForbidden = "tcp.forbidden",
+    /// Any other socket error, with the OS error in the message.
+    TcpError = "tcp.error",
+    TlsUntrusted = "tls.untrusted",
+    /// Expired or not yet valid.
+    TlsExpired = "tls.expired",
+    TlsNameMismatch = "tls.name_mismatch",
+    /// Protocol failure: an alert, no common parameters, not TLS at all.
+    TlsHandshake = "tls.handshake",
+    TlsTimeout = "tls.timeout",
+    HttpStatus = "http.status",
+    HttpBody = "http.body",
+    /// The message says which phase: first byte or body.
+    HttpTimeout = "http.timeout",
+    HttpTooLarge = "http.too_large",
+    HttpRedirects = "http.redirects",
+    /// Not a valid HTTP response, or the connection closed mid-response.
+    HttpProtocol = "http.protocol",
+    /// The chain's earliest certificate expires sooner than `cert_days_left`.
+    ExpectCertDaysLeft = "expect.cert_days_left",
+    /// Not a TDS server, or it closed the connection during PRELOGIN.
+    TdsPrelogin = "tds.prelogin",
+    /// Client and server cannot agree on encryption.
+    TdsEncryption = "tds.encryption",
+    /// The server refused the login (the message carries the SQL error number and state).
+    TdsLoginFailed = "tds.login_failed",
+    /// The server redirected the login (Redirect connection policy) and the redirect
+    /// target could not be reached.
+    TdsRedirect = "tds.redirect",
+    TdsQuery = "tds.query",
+    /// The message says which phase: prelogin, login or query.
+    TdsTimeout = "tds.timeout",
+    /// The request was refused by policy before any packet was sent (ad-hoc targets).
+    PolicyDenied = "policy.denied",
+    /// The resolved addresses are not the ones the target expects.
+    ExpectAddresses = "expect.addresses",
+    /// Every layer passed but the whole probe took longer than `max_ms`.
+    ExpectMaxMs = "expect.max_ms",
+    ConfigInvalid = "config.invalid",
+    /// The run deadline expired before this layer (or target) finished.
+    Deadline = "deadline",
+}
+
+impl FailureClass {
+    /// Whether a failure of this class still proves the server answered at this layer.
+    /// Expectation failures happen after the layer answered; transport failures do not.
+    /// A certificate the client rejects was still served, and a 401 or 500 is an HTTP
+    /// server answering: the route works, something above it does not.
+    pub fn layer_answered(self) -> bool {
+        matches!(
+            self,
+            FailureClass::DnsPublicAddress
+                | FailureClass::ExpectAddresses
+                | FailureClass::ExpectMaxMs
+                | FailureClass::DnsNxdomain
+                | FailureClass::DnsNoRecords
+                | FailureClass::DnsDivergent
+                | FailureClass::TlsUntrusted
+                | FailureClass::TlsExpired
+                | FailureClass::TlsNameMismatch
+                | FailureClass::ExpectCertDaysLeft
+                | FailureClass::HttpStatus
+                | FailureClass::HttpBody
+                | FailureClass::HttpTooLarge
+                | FailureClass::HttpRedirects
+                | FailureClass::TdsEncryption
+                | FailureClass::TdsLoginFailed
+                | FailureClass::TdsRedirect
+                | FailureClass::TdsQuery
+        )
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_name_is_as_str() {
+        for c in FailureClass::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str(), "{c:?}");
+        }
+        assert_eq!(FailureClass::ALL.len(), 37);
+    }
+}

@@ -1,0 +1,234 @@
+//! What each layer saw, kept on failure too: an NXDOMAIN is only useful with the server
+//! that said it.
+
+use serde::Serialize;
+
+use super::{FailureClass, LayerResult, ResolverSource};
+use crate::addr::AddrClass;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Evidence {
+    Dns(DnsEvidence),
+    Tcp(TcpEvidence),
+    Tls(TlsEvidence),
+    Http(HttpEvidence),
+    Tds(Box<TdsEvidence>),
+    None {},
+}
+
+/// SQL Server / Azure SQL evidence. Phases are absent when they did not run.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TdsEvidence {
+    /// From PRELOGIN, e.g. `16.0.1000` (SQL Server 2022) or `12.0.2000` (Azure SQL).
+    pub server_version: Option<String>,
+    /// What we asked for and what the server answered (`on`, `off`, `required`, ...).
+    pub encryption_client: Option<String>,
+    pub encryption_server: Option<String>,
+    /// What the connection got.
+    pub encryption: Option<String>,
+    /// Azure SQL: the server wants Microsoft Entra authentication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fedauth_required: Option<bool>,
+    /// TDS 8 strict mode: TLS before PRELOGIN.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
+    pub prelogin_ms: Option<f64>,
+    pub tls_ms: Option<f64>,
+    /// The certificate, as the TLS layer reports it (the handshake ran inside PRELOGIN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsEvidence>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_user: Option<String>,
+    /// The login's own connection (tiberius opens it to the same address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_connection: Option<ConnectionInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_ms: Option<f64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub logged_in: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql_error: Option<SqlError>,
+    /// The routing target of Azure SQL's Redirect policy, and how reaching it went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<RedirectEvidence>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SqlError {
+    pub number: u32,
+    pub state: u8,
+    pub class: u8,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    pub peer: Option<std::net::SocketAddr>,
+    pub local: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RedirectEvidence {
+    /// `host:port` from the routing ENVCHANGE.
+    pub target: String,
+    /// The redirect hop's own DNS and TCP results.
+    pub layers: Vec<LayerResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TlsEvidence {
+    /// `TLSv1.3`, `TLSv1.2`.
+    pub version: Option<String>,
+    pub cipher: Option<String>,
+    pub alpn: Option<String>,
+    /// The SNI sent; `null` when the target is an IP address (no SNI is sent then).
+    pub sni: Option<String>,
+    /// The chain verified against the trust store (false only with `insecure = true`).
+    pub verified: bool,
+    /// With `insecure = true`: the class and reason verification would have failed with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_fail: Option<String>,
+    /// Leaf first, as the server sent it; present on failure too.
+    pub chain: Vec<CertInfo>,
+    /// Whole days until the earliest expiry in the chain (negative once expired).
+    pub days_left: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct CertInfo {
+    pub subject: String,
+    pub issuer: String,
+    pub sans: Vec<String>,
+    pub not_before: String,
+    pub not_after: String,
+    pub sha256: String,
+    #[serde(skip)]
+    pub not_after_unix: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct HttpEvidence {
+    pub method: String,
+    /// The request URL, credentials redacted.
+    pub url: String,
+    pub status: Option<u16>,
+    /// `HTTP/1.1`, `HTTP/2`.
+    pub version: Option<String>,
+    /// Request written to first response byte.
+    pub ttfb_ms: Option<f64>,
+    /// First byte to the end of the body read (absent when the body was not read).
+    pub transfer_ms: Option<f64>,
+    pub body_bytes: u64,
+    /// True when reading stopped at `max_body_bytes`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub body_truncated: bool,
+    /// Selected response headers; never cookies or credentials.
+    pub headers: Vec<(String, String)>,
+    /// Every redirect seen, in order: `status location`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub redirects: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct DnsEvidence {
+    /// The name queried, fully qualified.
+    pub query: String,
+    /// Record types asked, e.g. `["A", "AAAA"]`.
+    pub types: Vec<String>,
+    /// `ip:port` of the server whose answer was used; `null` if none answered.
+    pub server: Option<String>,
+    /// The response code of the answer used (`NOERROR`, `NXDOMAIN`, ...).
+    pub rcode: Option<String>,
+    /// Names from the query to the final owner, in order (empty without CNAMEs).
+    pub cname_chain: Vec<CnameHop>,
+    pub addresses: Vec<AddressInfo>,
+    /// Non-address answers (TXT, MX, SRV, CNAME-only queries), as presentation text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordInfo>,
+    /// Every configured server's own answer, when more than one was asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ServerAnswer>,
+    /// True when the servers asked gave different answers (split horizon).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disagreement: bool,
+    /// Azure DNS's own answer, asked when a custom DNS server failed (`dns.divergent`
+    /// when it resolves where the custom server did not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub azure_dns: Option<ServerAnswer>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CnameHop {
+    pub name: String,
+    pub target: String,
+    pub ttl: u32,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AddressInfo {
+    pub ip: std::net::IpAddr,
+    pub ttl: u32,
+    pub class: AddrClass,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RecordInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub ttl: u32,
+    pub data: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ServerAnswer {
+    pub server: String,
+    pub source: ResolverSource,
+    pub rcode: Option<String>,
+    /// Set when the server did not answer usefully (timeout, SERVFAIL, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<FailureClass>,
+    pub addresses: Vec<std::net::IpAddr>,
+    pub duration_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct TcpEvidence {
+    /// The address connected to (or tried last).
+    pub peer: Option<std::net::SocketAddr>,
+    /// Our side of the connection: on Azure, an address in the integration subnet.
+    pub local: Option<std::net::SocketAddr>,
+    /// Every address tried, in order, when more than one was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<TcpAttempt>,
+    /// How long the fresh connection was watched for an immediate reset (bare `tcp://`
+    /// targets). Not part of `duration_ms`, which is connect time only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settle_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TcpAttempt {
+    pub peer: std::net::SocketAddr,
+    pub ok: bool,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<std::net::SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<FailureClass>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

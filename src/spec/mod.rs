@@ -1,0 +1,18 @@
+//! The typed targets and options that `config` produces and the engine consumes. Nothing
+//! here parses a file or touches the network: it is the contract between the two.
+
+pub mod ado;
+pub mod discovery;
+pub mod engine;
+pub mod options;
+pub mod policy;
+pub mod target;
+pub mod uri;
+
+pub use discovery::Summary as DiscoverySummary;
+pub use engine::{EngineSettings, Timeouts};
+pub use options::{
+    Expectations, HttpOptions, LoginAuth, Pattern, TargetConfig, TdsOptions, TlsOptions,
+};
+pub use policy::{HostPattern, PolicyConfig};
+pub use target::{Host, QueryType, SqlAuth, TargetError, TargetSpec};
