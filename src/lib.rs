@@ -15,12 +15,15 @@
 //!   addresses, and the destinations no list can open (IMDS, 168.63.129.16, loopback).
 //! - `secret`: the `Secret` newtype and URL redaction: secrets cannot print.
 //! - `render`: the text table for terminals (JSON is the report's serde form).
+//! - `setting`: the vocabulary every tier shares (yes/no values, W3C `traceparent`).
+//! - `app`: the composition root (config → discovery → engine, telemetry) every door uses.
 //! - `demo`: an offline, self-contained run on loopback peers (`routeproof demo`).
 //! - `handler`: the Azure Functions custom-handler edge (`routeproof serve`).
 //! - `telemetry`: OpenTelemetry traces and metrics built from finished reports (OTLP/HTTP),
 //!   on only when the standard `OTEL_EXPORTER_OTLP_*` variables are set.
 
 pub mod addr;
+pub mod app;
 pub mod azure;
 pub mod config;
 pub mod demo;
@@ -32,5 +35,6 @@ pub mod probe;
 pub mod render;
 pub mod report;
 pub mod secret;
+pub mod setting;
 pub mod target;
 pub mod telemetry;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use routeproof::config::{self, Config, ConfigError, TargetConfig, process_env};
-use routeproof::probe::Engine;
+use routeproof::app::{self, ConfigSource};
+use routeproof::config::{self, ConfigError, TargetConfig, process_env};
 use routeproof::render;
 use routeproof::target;
 
@@ -115,11 +115,11 @@ fn init_logging() {
 }
 
 async fn probe(args: ProbeArgs) -> Result<ExitCode, ConfigError> {
-    let mut cfg = match &args.config {
-        Some(path) => config::load(path, &process_env)?,
-        None => Config::default(),
+    let source = match &args.config {
+        Some(path) => ConfigSource::File(path),
+        None => ConfigSource::Empty,
     };
-    routeproof::discover::apply(&mut cfg, &process_vars());
+    let mut cfg = app::compose(source, &process_env, &app::process_vars())?.config;
     let mut source = "config";
     if !args.dns_server.is_empty() {
         cfg.engine.dns_servers = args
@@ -130,13 +130,7 @@ async fn probe(args: ProbeArgs) -> Result<ExitCode, ConfigError> {
         source = "cli";
     }
     if let Some(c) = args.concurrency {
-        if !(1..=4096).contains(&c) {
-            return Err(ConfigError::new(
-                "--concurrency",
-                format!("{c} is outside 1..=4096"),
-            ));
-        }
-        cfg.engine.concurrency = c;
+        cfg.engine.concurrency = app::concurrency("--concurrency", c)?;
     }
     if args.all_addresses {
         cfg.engine.all_addresses = true;
@@ -156,7 +150,7 @@ async fn probe(args: ProbeArgs) -> Result<ExitCode, ConfigError> {
             "nothing to probe: give target URIs or --config FILE (try `routeproof demo`)",
         ));
     }
-    let engine = Engine::new(cfg.engine, source, &process_env)?;
+    let engine = app::engine(cfg.engine, source, &process_env)?;
     let report = engine.run(&cfg.targets, deadline).await;
     print_report(&report, args.json);
     Ok(if report.ok {
@@ -178,8 +172,10 @@ fn print_report(report: &routeproof::report::Report, json: bool) {
 }
 
 fn check(path: &std::path::Path) -> Result<ExitCode, ConfigError> {
-    let mut cfg = config::load(path, &process_env)?;
-    let discovery = routeproof::discover::apply(&mut cfg, &process_vars());
+    let app::Composed {
+        config: cfg,
+        discovery,
+    } = app::compose(ConfigSource::File(path), &process_env, &app::process_vars())?;
     let e = &cfg.engine;
     let resolvers = routeproof::probe::resolvers::discover(
         &e.dns_servers,
@@ -259,19 +255,12 @@ fn check(path: &std::path::Path) -> Result<ExitCode, ConfigError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The process environment as pairs, for target discovery (non-UTF-8 entries skipped).
-fn process_vars() -> Vec<(String, String)> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
-}
-
 async fn demo(json: bool) -> Result<ExitCode, ConfigError> {
     let peers = routeproof::demo::DemoPeers::start()
         .await
         .map_err(|e| ConfigError::new("demo", format!("cannot start loopback peers: {e}")))?;
-    let cfg = config::parse(&peers.config_toml(), &|_| None)?;
-    let engine = Engine::new(cfg.engine, "config", &|_| None)?;
+    let cfg = app::compose(ConfigSource::Text(&peers.config_toml()), &|_| None, &[])?.config;
+    let engine = app::engine(cfg.engine, "config", &|_| None)?;
     let report = engine.run(&cfg.targets, None).await;
     print_report(&report, json);
     if !json {

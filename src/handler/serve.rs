@@ -1,7 +1,7 @@
 //! `routeproof serve`: the process the Functions host starts. It finds its port, config
 //! and budgets, then serves until killed.
 //!
-//! Exit codes matter to the host (host-contract.md §1.6): exit 0 is never restarted, so
+//! Exit codes matter to the host (docs/host-contract.md §1.6): exit 0 is never restarted, so
 //! this never exits 0 while it should be serving; a bad start-up exits 2 with one line on
 //! stderr (the host shows the last three stderr lines as the crash message).
 
@@ -16,7 +16,9 @@ use tracing_subscriber::filter::{LevelFilter, filter_fn};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, fmt};
 
+use crate::app::{self, ConfigSource};
 use crate::config::{self, process_env};
+use crate::setting;
 
 use super::state::{Settings, State, parse_function_timeout};
 
@@ -54,8 +56,6 @@ pub struct ServeArgs {
 /// Runs the server; returns only on a fatal error or a signal.
 pub fn main(args: ServeArgs) -> ExitCode {
     init_logging();
-    // OTLP export, only when OTEL_EXPORTER_OTLP_* is set (src/telemetry.rs).
-    let _ = crate::telemetry::init_from_env();
     let under_host = process_env("FUNCTIONS_CUSTOMHANDLER_PORT").is_some();
     let (addr, state, config_path) = match prepare(&args) {
         Ok(v) => v,
@@ -122,16 +122,12 @@ fn fatal(msg: &str) -> ExitCode {
 fn prepare(args: &ServeArgs) -> Result<(SocketAddr, Arc<State>, PathBuf), String> {
     let addr = listen_addr(args, &process_env)?;
     let path = config_path(args.config.as_deref(), &process_env)?;
-    let mut cfg = config::load(&path, &process_env).map_err(|e| e.to_string())?;
-    let discovered = crate::discover::apply(&mut cfg, &process_vars());
-    if discovered.enabled {
-        // Setting names and counts only: never a value.
-        tracing::info!(
-            added = discovered.added,
-            notes = discovered.notes.len(),
-            "targets discovered from app settings"
-        );
-    }
+    let composed = app::compose(
+        ConfigSource::File(&path),
+        &process_env,
+        &app::process_vars(),
+    )
+    .map_err(|e| e.to_string())?;
     let settings = Settings {
         http_deadline: config::duration(
             "ROUTEPROOF_HTTP_DEADLINE",
@@ -147,11 +143,13 @@ fn prepare(args: &ServeArgs) -> Result<(SocketAddr, Arc<State>, PathBuf), String
         .map_err(|e| e.to_string())?,
         function_timeout: app_root(&process_env)
             .and_then(|root| function_timeout(&root.join("host.json"))),
-        allow_adhoc: optional_flag("ROUTEPROOF_ALLOW_ADHOC", &process_env)?,
+        allow_adhoc: setting::yes_no("ROUTEPROOF_ALLOW_ADHOC", &process_env)?,
         handler_port: Some(addr.port()),
+        // OTel and App Insights export, only when their standard variables are set.
+        telemetry: app::telemetry(),
         ..Settings::default()
     };
-    let state = State::new(cfg, settings, &process_env).map_err(|e| e.to_string())?;
+    let state = State::new(composed.config, settings, &process_env).map_err(|e| e.to_string())?;
     Ok((addr, state, path))
 }
 
@@ -231,31 +229,6 @@ fn function_timeout(host_json: &Path) -> Option<Duration> {
     v.get("functionTimeout")?
         .as_str()
         .and_then(parse_function_timeout)
-}
-
-/// The process environment as pairs for discovery; settings that are not UTF-8 are
-/// skipped (no Azure setting is).
-fn process_vars() -> Vec<(String, String)> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
-}
-
-/// Like `flag`, but unset (or empty) is `None`, so the config decides.
-fn optional_flag(key: &str, env: config::EnvLookup) -> Result<Option<bool>, String> {
-    match env(key).map(|v| v.trim().to_string()) {
-        None => Ok(None),
-        Some(v) if v.is_empty() => Ok(None),
-        Some(_) => flag(key, env).map(Some),
-    }
-}
-
-fn flag(key: &str, env: config::EnvLookup) -> Result<bool, String> {
-    match env(key).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("" | "0" | "false" | "no" | "off") => Ok(false),
-        Some("1" | "true" | "yes" | "on") => Ok(true),
-        Some(other) => Err(format!("{key}=`{other}` is not true or false")),
-    }
 }
 
 /// JSON lines on stdout (the host logs each as Information under Host.Function.Console);
@@ -358,20 +331,5 @@ mod tests {
                 .unwrap_err()
                 .contains("not a port")
         );
-    }
-
-    #[test]
-    fn flags() {
-        for (v, want) in [
-            ("1", Ok(true)),
-            ("TRUE", Ok(true)),
-            ("off", Ok(false)),
-            ("", Ok(false)),
-        ] {
-            let env = move |_: &str| Some(v.to_string());
-            assert_eq!(flag("X", &env), want, "{v}");
-        }
-        assert!(flag("X", &|_| Some("maybe".into())).is_err());
-        assert_eq!(flag("X", &|_| None), Ok(false));
     }
 }

@@ -1,7 +1,7 @@
 //! The HTTP server the Functions host talks to. Built as `run(listener, state,
 //! shutdown)` so the binary binds the host's port and tests bind `127.0.0.1:0`.
 //!
-//! Routes, by how requests arrive (host-contract.md §2):
+//! Routes, by how requests arrive (docs/host-contract.md §2):
 //! - `GET /`: the host's readiness poll (every 25 ms at start-up); answered at once.
 //! - `/api/probe`, `/api/health`, `/api/metrics`: forward and proxy mode keep the
 //!   original path.
@@ -24,8 +24,9 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
+use super::error::ErrorClass;
 use super::http_api::{self, ApiReply, ApiRequest, RequestBody};
-use super::invocation::{Invocation, Mode, http_mode};
+use super::invocation::{EnvelopeError, Invocation, Mode, http_mode};
 use super::payload;
 use super::state::{ENVELOPE_LIMIT, State};
 
@@ -89,8 +90,7 @@ async fn api_probe(
                 Err(BodyError::TooLarge { drained }) => (RequestBody::TooLarge, !drained),
                 Err(BodyError::Broken(e)) => {
                     let reply = ApiReply::error(
-                        StatusCode::BAD_REQUEST,
-                        "request.body",
+                        ErrorClass::RequestBody,
                         format!("the request body could not be read: {e}"),
                         &inv,
                     );
@@ -127,8 +127,7 @@ async fn api_metrics(
         super::timer::metrics(&state, &inv)
     } else {
         ApiReply::error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "request.method",
+            ErrorClass::RequestMethod,
             format!("{method} is not supported here: use GET"),
             &inv,
         )
@@ -144,8 +143,7 @@ async fn api_health(method: Method, uri: Uri, headers: HeaderMap) -> Response {
         http_api::health(&inv)
     } else {
         ApiReply::error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "request.method",
+            ErrorClass::RequestMethod,
             format!("{method} is not supported here: use GET"),
             &inv,
         )
@@ -195,19 +193,18 @@ async fn post_function(
             )
         }
         Err(BodyError::TooLarge { drained }) => (
-            Err(super::invocation::EnvelopeError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                class: "envelope.too_large",
-                message: format!(
+            Err(EnvelopeError::new(
+                ErrorClass::EnvelopeTooLarge,
+                format!(
                     "the invocation body is larger than {} MiB",
                     ENVELOPE_LIMIT >> 20
                 ),
-            }),
+            )),
             !drained,
         ),
         Err(BodyError::Broken(e)) => (
-            Err(super::invocation::EnvelopeError::new(
-                "envelope.invalid",
+            Err(EnvelopeError::new(
+                ErrorClass::EnvelopeInvalid,
                 format!("the invocation body could not be read: {e}"),
             )),
             false,
@@ -223,15 +220,15 @@ async fn post_function(
         Err(e) => {
             let inv = Invocation::from_headers(&headers, &function, "unknown", Mode::Payload);
             let _s = inv.span().entered();
-            if e.status.is_server_error() {
-                tracing::error!(class = e.class, "{}", e.message);
+            if e.status().is_server_error() {
+                tracing::error!(class = e.class.as_str(), "{}", e.message);
             } else {
-                tracing::warn!(class = e.class, "{}", e.message);
+                tracing::warn!(class = e.class.as_str(), "{}", e.message);
             }
             let body =
                 json!({ "error": { "class": e.class, "message": e.message }, "invocation": inv });
             (
-                e.status,
+                e.status(),
                 [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
                 body.to_string(),
             )
@@ -254,12 +251,12 @@ async fn post_function(
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let body = json!({ "error": {
-        "class": "request.method",
+        "class": ErrorClass::RequestMethod,
         "message": format!("{method} is not supported on {}: GET /api/probe, POST /{{function}}",
             uri.path().chars().take(128).collect::<String>()),
     }});
     (
-        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorClass::RequestMethod.status(),
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )
@@ -268,12 +265,12 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 
 async fn not_found(uri: Uri) -> Response {
     let body = json!({ "error": {
-        "class": "handler.not_found",
+        "class": ErrorClass::HandlerNotFound,
         "message": format!("nothing at {}: routes are /api/probe, /api/health and POST /{{function}}",
             uri.path().chars().take(128).collect::<String>()),
     }});
     (
-        StatusCode::NOT_FOUND,
+        ErrorClass::HandlerNotFound.status(),
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )
