@@ -70,7 +70,7 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<Query, String> {
 /// The configured targets named by `?name=`, or `None` for all of them.
 ///
 /// Forward mode joins a repeated key into one comma-separated value (`?name=a%2Cb`,
-/// host-contract.md §3.1), so a value that is not itself a target name is split on
+/// docs/host-contract.md §3.1), so a value that is not itself a target name is split on
 /// commas; proxy and direct mode keep the repeated keys.
 pub fn select(raw: &[String], targets: &[TargetConfig]) -> Result<Option<Vec<String>>, String> {
     let known = |n: &str| targets.iter().any(|t| t.name == n);
