@@ -11,6 +11,7 @@ use routeproof::app::{self, ConfigSource};
 use routeproof::config::{self, ConfigError, TargetConfig, process_env};
 use routeproof::render;
 use routeproof::target;
+use routeproof::telemetry::{Exports, FLUSH_BOUND, Parent, Trigger};
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +76,12 @@ fn main() -> ExitCode {
         cmd => Cli { cmd },
     };
     init_logging();
+    // `probe` exports its run when the standard OTEL_* / App Insights variables are
+    // set, as the timer does; built here, outside the runtime, and dropped after it.
+    let exports = match &cli.cmd {
+        Cmd::Probe(_) => app::telemetry(),
+        _ => Default::default(),
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -87,7 +94,7 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.cmd {
-            Cmd::Probe(args) => probe(args).await,
+            Cmd::Probe(args) => probe(args, &exports).await,
             Cmd::Check { config } => check(&config),
             Cmd::Demo { json } => demo(json).await,
             Cmd::Serve(_) => unreachable!("dispatched above"),
@@ -106,7 +113,9 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("ROUTEPROOF_LOG").unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("warn,hickory_net=off,hickory_resolver=off")
+            tracing_subscriber::EnvFilter::new(routeproof::telemetry::quiet_filter(
+                "warn,hickory_net=off,hickory_resolver=off",
+            ))
         });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -114,7 +123,7 @@ fn init_logging() {
         .try_init();
 }
 
-async fn probe(args: ProbeArgs) -> Result<ExitCode, ConfigError> {
+async fn probe(args: ProbeArgs, exports: &Exports) -> Result<ExitCode, ConfigError> {
     let source = match &args.config {
         Some(path) => ConfigSource::File(path),
         None => ConfigSource::Empty,
@@ -153,6 +162,22 @@ async fn probe(args: ProbeArgs) -> Result<ExitCode, ConfigError> {
     let engine = app::engine(cfg.engine, source, &process_env)?;
     let report = engine.run(&cfg.targets, deadline).await;
     print_report(&report, args.json);
+    // After the report is out: a slow or dead collector delays the exit by at most
+    // FLUSH_BOUND and never changes the exit code.
+    // A pipeline that traces its steps hands its context down in TRACEPARENT (the
+    // environment-variable carrier of W3C Trace Context).
+    let traceparent = process_env("TRACEPARENT");
+    exports
+        .export_run(
+            &report,
+            Parent {
+                traceparent: traceparent.as_deref(),
+                invocation_id: None,
+                trigger: Trigger::Cli,
+            },
+            FLUSH_BOUND,
+        )
+        .await;
     Ok(if report.ok {
         ExitCode::SUCCESS
     } else {

@@ -109,7 +109,7 @@ async fn a_scheduled_run_reaches_a_real_collector() {
         routeproof::telemetry::Parent {
             traceparent: Some(TRACEPARENT),
             invocation_id: Some(IID),
-            trigger: "timer",
+            trigger: routeproof::telemetry::Trigger::Timer,
         },
     );
     assert!(
@@ -349,4 +349,132 @@ async fn spans_and_metrics_reach_azure_monitor_ingestion() {
             "{want} not exported: {metric_names:?}"
         );
     }
+}
+
+/// An HTTP-triggered `/api/probe` run exports the same spans and metrics as the timer,
+/// marked `routeproof.trigger = http` and hung under the request's `traceparent`, and
+/// sends no availability results (those are for scheduled runs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_triggered_run_reaches_the_collector_marked_http() {
+    let Some(bin) = otel::rotel_agent() else {
+        support::skip(
+            "an_http_triggered_run_reaches_the_collector_marked_http",
+            "rotel-agent not found (pip install rotel)",
+        );
+        return;
+    };
+    let rotel = Rotel::start(&bin);
+    let (rx, addr) = Ingestion::start_http().await;
+    let ai = AppInsights::from_connection_string(&format!(
+        "InstrumentationKey={IKEY};IngestionEndpoint=http://{addr}/"
+    ))
+    .unwrap();
+    let t = Telemetry::new(&otel::config(&format!("http://{}", rotel.http))).unwrap();
+    let app = app_with(Exports::new(Some(Arc::new(t)), Some(Arc::new(ai)))).await;
+    let resp = app
+        .host
+        .forward(
+            &support::host::Caller::get("/api/probe?code=KEY"),
+            IID,
+            Some(TRACEPARENT),
+        )
+        .await;
+    assert_eq!(
+        resp.status, 503,
+        "one target fails: the status is the run's"
+    );
+    rotel
+        .wait_for(
+            &[
+                "routeproof.run",
+                "routeproof.layer.tcp",
+                "routeproof.trigger",
+                "http",
+                TRACE_ID,
+                IID,
+                "routeproof.probe.failures",
+                "tcp.refused",
+            ],
+            Duration::from_secs(10),
+        )
+        .await;
+    let posts = rx.posts.lock().unwrap();
+    assert!(
+        posts.is_empty(),
+        "no availability results for an HTTP-triggered run: {:?}",
+        posts.iter().map(|(_, i)| i.len()).collect::<Vec<_>>()
+    );
+}
+
+/// `routeproof probe` on a command line exports when OTEL_EXPORTER_OTLP_ENDPOINT is set:
+/// the same span and metric names, `routeproof.trigger = cli`, the parent from
+/// `TRACEPARENT`; with the collector down the exit code and the report are unchanged
+/// and the failure is one warning line on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_run_exports_and_a_dead_collector_changes_nothing() {
+    let Some(bin) = otel::rotel_agent() else {
+        support::skip(
+            "a_cli_run_exports_and_a_dead_collector_changes_nothing",
+            "rotel-agent not found (pip install rotel)",
+        );
+        return;
+    };
+    let rotel = Rotel::start(&bin);
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = otel::free_port();
+    let cli = |endpoint: String| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_routeproof"));
+        c.args(["probe", "--json", "--dns-server", "127.0.0.1:9"])
+            .arg(format!("tcp://{}", open.local_addr().unwrap()))
+            .arg(format!("tcp://{closed}"))
+            .env_clear()
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+            .env("OTEL_SERVICE_NAME", "routeproof-cli-test")
+            .env("TRACEPARENT", TRACEPARENT);
+        c
+    };
+    let mut run = cli(format!("http://{}", rotel.http));
+    let out = otel::no_hang(
+        "the CLI run",
+        tokio::task::spawn_blocking(move || run.output().unwrap()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "one target fails");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("stdout is the report");
+    assert_eq!(report["summary"]["failed"], 1);
+    rotel
+        .wait_for(
+            &[
+                "routeproof-cli-test",
+                "routeproof.run",
+                "routeproof.target",
+                "routeproof.layer.tcp",
+                "routeproof.trigger",
+                "cli",
+                TRACE_ID,
+                "routeproof.probe.duration",
+                "routeproof.probe.failures",
+                "tcp.refused",
+            ],
+            Duration::from_secs(10),
+        )
+        .await;
+
+    // Collector down: a port that accepts and never answers.
+    let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut run = cli(format!("http://{}", blackhole.local_addr().unwrap()));
+    let down = otel::no_hang(
+        "the CLI run with a silent collector",
+        tokio::task::spawn_blocking(move || run.output().unwrap()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(down.status.code(), Some(1), "exit code unchanged");
+    let again: Value = serde_json::from_slice(&down.stdout).expect("stdout is the report");
+    assert_eq!(again["summary"], report["summary"]);
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("telemetry")).collect();
+    assert_eq!(warnings.len(), 1, "logged once: {stderr}");
+    drop(blackhole);
 }

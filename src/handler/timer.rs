@@ -124,7 +124,7 @@ pub async fn scheduled(
             crate::telemetry::Parent {
                 traceparent: inv.traceparent.as_deref(),
                 invocation_id: inv.id.as_deref(),
-                trigger: "timer",
+                trigger: crate::telemetry::Trigger::Timer,
             },
             crate::telemetry::FLUSH_BOUND,
         )

@@ -144,18 +144,29 @@ impl Telemetry {
             spans(tp, report, parent);
         }
         if let Some(i) = &self.instruments {
+            let trigger = KeyValue::new("trigger", parent.trigger.as_str());
             for t in &report.targets {
                 let tattr = KeyValue::new("target", t.name.clone());
-                i.success
-                    .record(if t.ok { 1.0 } else { 0.0 }, std::slice::from_ref(&tattr));
+                i.success.record(
+                    if t.ok { 1.0 } else { 0.0 },
+                    &[tattr.clone(), trigger.clone()],
+                );
                 i.duration.record(
                     t.duration_ms / 1000.0,
-                    &[tattr.clone(), KeyValue::new("layer", "total")],
+                    &[
+                        tattr.clone(),
+                        trigger.clone(),
+                        KeyValue::new("layer", "total"),
+                    ],
                 );
                 for l in &t.layers {
                     i.duration.record(
                         l.duration_ms / 1000.0,
-                        &[tattr.clone(), KeyValue::new("layer", l.layer.as_str())],
+                        &[
+                            tattr.clone(),
+                            trigger.clone(),
+                            KeyValue::new("layer", l.layer.as_str()),
+                        ],
                     );
                 }
                 if let Some(f) = &t.failure {
@@ -163,6 +174,7 @@ impl Telemetry {
                         1,
                         &[
                             tattr.clone(),
+                            trigger.clone(),
                             KeyValue::new("class", f.class.as_str()),
                             KeyValue::new("layer", f.layer.map(|l| l.as_str()).unwrap_or("")),
                         ],

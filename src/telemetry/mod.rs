@@ -41,7 +41,17 @@ use crate::setting::{Lookup, yes_no_or};
 pub use availability::{AppInsights, redact_ikey, timespan};
 pub use exporter::{AppInsightsExport, Telemetry};
 pub use otlp::{OtelConfig, resource_from_lookup};
-pub use spans::{Parent, parent_context};
+pub use spans::{Parent, Trigger, parent_context};
+
+/// `base` plus the OpenTelemetry crates' own log targets switched off: an export failure
+/// is logged once, by `Telemetry::flush` (the SDK would log it again per batch).
+/// `ROUTEPROOF_LOG` replaces the whole filter, so they can still be turned on.
+pub fn quiet_filter(base: &str) -> String {
+    format!(
+        "{base},opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off,\
+         opentelemetry_http=off,opentelemetry_application_insights=off"
+    )
+}
 
 /// How long an invocation waits for its telemetry to leave.
 pub const FLUSH_BOUND: Duration = Duration::from_secs(2);
@@ -170,15 +180,18 @@ impl Exports {
     }
 
     /// Everything a finished run sends: OTel spans and metrics (recorded, then flushed)
-    /// and App Insights availability results, concurrently, each bounded by `bound`.
-    /// Never fails; what went wrong is logged as a warning and returned.
+    /// and, for scheduled runs only (what App Insights' availability view means),
+    /// availability results; concurrently, each bounded by `bound`. Never fails and
+    /// never changes the run's result; what went wrong is logged once as a warning
+    /// and returned.
     pub async fn export_run(
         &self,
         report: &Report,
         parent: Parent<'_>,
         bound: Duration,
     ) -> ExportOutcome {
-        if !self.is_on() {
+        if self.otel.is_none() && (self.availability.is_none() || parent.trigger != Trigger::Timer)
+        {
             return ExportOutcome::default();
         }
         let start = std::time::Instant::now();
@@ -193,7 +206,7 @@ impl Exports {
         };
         let ai_work = async {
             match &self.availability {
-                Some(ai) => {
+                Some(ai) if parent.trigger == Trigger::Timer => {
                     let env = ai.envelopes(report, parent);
                     let n = env.len();
                     let r = ai.send(&env, bound).await.map(|_| n);
@@ -202,7 +215,7 @@ impl Exports {
                     }
                     Some(r)
                 }
-                None => None,
+                _ => None,
             }
         };
         let (otel, availability) = tokio::join!(otel_work, ai_work);
@@ -214,6 +227,7 @@ impl Exports {
         tracing::info!(
             otel_flushed = ?out.otel,
             availability = ?out.availability.as_ref().map(|r| r.as_ref().map_err(|_| "failed")),
+            trigger = parent.trigger.as_str(),
             export_ms = crate::report::ms(out.elapsed),
             "telemetry exported"
         );

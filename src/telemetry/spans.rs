@@ -21,8 +21,40 @@ pub struct Parent<'a> {
     /// The incoming W3C `traceparent`.
     pub traceparent: Option<&'a str>,
     pub invocation_id: Option<&'a str>,
-    /// `timer`, `http`.
-    pub trigger: &'a str,
+    /// Which door ran it.
+    pub trigger: Trigger,
+}
+
+/// The door a run came through, on every span and metric as `routeproof.trigger` /
+/// `trigger` so one backend can tell scheduled, HTTP-triggered and CLI runs apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trigger {
+    /// The `scheduled` timer function.
+    Timer,
+    /// `/api/probe` (configured or ad-hoc targets).
+    Http,
+    /// `routeproof probe` on a terminal, a pipeline or a jump box.
+    #[default]
+    Cli,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Timer => "timer",
+            Trigger::Http => "http",
+            Trigger::Cli => "cli",
+        }
+    }
+
+    /// The OpenTelemetry semantic-convention value of `faas.trigger`.
+    pub fn faas(self) -> &'static str {
+        match self {
+            Trigger::Timer => "timer",
+            Trigger::Http => "http",
+            Trigger::Cli => "other",
+        }
+    }
 }
 
 /// A remote parent context from a W3C `traceparent` (`crate::setting::TraceParent`
@@ -58,7 +90,8 @@ pub(super) fn spans(tp: &SdkTracerProvider, report: &Report, parent: Parent<'_>)
         KeyValue::new("routeproof.ok", report.ok),
         KeyValue::new("routeproof.targets.total", report.summary.total as i64),
         KeyValue::new("routeproof.targets.failed", report.summary.failed as i64),
-        KeyValue::new("faas.trigger", parent.trigger.to_string()),
+        KeyValue::new("faas.trigger", parent.trigger.faas()),
+        KeyValue::new("routeproof.trigger", parent.trigger.as_str()),
     ];
     if let Some(id) = parent.invocation_id {
         root_attrs.push(KeyValue::new("faas.invocation_id", id.to_string()));

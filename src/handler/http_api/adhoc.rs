@@ -87,6 +87,7 @@ pub async fn adhoc(
     let deadline = state.http_deadline();
     match state.run_adhoc(targets, deadline).await {
         Ok(report) => {
+            super::probe::export(state, &report, inv).await;
             tracing::info!(
                 ok = report.ok,
                 total = report.summary.total,

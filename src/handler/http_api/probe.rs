@@ -4,6 +4,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Map, json};
 
 use crate::report::{Report, TargetReport};
+use crate::telemetry::{FLUSH_BOUND, Parent, Trigger};
 
 use super::super::error::ErrorClass;
 use super::super::flight::Role;
@@ -67,6 +68,10 @@ pub async fn probe(state: &State, req: ApiRequest, inv: &Invocation) -> ApiReply
     match state.run(names.as_deref(), deadline).await {
         Ok((report, role)) => {
             let run = if role == Role::Led { "new" } else { "shared" };
+            // A shared run is exported once, by the request that started it.
+            if role == Role::Led {
+                export(state, &report, inv).await;
+            }
             tracing::info!(
                 ok = report.ok,
                 total = report.summary.total,
@@ -88,6 +93,25 @@ pub async fn probe(state: &State, req: ApiRequest, inv: &Invocation) -> ApiReply
             )
         }
     }
+}
+
+/// An HTTP-triggered run's spans and metrics (never availability results: those are
+/// for scheduled runs), flushed within `FLUSH_BOUND` before the reply; a failed export
+/// is logged and never changes the status.
+pub(super) async fn export(state: &State, report: &Report, inv: &Invocation) {
+    state
+        .settings()
+        .telemetry
+        .export_run(
+            report,
+            Parent {
+                traceparent: inv.traceparent.as_deref(),
+                invocation_id: inv.id.as_deref(),
+                trigger: Trigger::Http,
+            },
+            FLUSH_BOUND,
+        )
+        .await;
 }
 
 fn last(state: &State, names: Option<&[String]>, format: Format, inv: &Invocation) -> ApiReply {
