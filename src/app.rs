@@ -14,6 +14,10 @@ use crate::telemetry::Exports;
 /// Targets probed at once: the range every door accepts.
 pub const CONCURRENCY: std::ops::RangeInclusive<usize> = 1..=4096;
 
+/// The config every binary carries: the same text as `config/default.toml` (one
+/// source of truth), used by `serve` when no config file is given or found.
+pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
+
 /// Where a door's config comes from.
 #[derive(Debug, Clone, Copy)]
 pub enum ConfigSource<'a> {
@@ -106,5 +110,15 @@ mod tests {
         assert_eq!(e.key, "--concurrency");
         assert!(e.message.contains("outside 1..=4096"), "{e}");
         assert!(concurrency("x", 4097).is_err());
+    }
+
+    #[test]
+    fn the_compiled_in_default_parses_and_discovers_only_on_azure() {
+        let c = compose(ConfigSource::Text(DEFAULT_CONFIG), &|_| None, &[]).unwrap();
+        assert!(!c.discovery.enabled, "off Azure, discovery stays off");
+        assert!(c.config.targets.is_empty());
+        let azure = [("WEBSITE_SITE_NAME".to_string(), "func-x".to_string())];
+        let c = compose(ConfigSource::Text(DEFAULT_CONFIG), &|_| None, &azure).unwrap();
+        assert!(c.discovery.enabled, "on Azure, discovery is on");
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Layout:
 //! - `serve`: the `routeproof serve` process: port, config, budgets, logging, exit codes.
-//! - `server`: the HTTP server (`run(listener, state, shutdown)`) and its routes.
+//! - `server`: the HTTP server (`run(listener, state, shutdown)`) and its routes;
+//!   `linger`: connections close with a lingering read, so a 413 is never reset.
 //! - `invocation`: the three request shapes, correlation ids, the payload envelope.
 //! - `payload`: payload mode (`POST /{FunctionName}`), HTTP `Data.req` included.
 //! - `http_api`: `/api/probe` and `/api/health`, whatever shape they arrived in
@@ -24,6 +25,7 @@ pub mod error;
 pub mod flight;
 pub mod http_api;
 pub mod invocation;
+pub mod linger;
 pub mod negotiate;
 pub mod page;
 pub mod payload;

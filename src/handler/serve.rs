@@ -1,5 +1,6 @@
 //! `routeproof serve`: the process the Functions host starts. It finds its port, config
-//! and budgets, then serves until killed.
+//! (a file, or the compiled-in default when the package has none) and budgets, then
+//! serves until killed.
 //!
 //! Exit codes matter to the host (docs/host-contract.md §1.6): exit 0 is never restarted, so
 //! this never exits 0 while it should be serving; a bad start-up exits 2 with one line on
@@ -32,7 +33,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub port: Option<u16>,
     /// Config file. Default: config/default.toml next to the binary, then under
-    /// FUNCTIONS_APP_ROOT_PATH.
+    /// FUNCTIONS_APP_ROOT_PATH, then the default compiled into the binary.
     #[arg(long, env = "ROUTEPROOF_CONFIG")]
     pub config: Option<PathBuf>,
     /// Budget of a run started by /api/probe (kept under the 230 s front-end limit).
@@ -82,7 +83,7 @@ pub fn main(args: ServeArgs) -> ExitCode {
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         tracing::info!(
             listen = %addr,
-            config = %config_path.display(),
+            config = %config_path,
             targets = state.targets().len(),
             adhoc = state.adhoc().is_some(),
             http_deadline_ms = state.http_deadline().as_millis() as u64,
@@ -119,15 +120,20 @@ fn fatal(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn prepare(args: &ServeArgs) -> Result<(SocketAddr, Arc<State>, PathBuf), String> {
+fn prepare(args: &ServeArgs) -> Result<(SocketAddr, Arc<State>, String), String> {
     let addr = listen_addr(args, &process_env)?;
-    let path = config_path(args.config.as_deref(), &process_env)?;
-    let composed = app::compose(
-        ConfigSource::File(&path),
-        &process_env,
-        &app::process_vars(),
-    )
-    .map_err(|e| e.to_string())?;
+    // A config file that exists but is invalid fails here, with its one-line reason; no
+    // file at all is a bare deployment, which still answers with the compiled-in default.
+    let path = config_path(args.config.as_deref(), &process_env);
+    let (source, shown) = match &path {
+        Some(p) => (ConfigSource::File(p), p.display().to_string()),
+        None => (
+            ConfigSource::Text(app::DEFAULT_CONFIG),
+            "(compiled-in default)".to_string(),
+        ),
+    };
+    let composed =
+        app::compose(source, &process_env, &app::process_vars()).map_err(|e| e.to_string())?;
     let settings = Settings {
         http_deadline: config::duration(
             "ROUTEPROOF_HTTP_DEADLINE",
@@ -150,7 +156,7 @@ fn prepare(args: &ServeArgs) -> Result<(SocketAddr, Arc<State>, PathBuf), String
         ..Settings::default()
     };
     let state = State::new(composed.config, settings, &process_env).map_err(|e| e.to_string())?;
-    Ok((addr, state, path))
+    Ok((addr, state, shown))
 }
 
 /// `--listen`, else `127.0.0.1:--port`, else the port the host hands over. Never
@@ -174,34 +180,21 @@ pub fn listen_addr(args: &ServeArgs, env: config::EnvLookup) -> Result<SocketAdd
     Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
 }
 
-/// The config: explicit, else `config/default.toml` next to the binary (where
-/// scripts/package.sh puts it), else under the app root the host names.
-pub fn config_path(explicit: Option<&Path>, env: config::EnvLookup) -> Result<PathBuf, String> {
+/// The config file: explicit, else `config/default.toml` next to the binary (where
+/// scripts/package.sh puts it), else under the app root the host names; `None` when
+/// there is none (the caller falls back to the compiled-in default).
+pub fn config_path(explicit: Option<&Path>, env: config::EnvLookup) -> Option<PathBuf> {
     if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
+        return Some(p.to_path_buf());
     }
-    let mut tried = Vec::new();
     let exe_dir = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(Path::to_path_buf));
-    for dir in [exe_dir, env("FUNCTIONS_APP_ROOT_PATH").map(PathBuf::from)]
+    [exe_dir, env("FUNCTIONS_APP_ROOT_PATH").map(PathBuf::from)]
         .into_iter()
         .flatten()
-    {
-        let p = dir.join("config").join("default.toml");
-        if p.is_file() {
-            return Ok(p);
-        }
-        tried.push(p.display().to_string());
-    }
-    Err(format!(
-        "no config: set ROUTEPROOF_CONFIG (or --config) to a TOML file; looked for {}",
-        if tried.is_empty() {
-            "nothing".to_string()
-        } else {
-            tried.join(", ")
-        }
-    ))
+        .map(|dir| dir.join("config").join("default.toml"))
+        .find(|p| p.is_file())
 }
 
 fn app_root(env: config::EnvLookup) -> Option<PathBuf> {
@@ -235,7 +228,9 @@ fn function_timeout(host_json: &Path) -> Option<Duration> {
 /// errors, and only errors, on stderr (the host logs those as Error).
 fn init_logging() {
     let filter = EnvFilter::try_from_env("ROUTEPROOF_LOG").unwrap_or_else(|_| {
-        EnvFilter::new("info,hickory_net=off,hickory_resolver=off,hickory_proto=off")
+        EnvFilter::new(crate::telemetry::quiet_filter(
+            "info,hickory_net=off,hickory_resolver=off,hickory_proto=off",
+        ))
     });
     let stdout = fmt::layer()
         .json()

@@ -31,7 +31,8 @@ use super::payload;
 use super::state::{ENVELOPE_LIMIT, State};
 
 /// After refusing an oversized body, read (and discard) up to this much more of it so
-/// the client, still sending, gets our 413 instead of a connection reset.
+/// the connection stays reusable; beyond it the reply closes the connection, which
+/// lingers (`super::linger`) so the client, still sending, reads the 413.
 const DRAIN_CAP: u64 = 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(5);
 
@@ -40,7 +41,8 @@ pub async fn run<F>(listener: TcpListener, state: Arc<State>, shutdown: F) -> st
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    axum::serve(listener, router(state))
+    // Connections close with a linger, so a refused body's 413 is read, not reset.
+    axum::serve(super::linger::Listener(listener), router(state))
         .with_graceful_shutdown(shutdown)
         .await
 }
