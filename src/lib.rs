@@ -5,7 +5,7 @@
 //! docs/architecture.md, enforced by the unit test in src/tiers.rs):
 //!
 //! 0. leaf vocabulary: `addr`, `secret`, `env` (`EnvLookup`, `ConfigError`), `layer`,
-//!    `budget`, `zone` (privatelink names).
+//!    `budget`, `zone` (privatelink names), `setting` (yes/no values, W3C `traceparent`).
 //! 1. `spec`: the typed targets and options config produces and the engine consumes.
 //! 2. `report`: the versioned report, the failure classes and the Azure evidence types.
 //! 3. `config`: the TOML file parsed into `spec`, one file per section.
@@ -19,6 +19,7 @@
 //! `target`, `azure` and `discover` are kept as paths to their new homes.
 
 pub mod addr;
+pub mod app;
 pub mod budget;
 pub mod config;
 pub mod demo;
@@ -32,6 +33,7 @@ pub mod probe;
 pub mod render;
 pub mod report;
 pub mod secret;
+pub mod setting;
 pub mod spec;
 pub mod telemetry;
 pub mod zone;

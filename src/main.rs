@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use routeproof::config::{self, Config, ConfigError, TargetConfig, process_env};
-use routeproof::probe::Engine;
+use routeproof::app::{self, ConfigSource};
+use routeproof::config::{self, ConfigError, TargetConfig, process_env};
 use routeproof::render;
 use routeproof::target;
+use routeproof::telemetry::{Exports, FLUSH_BOUND, Parent, Trigger};
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +76,12 @@ fn main() -> ExitCode {
         cmd => Cli { cmd },
     };
     init_logging();
+    // `probe` exports its run when the standard OTEL_* / App Insights variables are
+    // set, as the timer does; built here, outside the runtime, and dropped after it.
+    let exports = match &cli.cmd {
+        Cmd::Probe(_) => app::telemetry(),
+        _ => Default::default(),
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -87,7 +94,7 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.cmd {
-            Cmd::Probe(args) => probe(args).await,
+            Cmd::Probe(args) => probe(args, &exports).await,
             Cmd::Check { config } => check(&config),
             Cmd::Demo { json } => demo(json).await,
             Cmd::Serve(_) => unreachable!("dispatched above"),
@@ -106,7 +113,9 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("ROUTEPROOF_LOG").unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("warn,hickory_net=off,hickory_resolver=off")
+            tracing_subscriber::EnvFilter::new(routeproof::telemetry::quiet_filter(
+                "warn,hickory_net=off,hickory_resolver=off",
+            ))
         });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -114,12 +123,12 @@ fn init_logging() {
         .try_init();
 }
 
-async fn probe(args: ProbeArgs) -> Result<ExitCode, ConfigError> {
-    let mut cfg = match &args.config {
-        Some(path) => config::load(path, &process_env)?,
-        None => Config::default(),
+async fn probe(args: ProbeArgs, exports: &Exports) -> Result<ExitCode, ConfigError> {
+    let source = match &args.config {
+        Some(path) => ConfigSource::File(path),
+        None => ConfigSource::Empty,
     };
-    routeproof::discover::apply(&mut cfg, &process_vars());
+    let mut cfg = app::compose(source, &process_env, &app::process_vars())?.config;
     let mut source = "config";
     if !args.dns_server.is_empty() {
         cfg.engine.dns_servers = args
@@ -130,13 +139,7 @@ async fn probe(args: ProbeArgs) -> Result<ExitCode, ConfigError> {
         source = "cli";
     }
     if let Some(c) = args.concurrency {
-        if !(1..=4096).contains(&c) {
-            return Err(ConfigError::new(
-                "--concurrency",
-                format!("{c} is outside 1..=4096"),
-            ));
-        }
-        cfg.engine.concurrency = c;
+        cfg.engine.concurrency = app::concurrency("--concurrency", c)?;
     }
     if args.all_addresses {
         cfg.engine.all_addresses = true;
@@ -156,9 +159,25 @@ async fn probe(args: ProbeArgs) -> Result<ExitCode, ConfigError> {
             "nothing to probe: give target URIs or --config FILE (try `routeproof demo`)",
         ));
     }
-    let engine = Engine::new(cfg.engine, source, &process_env)?;
+    let engine = app::engine(cfg.engine, source, &process_env)?;
     let report = engine.run(&cfg.targets, deadline).await;
     print_report(&report, args.json);
+    // After the report is out: a slow or dead collector delays the exit by at most
+    // FLUSH_BOUND and never changes the exit code.
+    // A pipeline that traces its steps hands its context down in TRACEPARENT (the
+    // environment-variable carrier of W3C Trace Context).
+    let traceparent = process_env("TRACEPARENT");
+    exports
+        .export_run(
+            &report,
+            Parent {
+                traceparent: traceparent.as_deref(),
+                invocation_id: None,
+                trigger: Trigger::Cli,
+            },
+            FLUSH_BOUND,
+        )
+        .await;
     Ok(if report.ok {
         ExitCode::SUCCESS
     } else {
@@ -178,8 +197,10 @@ fn print_report(report: &routeproof::report::Report, json: bool) {
 }
 
 fn check(path: &std::path::Path) -> Result<ExitCode, ConfigError> {
-    let mut cfg = config::load(path, &process_env)?;
-    let discovery = routeproof::discover::apply(&mut cfg, &process_vars());
+    let app::Composed {
+        config: cfg,
+        discovery,
+    } = app::compose(ConfigSource::File(path), &process_env, &app::process_vars())?;
     let e = &cfg.engine;
     let resolvers = routeproof::probe::resolvers::discover(
         &e.dns_servers,
@@ -259,19 +280,12 @@ fn check(path: &std::path::Path) -> Result<ExitCode, ConfigError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The process environment as pairs, for target discovery (non-UTF-8 entries skipped).
-fn process_vars() -> Vec<(String, String)> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
-}
-
 async fn demo(json: bool) -> Result<ExitCode, ConfigError> {
     let peers = routeproof::demo::DemoPeers::start()
         .await
         .map_err(|e| ConfigError::new("demo", format!("cannot start loopback peers: {e}")))?;
-    let cfg = config::parse(&peers.config_toml(), &|_| None)?;
-    let engine = Engine::new(cfg.engine, "config", &|_| None)?;
+    let cfg = app::compose(ConfigSource::Text(&peers.config_toml()), &|_| None, &[])?.config;
+    let engine = app::engine(cfg.engine, "config", &|_| None)?;
     let report = engine.run(&cfg.targets, None).await;
     print_report(&report, json);
     if !json {

@@ -16,6 +16,7 @@ const TIERS: &[(&str, u8)] = &[
     ("layer", 0),
     ("budget", 0),
     ("zone", 0),
+    ("setting", 0),
     // 1: the typed targets and options
     ("spec", 1),
     ("target", 1),

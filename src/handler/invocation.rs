@@ -1,14 +1,18 @@
 //! The Functions host's side of an invocation: which of the three shapes it came in
-//! (host-contract.md §2), its correlation ids, and the payload-mode envelope
+//! (docs/host-contract.md §2), its correlation ids, and the payload-mode envelope
 //! `{"Data", "Metadata"}` in and `{"Outputs", "Logs", "ReturnValue"}` out.
 //!
 //! The envelope is read defensively because the host's serializer is not what the docs
 //! show: strings in `Data`/`Metadata` arrive JSON-encoded a second time, numbers arrive
-//! as strings, and only objects survive as objects (host-contract.md §5.2).
+//! as strings, and only objects survive as objects (docs/host-contract.md §5.2).
 
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+
+use crate::setting::TraceParent;
+
+use super::error::ErrorClass;
 
 /// How the request reached us. Recorded in the report and the span because the
 /// same function behaves differently per mode (e.g. chunked bodies vanish in forward).
@@ -52,7 +56,7 @@ pub struct Invocation {
 }
 
 pub const INVOCATION_ID: &str = "x-azure-functions-invocationid";
-/// Only the YARP proxy path sets this one (host-contract.md §4).
+/// Only the YARP proxy path sets this one (docs/host-contract.md §4).
 pub const PROXY_INVOCATION_ID: &str = "x-ms-invocation-id";
 pub const HOST_VERSION: &str = "x-azure-functions-hostversion";
 
@@ -125,27 +129,11 @@ fn valid_version(s: &str) -> Option<String> {
     .then(|| s.to_string())
 }
 
-/// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`; version `ff` and all-zero
-/// ids are invalid per W3C Trace Context. Returns the header and the trace id.
+/// A W3C `traceparent` as the handler keeps it: the normalised header and its trace id,
+/// or `None` when malformed (the rules are `crate::setting::TraceParent`'s).
 pub fn parse_traceparent(s: &str) -> Option<(String, String)> {
-    let s = s.trim().to_ascii_lowercase();
-    let parts: Vec<&str> = s.split('-').collect();
-    let hex = |p: &str, n: usize| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit());
-    if parts.len() < 4 || !hex(parts[0], 2) || parts[0] == "ff" {
-        return None;
-    }
-    // Version 00 has exactly four fields; later versions may append more.
-    if parts[0] == "00" && parts.len() != 4 {
-        return None;
-    }
-    let (trace, parent, flags) = (parts[1], parts[2], parts[3]);
-    if !hex(trace, 32) || !hex(parent, 16) || !hex(flags, 2) {
-        return None;
-    }
-    if trace.bytes().all(|b| b == b'0') || parent.bytes().all(|b| b == b'0') {
-        return None;
-    }
-    Some((s.clone(), trace.to_string()))
+    let tp = TraceParent::parse(s)?;
+    Some((tp.to_string(), tp.trace_id_hex()))
 }
 
 /// A payload-mode request body.
@@ -159,16 +147,14 @@ pub struct Envelope {
 /// invocation visibly instead of binding a made-up result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvelopeError {
-    pub status: StatusCode,
-    pub class: &'static str,
+    pub class: ErrorClass,
     pub message: String,
 }
 
 impl EnvelopeError {
-    /// The host sent something we cannot use (400).
-    pub fn new(class: &'static str, message: impl Into<String>) -> Self {
+    /// The host sent something we cannot use (the class says which status).
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
         EnvelopeError {
-            status: StatusCode::BAD_REQUEST,
             class,
             message: message.into(),
         }
@@ -176,11 +162,11 @@ impl EnvelopeError {
 
     /// We failed (500).
     pub fn internal(message: impl Into<String>) -> Self {
-        EnvelopeError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            class: "handler.internal",
-            message: message.into(),
-        }
+        EnvelopeError::new(ErrorClass::HandlerInternal, message)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.class.status()
     }
 }
 
@@ -196,13 +182,13 @@ pub fn get_ci<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| {
         EnvelopeError::new(
-            "envelope.invalid",
+            ErrorClass::EnvelopeInvalid,
             format!("the invocation body is not JSON: {e}"),
         )
     })?;
     let Value::Object(top) = v else {
         return Err(EnvelopeError::new(
-            "envelope.invalid",
+            ErrorClass::EnvelopeInvalid,
             "the invocation body is not a JSON object with `Data` and `Metadata`",
         ));
     };
@@ -210,13 +196,13 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
         Some(Value::Object(m)) => m,
         Some(Value::Null) | None => {
             return Err(EnvelopeError::new(
-                "envelope.invalid",
+                ErrorClass::EnvelopeInvalid,
                 "the invocation body has no `Data` object",
             ));
         }
         Some(_) => {
             return Err(EnvelopeError::new(
-                "envelope.invalid",
+                ErrorClass::EnvelopeInvalid,
                 "`Data` is not an object",
             ));
         }
@@ -258,7 +244,7 @@ pub fn method_name(env: &Envelope) -> Option<String> {
 }
 
 /// The reply body the host binds: always a JSON object, never empty or `null`
-/// (either would hang the invocation until `functionTimeout`, host-contract.md §5.6).
+/// (either would hang the invocation until `functionTimeout`, docs/host-contract.md §5.6).
 pub fn reply_body(outputs: Map<String, Value>, logs: Vec<String>, return_value: Value) -> Value {
     json!({ "Outputs": outputs, "Logs": logs, "ReturnValue": return_value })
 }
@@ -355,7 +341,7 @@ mod tests {
     #[test]
     fn envelope_errors_name_the_problem() {
         let e = parse_envelope(b"not json").unwrap_err();
-        assert_eq!(e.class, "envelope.invalid");
+        assert_eq!(e.class, ErrorClass::EnvelopeInvalid);
         let e = parse_envelope(b"[1]").unwrap_err();
         assert!(e.message.contains("Data"), "{e:?}");
         let e = parse_envelope(b"{\"Metadata\":{}}").unwrap_err();

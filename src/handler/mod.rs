@@ -4,23 +4,28 @@
 //!
 //! Layout:
 //! - `serve`: the `routeproof serve` process: port, config, budgets, logging, exit codes.
-//! - `server`: the HTTP server (`run(listener, state, shutdown)`) and its routes.
+//! - `server`: the HTTP server (`run(listener, state, shutdown)`) and its routes;
+//!   `linger`: connections close with a lingering read, so a 413 is never reset.
 //! - `invocation`: the three request shapes, correlation ids, the payload envelope.
 //! - `payload`: payload mode (`POST /{FunctionName}`), HTTP `Data.req` included.
-//! - `http_api`: `/api/probe` and `/api/health`, whatever shape they arrived in.
+//! - `http_api`: `/api/probe` and `/api/health`, whatever shape they arrived in
+//!   (request parsing, replies, configured and ad-hoc runs).
 //! - `timer`: the `scheduled` timer function and the last report it keeps.
+//! - `error`: the handler's error classes, each with its HTTP status.
 //! - `negotiate`, `page`: JSON / text / HTML replies.
 //! - `flight`: single-flight, so concurrent identical runs share one engine run.
 //! - `state`: settings, deadlines under the host's limits, shared state.
 //!
-//! The wire contract these follow is `shared/host-contract.md` (read from the host's
+//! The wire contract these follow is `docs/host-contract.md` (read from the host's
 //! source): strings in `Data`/`Metadata` arrive double-encoded, `res.status` is ignored
 //! (we send `statusCode`), an empty or `null` 200 reply hangs the invocation, exit code 0
 //! is never restarted, and the host only ever connects to 127.0.0.1.
 
+pub mod error;
 pub mod flight;
 pub mod http_api;
 pub mod invocation;
+pub mod linger;
 pub mod negotiate;
 pub mod page;
 pub mod payload;
@@ -29,6 +34,7 @@ pub mod server;
 pub mod state;
 pub mod timer;
 
+pub use error::ErrorClass;
 pub use serve::ServeArgs;
 pub use server::{router, run};
 pub use state::{Settings, State};

@@ -5,13 +5,14 @@
 //! The reply to the host is always 200 with a JSON object when we understood the
 //! envelope; the caller's status (400, 403, 503 ...) travels inside `Outputs.res`. A
 //! non-2xx reply is kept for envelopes we cannot use: the host then fails the
-//! invocation and logs it (host-contract.md §5.6, G7).
+//! invocation and logs it (docs/host-contract.md §5.6, G7).
 
 use axum::body::Bytes;
 use axum::http::Method;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
+use super::error::ErrorClass;
 use super::http_api::{self, ApiReply, ApiRequest, RequestBody};
 use super::invocation::{
     Envelope, EnvelopeError, Invocation, Mode, get_ci, http_output, parse_envelope, reply_body,
@@ -46,19 +47,18 @@ pub async fn invoke(
         "probe" | "health" | "metrics" => {}
         "scheduled" => {
             return Err(EnvelopeError::new(
-                "envelope.missing_binding",
+                ErrorClass::EnvelopeMissingBinding,
                 "`Data` has no timer binding (an object with Schedule, ScheduleStatus and IsPastDue)",
             ));
         }
         _ => {
-            return Err(EnvelopeError {
-                status: axum::http::StatusCode::NOT_FOUND,
-                class: "handler.unknown_function",
-                message: format!(
+            return Err(EnvelopeError::new(
+                ErrorClass::HandlerUnknownFunction,
+                format!(
                     "no function `{}` here: this handler serves probe, scheduled, health and metrics",
                     function.chars().take(64).collect::<String>()
                 ),
-            });
+            ));
         }
     }
     let inv = Invocation::from_headers(headers, &name, "http", Mode::Payload);
@@ -88,7 +88,7 @@ fn to_envelope(reply: ApiReply) -> Value {
     reply_body(outputs, reply.logs, Value::Null)
 }
 
-/// The caller's request from `Data.req` (host-contract.md §5.4): header values are
+/// The caller's request from `Data.req` (docs/host-contract.md §5.4): header values are
 /// arrays, `Query` is an object with repeated keys comma-joined, `Body` is present only
 /// when the caller sent a Content-Length.
 pub fn http_request(env: &Envelope, limit: usize) -> Result<ApiRequest, EnvelopeError> {
@@ -103,7 +103,7 @@ pub fn http_request(env: &Envelope, limit: usize) -> Result<ApiRequest, Envelope
         });
     let Some(Value::Object(req)) = req else {
         return Err(EnvelopeError::new(
-            "envelope.missing_binding",
+            ErrorClass::EnvelopeMissingBinding,
             "`Data` has no HTTP request binding (`req` with Url, Method, Headers): \
              is this function's trigger an httpTrigger named `req`?",
         ));
@@ -115,7 +115,7 @@ pub fn http_request(env: &Envelope, limit: usize) -> Result<ApiRequest, Envelope
     let method = text("Method").unwrap_or_else(|| "GET".into());
     let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| {
         EnvelopeError::new(
-            "envelope.invalid",
+            ErrorClass::EnvelopeInvalid,
             "`Data.req.Method` is not an HTTP method",
         )
     })?;

@@ -1,7 +1,8 @@
 //! `routeproof serve`: the process the Functions host starts. It finds its port, config
-//! and budgets, then serves until killed.
+//! (a file, or the compiled-in default when the package has none) and budgets, then
+//! serves until killed.
 //!
-//! Exit codes matter to the host (host-contract.md §1.6): exit 0 is never restarted, so
+//! Exit codes matter to the host (docs/host-contract.md §1.6): exit 0 is never restarted, so
 //! this never exits 0 while it should be serving; a bad start-up exits 2 with one line on
 //! stderr (the host shows the last three stderr lines as the crash message).
 
@@ -16,7 +17,9 @@ use tracing_subscriber::filter::{LevelFilter, filter_fn};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, fmt};
 
+use crate::app::{self, ConfigSource};
 use crate::config::{self, process_env};
+use crate::setting;
 
 use super::state::{Settings, State, parse_function_timeout};
 
@@ -30,7 +33,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub port: Option<u16>,
     /// Config file. Default: config/default.toml next to the binary, then under
-    /// FUNCTIONS_APP_ROOT_PATH.
+    /// FUNCTIONS_APP_ROOT_PATH, then the default compiled into the binary.
     #[arg(long, env = "ROUTEPROOF_CONFIG")]
     pub config: Option<PathBuf>,
     /// Budget of a run started by /api/probe (kept under the 230 s front-end limit).
@@ -54,8 +57,6 @@ pub struct ServeArgs {
 /// Runs the server; returns only on a fatal error or a signal.
 pub fn main(args: ServeArgs) -> ExitCode {
     init_logging();
-    // OTLP export, only when OTEL_EXPORTER_OTLP_* is set (src/telemetry.rs).
-    let _ = crate::telemetry::init_from_env();
     let under_host = process_env("FUNCTIONS_CUSTOMHANDLER_PORT").is_some();
     let (addr, state, config_path) = match prepare(&args) {
         Ok(v) => v,
@@ -82,7 +83,7 @@ pub fn main(args: ServeArgs) -> ExitCode {
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         tracing::info!(
             listen = %addr,
-            config = %config_path.display(),
+            config = %config_path,
             targets = state.targets().len(),
             adhoc = state.adhoc().is_some(),
             http_deadline_ms = state.http_deadline().as_millis() as u64,
@@ -119,19 +120,20 @@ fn fatal(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn prepare(args: &ServeArgs) -> Result<(SocketAddr, Arc<State>, PathBuf), String> {
+fn prepare(args: &ServeArgs) -> Result<(SocketAddr, Arc<State>, String), String> {
     let addr = listen_addr(args, &process_env)?;
-    let path = config_path(args.config.as_deref(), &process_env)?;
-    let mut cfg = config::load(&path, &process_env).map_err(|e| e.to_string())?;
-    let discovered = crate::discover::apply(&mut cfg, &process_vars());
-    if discovered.enabled {
-        // Setting names and counts only: never a value.
-        tracing::info!(
-            added = discovered.added,
-            notes = discovered.notes.len(),
-            "targets discovered from app settings"
-        );
-    }
+    // A config file that exists but is invalid fails here, with its one-line reason; no
+    // file at all is a bare deployment, which still answers with the compiled-in default.
+    let path = config_path(args.config.as_deref(), &process_env);
+    let (source, shown) = match &path {
+        Some(p) => (ConfigSource::File(p), p.display().to_string()),
+        None => (
+            ConfigSource::Text(app::DEFAULT_CONFIG),
+            "(compiled-in default)".to_string(),
+        ),
+    };
+    let composed =
+        app::compose(source, &process_env, &app::process_vars()).map_err(|e| e.to_string())?;
     let settings = Settings {
         http_deadline: config::duration(
             "ROUTEPROOF_HTTP_DEADLINE",
@@ -147,12 +149,14 @@ fn prepare(args: &ServeArgs) -> Result<(SocketAddr, Arc<State>, PathBuf), String
         .map_err(|e| e.to_string())?,
         function_timeout: app_root(&process_env)
             .and_then(|root| function_timeout(&root.join("host.json"))),
-        allow_adhoc: optional_flag("ROUTEPROOF_ALLOW_ADHOC", &process_env)?,
+        allow_adhoc: setting::yes_no("ROUTEPROOF_ALLOW_ADHOC", &process_env)?,
         handler_port: Some(addr.port()),
+        // OTel and App Insights export, only when their standard variables are set.
+        telemetry: app::telemetry(),
         ..Settings::default()
     };
-    let state = State::new(cfg, settings, &process_env).map_err(|e| e.to_string())?;
-    Ok((addr, state, path))
+    let state = State::new(composed.config, settings, &process_env).map_err(|e| e.to_string())?;
+    Ok((addr, state, shown))
 }
 
 /// `--listen`, else `127.0.0.1:--port`, else the port the host hands over. Never
@@ -176,34 +180,21 @@ pub fn listen_addr(args: &ServeArgs, env: config::EnvLookup) -> Result<SocketAdd
     Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
 }
 
-/// The config: explicit, else `config/default.toml` next to the binary (where
-/// scripts/package.sh puts it), else under the app root the host names.
-pub fn config_path(explicit: Option<&Path>, env: config::EnvLookup) -> Result<PathBuf, String> {
+/// The config file: explicit, else `config/default.toml` next to the binary (where
+/// scripts/package.sh puts it), else under the app root the host names; `None` when
+/// there is none (the caller falls back to the compiled-in default).
+pub fn config_path(explicit: Option<&Path>, env: config::EnvLookup) -> Option<PathBuf> {
     if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
+        return Some(p.to_path_buf());
     }
-    let mut tried = Vec::new();
     let exe_dir = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(Path::to_path_buf));
-    for dir in [exe_dir, env("FUNCTIONS_APP_ROOT_PATH").map(PathBuf::from)]
+    [exe_dir, env("FUNCTIONS_APP_ROOT_PATH").map(PathBuf::from)]
         .into_iter()
         .flatten()
-    {
-        let p = dir.join("config").join("default.toml");
-        if p.is_file() {
-            return Ok(p);
-        }
-        tried.push(p.display().to_string());
-    }
-    Err(format!(
-        "no config: set ROUTEPROOF_CONFIG (or --config) to a TOML file; looked for {}",
-        if tried.is_empty() {
-            "nothing".to_string()
-        } else {
-            tried.join(", ")
-        }
-    ))
+        .map(|dir| dir.join("config").join("default.toml"))
+        .find(|p| p.is_file())
 }
 
 fn app_root(env: config::EnvLookup) -> Option<PathBuf> {
@@ -233,36 +224,13 @@ fn function_timeout(host_json: &Path) -> Option<Duration> {
         .and_then(parse_function_timeout)
 }
 
-/// The process environment as pairs for discovery; settings that are not UTF-8 are
-/// skipped (no Azure setting is).
-fn process_vars() -> Vec<(String, String)> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
-}
-
-/// Like `flag`, but unset (or empty) is `None`, so the config decides.
-fn optional_flag(key: &str, env: config::EnvLookup) -> Result<Option<bool>, String> {
-    match env(key).map(|v| v.trim().to_string()) {
-        None => Ok(None),
-        Some(v) if v.is_empty() => Ok(None),
-        Some(_) => flag(key, env).map(Some),
-    }
-}
-
-fn flag(key: &str, env: config::EnvLookup) -> Result<bool, String> {
-    match env(key).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("" | "0" | "false" | "no" | "off") => Ok(false),
-        Some("1" | "true" | "yes" | "on") => Ok(true),
-        Some(other) => Err(format!("{key}=`{other}` is not true or false")),
-    }
-}
-
 /// JSON lines on stdout (the host logs each as Information under Host.Function.Console);
 /// errors, and only errors, on stderr (the host logs those as Error).
 fn init_logging() {
     let filter = EnvFilter::try_from_env("ROUTEPROOF_LOG").unwrap_or_else(|_| {
-        EnvFilter::new("info,hickory_net=off,hickory_resolver=off,hickory_proto=off")
+        EnvFilter::new(crate::telemetry::quiet_filter(
+            "info,hickory_net=off,hickory_resolver=off,hickory_proto=off",
+        ))
     });
     let stdout = fmt::layer()
         .json()
@@ -358,20 +326,5 @@ mod tests {
                 .unwrap_err()
                 .contains("not a port")
         );
-    }
-
-    #[test]
-    fn flags() {
-        for (v, want) in [
-            ("1", Ok(true)),
-            ("TRUE", Ok(true)),
-            ("off", Ok(false)),
-            ("", Ok(false)),
-        ] {
-            let env = move |_: &str| Some(v.to_string());
-            assert_eq!(flag("X", &env), want, "{v}");
-        }
-        assert!(flag("X", &|_| Some("maybe".into())).is_err());
-        assert_eq!(flag("X", &|_| None), Ok(false));
     }
 }

@@ -1,7 +1,7 @@
 //! The HTTP server the Functions host talks to. Built as `run(listener, state,
 //! shutdown)` so the binary binds the host's port and tests bind `127.0.0.1:0`.
 //!
-//! Routes, by how requests arrive (host-contract.md §2):
+//! Routes, by how requests arrive (docs/host-contract.md §2):
 //! - `GET /`: the host's readiness poll (every 25 ms at start-up); answered at once.
 //! - `/api/probe`, `/api/health`, `/api/metrics`: forward and proxy mode keep the
 //!   original path.
@@ -24,13 +24,15 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
+use super::error::ErrorClass;
 use super::http_api::{self, ApiReply, ApiRequest, RequestBody};
-use super::invocation::{Invocation, Mode, http_mode};
+use super::invocation::{EnvelopeError, Invocation, Mode, http_mode};
 use super::payload;
 use super::state::{ENVELOPE_LIMIT, State};
 
 /// After refusing an oversized body, read (and discard) up to this much more of it so
-/// the client, still sending, gets our 413 instead of a connection reset.
+/// the connection stays reusable; beyond it the reply closes the connection, which
+/// lingers (`super::linger`) so the client, still sending, reads the 413.
 const DRAIN_CAP: u64 = 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(5);
 
@@ -39,7 +41,8 @@ pub async fn run<F>(listener: TcpListener, state: Arc<State>, shutdown: F) -> st
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    axum::serve(listener, router(state))
+    // Connections close with a linger, so a refused body's 413 is read, not reset.
+    axum::serve(super::linger::Listener(listener), router(state))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -89,8 +92,7 @@ async fn api_probe(
                 Err(BodyError::TooLarge { drained }) => (RequestBody::TooLarge, !drained),
                 Err(BodyError::Broken(e)) => {
                     let reply = ApiReply::error(
-                        StatusCode::BAD_REQUEST,
-                        "request.body",
+                        ErrorClass::RequestBody,
                         format!("the request body could not be read: {e}"),
                         &inv,
                     );
@@ -127,8 +129,7 @@ async fn api_metrics(
         super::timer::metrics(&state, &inv)
     } else {
         ApiReply::error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "request.method",
+            ErrorClass::RequestMethod,
             format!("{method} is not supported here: use GET"),
             &inv,
         )
@@ -144,8 +145,7 @@ async fn api_health(method: Method, uri: Uri, headers: HeaderMap) -> Response {
         http_api::health(&inv)
     } else {
         ApiReply::error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "request.method",
+            ErrorClass::RequestMethod,
             format!("{method} is not supported here: use GET"),
             &inv,
         )
@@ -195,19 +195,18 @@ async fn post_function(
             )
         }
         Err(BodyError::TooLarge { drained }) => (
-            Err(super::invocation::EnvelopeError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                class: "envelope.too_large",
-                message: format!(
+            Err(EnvelopeError::new(
+                ErrorClass::EnvelopeTooLarge,
+                format!(
                     "the invocation body is larger than {} MiB",
                     ENVELOPE_LIMIT >> 20
                 ),
-            }),
+            )),
             !drained,
         ),
         Err(BodyError::Broken(e)) => (
-            Err(super::invocation::EnvelopeError::new(
-                "envelope.invalid",
+            Err(EnvelopeError::new(
+                ErrorClass::EnvelopeInvalid,
                 format!("the invocation body could not be read: {e}"),
             )),
             false,
@@ -223,15 +222,15 @@ async fn post_function(
         Err(e) => {
             let inv = Invocation::from_headers(&headers, &function, "unknown", Mode::Payload);
             let _s = inv.span().entered();
-            if e.status.is_server_error() {
-                tracing::error!(class = e.class, "{}", e.message);
+            if e.status().is_server_error() {
+                tracing::error!(class = e.class.as_str(), "{}", e.message);
             } else {
-                tracing::warn!(class = e.class, "{}", e.message);
+                tracing::warn!(class = e.class.as_str(), "{}", e.message);
             }
             let body =
                 json!({ "error": { "class": e.class, "message": e.message }, "invocation": inv });
             (
-                e.status,
+                e.status(),
                 [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
                 body.to_string(),
             )
@@ -254,12 +253,12 @@ async fn post_function(
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let body = json!({ "error": {
-        "class": "request.method",
+        "class": ErrorClass::RequestMethod,
         "message": format!("{method} is not supported on {}: GET /api/probe, POST /{{function}}",
             uri.path().chars().take(128).collect::<String>()),
     }});
     (
-        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorClass::RequestMethod.status(),
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )
@@ -268,12 +267,12 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 
 async fn not_found(uri: Uri) -> Response {
     let body = json!({ "error": {
-        "class": "handler.not_found",
+        "class": ErrorClass::HandlerNotFound,
         "message": format!("nothing at {}: routes are /api/probe, /api/health and POST /{{function}}",
             uri.path().chars().take(128).collect::<String>()),
     }});
     (
-        StatusCode::NOT_FOUND,
+        ErrorClass::HandlerNotFound.status(),
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )

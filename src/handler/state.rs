@@ -11,12 +11,13 @@ use crate::config::{Config, ConfigError, EnvLookup, TargetConfig};
 use crate::policy::Policy;
 use crate::probe::{AddressPolicy, Engine};
 use crate::report::Report;
+use crate::telemetry::Exports;
 
 use super::flight::{Abandoned, Role, SingleFlight};
 use super::invocation::Invocation;
 
 /// The Azure front end drops an HTTP-triggered call after 230 s whatever
-/// `functionTimeout` says (host-contract.md 1.8).
+/// `functionTimeout` says (docs/host-contract.md §1.8).
 pub const FRONT_END_LIMIT: Duration = Duration::from_secs(230);
 /// Time kept back from every budget to render and send the reply.
 pub const REPLY_MARGIN: Duration = Duration::from_secs(10);
@@ -44,6 +45,9 @@ pub struct Settings {
     pub allow_adhoc: Option<bool>,
     /// The port this handler listens on: ad-hoc targets may never name it.
     pub handler_port: Option<u16>,
+    /// Where finished runs are exported (`OTEL_*`, `APPLICATIONINSIGHTS_CONNECTION_STRING`):
+    /// owned here, by the handler, and built by `serve` at start-up.
+    pub telemetry: Exports,
 }
 
 impl Default for Settings {
@@ -55,6 +59,7 @@ impl Default for Settings {
             body_limit: BODY_LIMIT,
             allow_adhoc: None,
             handler_port: None,
+            telemetry: Exports::default(),
         }
     }
 }
@@ -168,7 +173,7 @@ impl State {
                 max_concurrent: p.max_concurrent,
             }),
         };
-        let engine = Engine::new(config.engine, "config", env)?;
+        let engine = crate::app::engine(config.engine, "config", env)?;
         Ok(Arc::new(State {
             engine,
             targets: Arc::new(config.targets),

@@ -11,11 +11,14 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
-use super::http_api::{ApiReply, report_lines, summary_line};
+use crate::render::lines::{report_lines, summary_line};
+
+use super::error::ErrorClass;
+use super::http_api::ApiReply;
 use super::invocation::{Envelope, EnvelopeError, Invocation, get_ci, reply_body, unwrap_encoded};
 use super::state::{Scheduled, State};
 
-/// What the timer binding tells us (host-contract.md §5.3). The cron text is not sent.
+/// What the timer binding tells us (docs/host-contract.md §5.3). The cron text is not sent.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TimerInfo {
     pub is_past_due: bool,
@@ -72,7 +75,7 @@ pub async fn scheduled(
 ) -> Result<Value, EnvelopeError> {
     let Some(info) = timer_info(env) else {
         return Err(EnvelopeError::new(
-            "envelope.missing_binding",
+            ErrorClass::EnvelopeMissingBinding,
             "`Data` has no timer binding (an object with Schedule, ScheduleStatus and IsPastDue): \
              is this function's trigger a timerTrigger?",
         ));
@@ -113,16 +116,19 @@ pub async fn scheduled(
     // The host kills the handler without a signal: telemetry (OTel, App Insights
     // availability) leaves before we answer, within a short bound, and a dead
     // collector never fails the invocation.
-    crate::telemetry::export_run(
-        &report,
-        crate::telemetry::Parent {
-            traceparent: inv.traceparent.as_deref(),
-            invocation_id: inv.id.as_deref(),
-            trigger: "timer",
-        },
-        crate::telemetry::FLUSH_BOUND,
-    )
-    .await;
+    state
+        .settings()
+        .telemetry
+        .export_run(
+            &report,
+            crate::telemetry::Parent {
+                traceparent: inv.traceparent.as_deref(),
+                invocation_id: inv.id.as_deref(),
+                trigger: crate::telemetry::Trigger::Timer,
+            },
+            crate::telemetry::FLUSH_BOUND,
+        )
+        .await;
     let summary = summary_line("timer", &report);
     state.store_scheduled(Scheduled {
         report: Arc::clone(&report),

@@ -110,22 +110,7 @@ pub fn render(report: &Report, extra: &Map<String, Value>) -> String {
         target_row(&mut out, t, scale);
     }
 
-    out.push_str("<h2>Environment</h2>\n<dl>");
-    if let Value::Object(env) = serde_json::to_value(&report.environment).unwrap_or(Value::Null) {
-        for (k, v) in &env {
-            if v.is_null() {
-                continue;
-            }
-            let _ = write!(
-                out,
-                "<dt>{}</dt><dd>{}</dd>",
-                escape(k),
-                escape(&compact(v))
-            );
-        }
-    }
-    out.push_str("</dl>\n");
-
+    environment(&mut out, report);
     for (k, v) in extra {
         if k == "scheduled" {
             continue;
@@ -134,7 +119,7 @@ pub fn render(report: &Report, extra: &Map<String, Value>) -> String {
             out,
             "<p class=\"meta\">{}: <code>{}</code></p>",
             escape(k),
-            escape(&compact(v))
+            escape(&pairs(v))
         );
     }
     out.push_str("<details><summary>Full report (text)</summary><pre>");
@@ -170,10 +155,8 @@ fn target_row(out: &mut String, t: &TargetReport, scale: f64) {
     }
     if !t.layers.is_empty() {
         out.push_str("<div class=\"wf\">");
-        let mut offset = 0.0f64;
-        for l in &t.layers {
-            lane(out, l, offset, scale);
-            offset += l.duration_ms.max(0.0);
+        for (l, start) in t.layers.iter().zip(layer_starts(t)) {
+            lane(out, l, start, scale);
         }
         for s in &t.skipped {
             let _ = write!(
@@ -188,8 +171,23 @@ fn target_row(out: &mut String, t: &TargetReport, scale: f64) {
     out.push_str("</section>\n");
 }
 
-/// One waterfall lane: layers run one after another, so each bar starts where the
-/// previous ones ended. Widths are relative to the slowest target on the page.
+/// Where each layer's bar starts, in ms from the target's start. The report gives
+/// durations only, so a layer starts where the previous one ended; a per-layer start
+/// offset in the report (`LayerResult::start_ms`) would be drawn as it is.
+fn layer_starts(t: &TargetReport) -> Vec<f64> {
+    let mut offset = 0.0f64;
+    t.layers
+        .iter()
+        .map(|l| {
+            let start = offset;
+            offset += l.duration_ms.max(0.0);
+            start
+        })
+        .collect()
+}
+
+/// One waterfall lane at its start offset. Widths are relative to the slowest target
+/// on the page.
 fn lane(out: &mut String, l: &LayerResult, offset: f64, scale: f64) {
     let left = (offset / scale * 100.0).clamp(0.0, 100.0);
     let width = (l.duration_ms.max(0.0) / scale * 100.0).clamp(0.0, 100.0 - left);
@@ -206,6 +204,105 @@ fn lane(out: &mut String, l: &LayerResult, offset: f64, scale: f64) {
     );
 }
 
+/// The environment as labelled rows: where this ran (site, instance, private IP),
+/// how its traffic leaves (route-all and where that came from), which DNS servers it
+/// asked and why, and what discovery added. Never raw JSON.
+fn environment(out: &mut String, report: &Report) {
+    let env = &report.environment;
+    out.push_str("<h2>Environment</h2>\n<dl>");
+    let mut row = |label: &str, value: String| {
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", escape(label), escape(&value));
+    };
+    if let Some(h) = &env.hostname {
+        row("host", h.clone());
+    }
+    match &env.site {
+        Some(site) => {
+            let mut where_ = site.name.clone();
+            for (k, v) in [("region", &site.region), ("plan", &site.sku)] {
+                if let Some(v) = v {
+                    where_.push_str(&format!(" · {k} {v}"));
+                }
+            }
+            row("site", where_);
+            row(
+                "instance",
+                site.instance_id.clone().unwrap_or_else(|| "unknown".into()),
+            );
+            row(
+                "private IP",
+                match &site.private_ip {
+                    Some(ip) => {
+                        format!("{ip} (VNet integration {})", site.vnet_integration.as_str())
+                    }
+                    None => format!(
+                        "none seen (VNet integration {})",
+                        site.vnet_integration.as_str()
+                    ),
+                },
+            );
+            row(
+                "route-all",
+                format!("{} ({})", site.route_all.as_str(), site.route_all_source),
+            );
+        }
+        None => row(
+            "site",
+            env.note
+                .clone()
+                .unwrap_or_else(|| "not on Azure".to_string()),
+        ),
+    }
+    let servers: Vec<String> = env
+        .resolvers
+        .iter()
+        .map(|r| format!("{} ({})", r.server, r.source))
+        .collect();
+    row(
+        "resolvers",
+        if servers.is_empty() {
+            "none".to_string()
+        } else {
+            servers.join(", ")
+        },
+    );
+    let dns = &env.dns;
+    let mut settings = Vec::new();
+    if let Some(v) = &dns.website_dns_server {
+        settings.push(format!("WEBSITE_DNS_SERVER {v}"));
+    }
+    if let Some(v) = &dns.website_dns_alt_server {
+        settings.push(format!("WEBSITE_DNS_ALT_SERVER {v}"));
+    }
+    if settings.is_empty() && !dns.resolv_conf.is_empty() {
+        settings.push(format!("resolv.conf {}", dns.resolv_conf.join(", ")));
+    }
+    settings.push(if dns.custom {
+        "a custom DNS server answers".to_string()
+    } else {
+        "Azure DNS answers".to_string()
+    });
+    row("DNS settings", settings.join(" · "));
+    row(
+        "Azure DNS compared",
+        match &dns.azure_dns {
+            Some(a) => format!("{a} ({})", dns.azure_dns_why),
+            None => format!("no ({})", dns.azure_dns_why),
+        },
+    );
+    if let Some(d) = &env.discovery {
+        let mut text = format!("{} ({})", if d.enabled { "on" } else { "off" }, d.why);
+        if d.enabled {
+            text.push_str(&format!(", {} target(s) added", d.added));
+        }
+        for n in &d.notes {
+            text.push_str(&format!("; note: {n}"));
+        }
+        row("discovery", text);
+    }
+    out.push_str("</dl>\n");
+}
+
 fn fmt_ms(ms: f64) -> String {
     if ms >= 10_000.0 {
         format!("{:.1} s", ms / 1000.0)
@@ -216,8 +313,16 @@ fn fmt_ms(ms: f64) -> String {
     }
 }
 
-fn compact(v: &Value) -> String {
+/// `key=value` pairs of a small JSON object (nested objects inline), never braces.
+fn pairs(v: &Value) -> String {
     match v {
+        Value::Object(m) => m
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| format!("{k}={}", pairs(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Value::Array(a) => a.iter().map(pairs).collect::<Vec<_>>().join(", "),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }

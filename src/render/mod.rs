@@ -1,6 +1,8 @@
 //! Renderers. JSON is the report's own serde form; `text` is for terminals;
-//! `prometheus` is the `/api/metrics` exposition; `html` is the status page.
+//! `prometheus` is the `/api/metrics` exposition; `html` is the status page; `lines` is
+//! one line per target for logs.
 
 pub mod html;
+pub mod lines;
 pub mod prometheus;
 pub mod text;

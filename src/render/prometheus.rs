@@ -42,74 +42,85 @@ pub fn render(report: Option<&Report>, source: Source) -> String {
     let Some(report) = report else {
         return out;
     };
+    run_families(&mut out, report, source);
+    target_families(&mut out, report);
+    layer_families(&mut out, report);
+    out
+}
+
+/// The run as a whole: build info, when it finished, how long it took, how it ended.
+fn run_families(out: &mut String, report: &Report, source: Source) {
     family(
-        &mut out,
+        out,
         "routeproof_build_info",
         "gauge",
         "routeproof version and report schema",
     );
     sample(
-        &mut out,
+        out,
         "routeproof_build_info",
         &[("version", report.version), ("schema", report.schema)],
         1.0,
     );
     if let Some(t) = source.finished_at_unix {
         family(
-            &mut out,
+            out,
             "routeproof_last_run_timestamp_seconds",
             "gauge",
             "When the scheduled run this scrape reports finished (unix seconds)",
         );
-        sample(&mut out, "routeproof_last_run_timestamp_seconds", &[], t);
+        sample(out, "routeproof_last_run_timestamp_seconds", &[], t);
     }
     family(
-        &mut out,
+        out,
         "routeproof_run_duration_seconds",
         "gauge",
         "Wall time of the whole scheduled run",
     );
     sample(
-        &mut out,
+        out,
         "routeproof_run_duration_seconds",
         &[],
         secs(report.duration_ms),
     );
     family(
-        &mut out,
+        out,
         "routeproof_targets",
         "gauge",
         "Targets in the last run, by result",
     );
     sample(
-        &mut out,
+        out,
         "routeproof_targets",
         &[("result", "ok")],
         report.summary.ok as f64,
     );
     sample(
-        &mut out,
+        out,
         "routeproof_targets",
         &[("result", "failed")],
         report.summary.failed as f64,
     );
+}
 
+/// One sample per target: success, duration, the layer reached, each layer's duration.
+fn target_families(out: &mut String, report: &Report) {
     per_target(
-        &mut out,
+        out,
         report,
         "probe_success",
         "1 when every layer and expectation of the target held",
         |t| vec![(vec![], if t.ok { 1.0 } else { 0.0 })],
     );
     per_target(
-        &mut out,
+        out,
         report,
         "probe_duration_seconds",
         "How long the target's probe took",
         |t| vec![(vec![], secs(t.duration_ms))],
     );
     per_target(
-        &mut out,
+        out,
         report,
         "probe_reached_layer_info",
         "The last layer that answered (absent when not even DNS answered)",
@@ -120,7 +131,7 @@ pub fn render(report: Option<&Report>, source: Source) -> String {
         },
     );
     per_target(
-        &mut out,
+        out,
         report,
         "probe_layer_duration_seconds",
         "Duration of each layer that ran; a layer that did not run has no series",
@@ -136,8 +147,13 @@ pub fn render(report: Option<&Report>, source: Source) -> String {
                 .collect()
         },
     );
+}
+
+/// Why targets failed, and the blackbox_exporter-named facts of single layers (DNS
+/// time, HTTP status, certificate expiry).
+fn layer_families(out: &mut String, report: &Report) {
     per_target(
-        &mut out,
+        out,
         report,
         "probe_failure_info",
         "Why the target failed: the stable failure class and the layer it happened at",
@@ -160,7 +176,7 @@ pub fn render(report: Option<&Report>, source: Source) -> String {
         },
     );
     per_target(
-        &mut out,
+        out,
         report,
         "probe_dns_lookup_time_seconds",
         "Duration of the DNS layer",
@@ -171,7 +187,7 @@ pub fn render(report: Option<&Report>, source: Source) -> String {
         },
     );
     per_target(
-        &mut out,
+        out,
         report,
         "probe_http_status_code",
         "HTTP status of the final response",
@@ -187,7 +203,7 @@ pub fn render(report: Option<&Report>, source: Source) -> String {
         },
     );
     per_target(
-        &mut out,
+        out,
         report,
         "probe_ssl_earliest_cert_expiry",
         "Earliest not-after of the certificate chain the server sent (unix seconds)",
@@ -197,7 +213,6 @@ pub fn render(report: Option<&Report>, source: Source) -> String {
                 .unwrap_or_default()
         },
     );
-    out
 }
 
 /// The earliest `not_after` of every TLS chain the target's layers saw (TLS, or the

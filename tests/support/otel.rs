@@ -126,3 +126,116 @@ pub fn config(endpoint: &str) -> routeproof::telemetry::OtelConfig {
 pub fn target_names(r: &Report) -> Vec<&str> {
     r.targets.iter().map(|t| t.name.as_str()).collect()
 }
+
+// ------------------------------------------------ App Insights ingestion on loopback
+
+/// A loopback stand-in for `{IngestionEndpoint}/v2.1/track` (availability results) and
+/// `/v2/track` (the exporter's spans and metrics). Answers as the Breeze ingestion API
+/// documents (`itemsReceived`/`itemsAccepted`/`errors`), or 503 while `fail` is set.
+#[derive(Default)]
+pub struct Ingestion {
+    /// Headers and the decoded (gunzipped when needed) JSON array of each POST.
+    pub posts: std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<serde_json::Value>)>>,
+    pub fail: std::sync::atomic::AtomicBool,
+}
+
+impl Ingestion {
+    fn router(self: &std::sync::Arc<Self>) -> axum::Router {
+        use axum::http::{HeaderMap, StatusCode};
+        let me = std::sync::Arc::clone(self);
+        let track = axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let me = std::sync::Arc::clone(&me);
+            async move {
+                let items = gunzip(&headers, &body);
+                let n = items.len();
+                me.posts.lock().unwrap().push((headers, items));
+                if me.fail.load(std::sync::atomic::Ordering::SeqCst) {
+                    (StatusCode::SERVICE_UNAVAILABLE, "{}".to_string())
+                } else {
+                    (
+                        StatusCode::OK,
+                        format!(r#"{{"itemsReceived":{n},"itemsAccepted":{n},"errors":[]}}"#),
+                    )
+                }
+            }
+        });
+        axum::Router::new()
+            .route("/v2.1/track", track.clone())
+            .route("/v2/track", track)
+            .fallback(|uri: axum::http::Uri| async move {
+                eprintln!("ingestion receiver: unexpected {uri}");
+                StatusCode::NOT_FOUND
+            })
+    }
+
+    /// Plain HTTP on 127.0.0.1 (availability results may go to an http endpoint).
+    pub async fn start_http() -> (std::sync::Arc<Ingestion>, SocketAddr) {
+        let rx = std::sync::Arc::new(Ingestion::default());
+        let app = rx.router();
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        (rx, addr)
+    }
+
+    /// HTTPS on 127.0.0.1 with a leaf of `ca` (the exporter always speaks https).
+    pub async fn start_https(ca: &super::certs::Ca) -> (std::sync::Arc<Ingestion>, SocketAddr) {
+        let leaf = ca.issue(&super::certs::LeafSpec::new(["127.0.0.1", "localhost"]));
+        let rx = std::sync::Arc::new(Ingestion::default());
+        let app = rx.router();
+        let inner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = inner.local_addr().unwrap();
+        let listener = TlsListener {
+            inner,
+            acceptor: tokio_rustls::TlsAcceptor::from(leaf.server_config(&[], &[b"http/1.1"])),
+        };
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (rx, addr)
+    }
+}
+
+struct TlsListener {
+    inner: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.inner.accept().await else {
+                continue;
+            };
+            if let Ok(Ok(tls)) =
+                tokio::time::timeout(Duration::from_secs(5), self.acceptor.accept(tcp)).await
+            {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+fn gunzip(headers: &axum::http::HeaderMap, body: &[u8]) -> Vec<serde_json::Value> {
+    let raw = if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut out).unwrap();
+        out
+    } else {
+        body.to_vec()
+    };
+    serde_json::from_slice(&raw).unwrap_or_default()
+}
+
+/// Only a guard against hangs, never a speed claim: an export that blocks the run
+/// would block past any reasonable bound, and this turns that into a clear failure.
+pub async fn no_hang<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(120), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not complete: export blocked it"))
+}
