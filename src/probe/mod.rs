@@ -3,8 +3,11 @@
 //! each is a pipeline of layers that stops at the first failure; the run has one
 //! deadline and every layer gets `min(its timeout, what remains)`.
 
+pub mod amqp;
+pub mod amqp_ws;
 pub mod dns;
 pub mod http;
+pub mod kafka;
 pub mod resolvers;
 pub mod tcp;
 pub mod tds;
