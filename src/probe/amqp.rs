@@ -399,21 +399,23 @@ where
         *phase = Phase::Tls;
         let t0 = Instant::now();
         let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
-        let s =
-            match tokio::time::timeout_at(deadline, connector.connect(tls.server_name.clone(), io))
-                .await
-            {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    return fail(ErrorKind::TlsRefused, format!("TLS handshake failed: {e}"));
-                }
-                Err(_) => {
-                    return fail(
-                        ErrorKind::Timeout,
-                        "deadline reached during the TLS handshake",
-                    );
-                }
-            };
+        let s = match tokio::time::timeout_at(
+            deadline,
+            connector.connect(tls.server_name.clone(), io),
+        )
+        .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                return fail(ErrorKind::TlsRefused, format!("TLS handshake failed: {e}"));
+            }
+            Err(_) => {
+                return fail(
+                    ErrorKind::Timeout,
+                    "deadline reached during the TLS handshake (a plain-text server may be waiting for more bytes: is this port TLS?)",
+                );
+            }
+        };
         ev.tls_version = s.get_ref().1.protocol_version().map(|v| format!("{v:?}"));
         ev.timings.push(timing(Phase::Tls, t0));
         ev.transport = "tls".into();

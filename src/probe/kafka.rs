@@ -296,7 +296,7 @@ where
                 return tls_fail(
                     ev,
                     ErrorKind::Timeout,
-                    "deadline reached during the TLS handshake".into(),
+                    "deadline reached during the TLS handshake (a plain-text server may be waiting for more bytes: is this port TLS?)".into(),
                 );
             }
         }

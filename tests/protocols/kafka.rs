@@ -297,3 +297,43 @@ async fn stalled_broker_honours_the_deadline() {
     );
     assert!(Instant::now() >= d);
 }
+
+#[tokio::test]
+async fn tansu_behind_tls_answers_api_versions_and_plain_tcp_is_tls_refused() {
+    let Some(t) = msg_peers::tansu(
+        "tansu_behind_tls_answers_api_versions_and_plain_tcp_is_tls_refused",
+        false,
+    ) else {
+        return;
+    };
+    let (addr, client) = msg_peers::tls_proxy(t.port).await;
+    let o = Options {
+        tls: Some(routeproof::probe::amqp::Tls {
+            config: client,
+            server_name: "localhost".try_into().expect("name"),
+        }),
+        ..Options::default()
+    };
+    let out = run(TcpStream::connect(addr).await.expect("c"), &o, 10).await;
+    assert!(out.ok(), "{out:?}");
+    assert_eq!(out.evidence.transport, "tls");
+    assert_eq!(
+        out.evidence
+            .timings
+            .iter()
+            .map(|t| t.phase)
+            .collect::<Vec<_>>(),
+        [Phase::Tls, Phase::ApiVersions]
+    );
+    assert_eq!(out.evidence.api_versions_error, Some(0));
+    // The same TLS options against Tansu's plain port: Tansu reads the ClientHello as
+    // the size of a huge Kafka request and waits for the rest, so the handshake times out.
+    let out = run(connect(t.port).await, &o, 2).await;
+    let f = out.error.as_ref().expect("no TLS");
+    assert_eq!(
+        (f.kind, f.phase),
+        (ErrorKind::Timeout, Phase::Tls),
+        "{out:?}"
+    );
+    assert!(f.message.contains("is this port TLS"), "{}", f.message);
+}

@@ -359,6 +359,8 @@ pub async fn ws_bridge(upstream: u16) -> SocketAddr {
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
     listener(move |s| async move {
+        // The callback type is tungstenite's; its error type is what it is.
+        #[allow(clippy::result_large_err)]
         let cb = |req: &Request, mut resp: Response| {
             let offered = req
                 .headers()
@@ -383,14 +385,14 @@ pub async fn ws_bridge(upstream: u16) -> SocketAddr {
         let (mut wsw, mut wsr) = ws.split();
         let up = async move {
             while let Some(Ok(m)) = wsr.next().await {
-                match m {
-                    Message::Binary(b) => {
-                        if tw.write_all(&b).await.is_err() {
-                            break;
-                        }
+                let Message::Binary(b) = m else {
+                    if m.is_close() {
+                        break;
                     }
-                    Message::Close(_) => break,
-                    _ => {}
+                    continue;
+                };
+                if tw.write_all(&b).await.is_err() {
+                    break;
                 }
             }
         };
@@ -416,4 +418,28 @@ pub async fn connect(port: u16) -> TcpStream {
     TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect to the loopback peer")
+}
+
+/// TLS in front of TCP `upstream` (Tansu 0.6's CLI refuses `--cert` together with
+/// `--key`, so its own TLS listener cannot be used): returns the address and a client
+/// config trusting the proxy's CA for `localhost`.
+pub async fn tls_proxy(upstream: u16) -> (SocketAddr, Arc<rustls::ClientConfig>) {
+    crate::support::certs::install_crypto_provider();
+    let ca = Ca::new("routeproof kafka test CA");
+    let leaf = ca.issue(&LeafSpec::new(["localhost"]));
+    let acceptor = tokio_rustls::TlsAcceptor::from(leaf.server_config(&[], &[]));
+    let addr = listener(move |s| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(mut tls) = acceptor.accept(s).await else {
+                return;
+            };
+            let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                return;
+            };
+            let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+        }
+    })
+    .await;
+    (addr, ca.client_config(&[]))
 }
