@@ -29,24 +29,24 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn wait_port(port: u16, child: &mut Child, limit: Duration, log: &Path) {
+fn wait_port(port: u16, child: &mut Child, limit: Duration, log: &Path) -> Result<(), String> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+            return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!(
+            return Err(format!(
                 "peer exited ({status}) before listening on {port}: {}",
                 tail(log)
-            );
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!(
+    Err(format!(
         "peer not listening on {port} after {limit:?}: {}",
         tail(log)
-    );
+    ))
 }
 
 fn tail(p: &Path) -> String {
@@ -89,13 +89,14 @@ struct RabbitProcs {
     dir: PathBuf,
 }
 
-static RABBIT: OnceLock<Option<Rabbit>> = OnceLock::new();
+/// `None`: not installed; `Some(Err)`: it failed to start once, and is not retried
+/// (a retry per test would pile up nodes on a loaded machine).
+static RABBIT: OnceLock<Option<Result<Rabbit, String>>> = OnceLock::new();
 static RABBIT_PROCS: Mutex<Option<RabbitProcs>> = Mutex::new(None);
 
 extern "C" fn stop_rabbit_at_exit() {
-    if let Ok(mut g) = RABBIT_PROCS.lock()
-        && let Some(mut p) = g.take()
-    {
+    let mut g = RABBIT_PROCS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(mut p) = g.take() {
         stop(&mut p.server);
         stop(&mut p.epmd);
         let _ = std::fs::remove_dir_all(&p.dir);
@@ -111,13 +112,17 @@ pub fn rabbit(test: &str) -> Option<&'static Rabbit> {
         }
         Some(start_rabbit())
     });
-    if r.is_none() {
-        crate::support::skip(
-            test,
-            "RabbitMQ 3.10 (apt-get install rabbitmq-server) is not installed",
-        );
+    match r {
+        None => {
+            crate::support::skip(
+                test,
+                "RabbitMQ 3.10 (apt-get install rabbitmq-server) is not installed",
+            );
+            None
+        }
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => panic!("{test}: RabbitMQ did not start: {e}"),
     }
-    r.as_ref()
 }
 
 fn which(bin: &str) -> Option<PathBuf> {
@@ -140,7 +145,7 @@ fn rabbit_ids() -> (u32, u32) {
     unsafe { ((*pw).pw_uid, (*pw).pw_gid) }
 }
 
-fn start_rabbit() -> Rabbit {
+fn start_rabbit() -> Result<Rabbit, String> {
     crate::support::certs::install_crypto_provider();
     let (uid, gid) = rabbit_ids();
     let dir = tempfile::Builder::new()
@@ -213,25 +218,30 @@ fn start_rabbit() -> Rabbit {
         .stderr(log)
         .spawn()
         .expect("rabbitmq-server");
-    *RABBIT_PROCS.lock().expect("lock") = Some(RabbitProcs {
+    let mut procs = RabbitProcs {
         epmd,
         server,
         dir: dir.clone(),
-    });
+    };
+    // Boot takes 7-9 s on an idle machine (test-bed notes); far longer under load.
+    let limit = Duration::from_secs(240);
+    let ready = wait_port(plain, &mut procs.server, limit, &log_path)
+        .and_then(|()| wait_port(tls, &mut procs.server, limit, &log_path));
+    if let Err(e) = ready {
+        stop(&mut procs.server);
+        stop(&mut procs.epmd);
+        let _ = std::fs::remove_dir_all(&procs.dir);
+        return Err(e);
+    }
+    *RABBIT_PROCS.lock().unwrap_or_else(|e| e.into_inner()) = Some(procs);
     // SAFETY: registers a plain extern "C" function with no captured state.
     unsafe { libc::atexit(stop_rabbit_at_exit) };
-    {
-        let mut g = RABBIT_PROCS.lock().expect("lock");
-        let p = g.as_mut().expect("just set");
-        wait_port(plain, &mut p.server, Duration::from_secs(90), &log_path);
-        wait_port(tls, &mut p.server, Duration::from_secs(10), &log_path);
-    }
-    Rabbit {
+    Ok(Rabbit {
         plain,
         tls,
         client_tls: ca.client_config(&[]),
         dir,
-    }
+    })
 }
 
 fn chown_r(p: &Path, uid: u32, gid: u32) {
@@ -293,7 +303,10 @@ pub fn tansu(test: &str, authentication: bool) -> Option<Tansu> {
         cmd.arg("--authentication");
     }
     let mut child = cmd.spawn().expect("tansu");
-    wait_port(port, &mut child, Duration::from_secs(20), &log_path);
+    if let Err(e) = wait_port(port, &mut child, Duration::from_secs(60), &log_path) {
+        stop(&mut child);
+        panic!("{test}: tansu did not start: {e}");
+    }
     Some(Tansu {
         port,
         child,

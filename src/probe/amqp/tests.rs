@@ -150,3 +150,12 @@ fn cbs_request_layout() {
     assert_eq!(c2, code::AMQP_VALUE);
     assert_eq!(body.as_str(), Some("TOKEN-VALUE"));
 }
+
+#[test]
+fn the_probe_future_is_send() {
+    fn send<T: Send>(_: &T) {}
+    let (io, _peer) = tokio::io::duplex(64);
+    let o = Options::new("h");
+    let f = probe(io, &o, tokio::time::Instant::now());
+    send(&f);
+}

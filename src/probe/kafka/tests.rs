@@ -51,3 +51,12 @@ fn secrets_never_print() {
     assert!(s.iter().any(|x| x == "PLANTED-KAFKA-KEY"));
     assert!(!amqp::redact("echo PLANTED-KAFKA-KEY", &s).contains("PLANTED"));
 }
+
+#[test]
+fn the_probe_future_is_send() {
+    fn send<T: Send>(_: &T) {}
+    let (io, _peer) = tokio::io::duplex(64);
+    let o = Options::default();
+    let f = probe(io, &o, tokio::time::Instant::now());
+    send(&f);
+}
