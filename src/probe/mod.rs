@@ -3,9 +3,12 @@
 //! each is a pipeline of layers that stops at the first failure; the run has one
 //! deadline and every layer gets `min(its timeout, what remains)`.
 
+pub mod amqp;
+pub mod amqp_ws;
 pub mod dns;
 mod hop;
 pub mod http;
+pub mod kafka;
 mod pipeline;
 pub mod step;
 pub mod tcp;
