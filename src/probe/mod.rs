@@ -4,7 +4,11 @@
 //! deadline and every layer gets `min(its timeout, what remains)`.
 
 pub mod dns;
+pub mod handshake;
 pub mod http;
+pub mod mysql;
+pub mod postgres;
+pub mod redis;
 pub mod resolvers;
 pub mod tcp;
 pub mod tds;
