@@ -438,6 +438,9 @@ impl Run<'_> {
             if self.ev.auth_request.is_none() {
                 self.ev.auth_request = Some(wire::auth_name(code).into());
             }
+            if code == wire::AUTH_SASL {
+                self.ev.sasl_mechanisms = wire::cstrings(&body[4..]);
+            }
             let reply: Option<Vec<u8>> = match code {
                 wire::AUTH_OK => break,
                 _ if self.opts.credential == Credential::None => return Ok(false),
@@ -450,8 +453,7 @@ impl Run<'_> {
                     Some(wire::password(h.as_bytes()))
                 }
                 wire::AUTH_SASL => {
-                    let mechs = wire::cstrings(&body[4..]);
-                    self.ev.sasl_mechanisms = mechs.clone();
+                    let mechs = &self.ev.sasl_mechanisms;
                     if !mechs.iter().any(|m| m == sasl::SCRAM_SHA_256) {
                         return Err(fail(
                             Kind::AuthUnsupported,
