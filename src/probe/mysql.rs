@@ -47,9 +47,9 @@ use super::handshake::{
 };
 
 mod login;
-mod wire;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 pub use wire::{CACHING_SHA2, CLEAR, NATIVE};
 
@@ -247,7 +247,10 @@ fn io_failure(phase: Phase, e: IoFail) -> Failure {
         IoStop::Closed => Kind::Closed { phase },
         IoStop::Other => Kind::Io { phase },
     };
-    let msg = if kind == (Kind::Timeout { phase: Phase::Greeting }) {
+    let msg = if kind
+        == (Kind::Timeout {
+            phase: Phase::Greeting,
+        }) {
         "greeting: the server accepted the connection but sent no greeting before the deadline (a MySQL server speaks first)".to_string()
     } else {
         format!("{phase}: {}", e.message)

@@ -47,13 +47,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::handshake::{
-    self, Credential, IoFail, IoStop, TlsInfo, TlsMode, TlsUpgrade, UpgradeErrorKind, ms,
-    printable,
+    self, Credential, IoFail, IoStop, TlsInfo, TlsMode, TlsUpgrade, UpgradeErrorKind, ms, printable,
 };
 
-mod wire;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 /// The user the credential-free startup names. It need not exist: the pg_hba check
 /// (and its witness) comes before the role lookup.
@@ -446,9 +445,15 @@ impl Run<'_> {
                 _ if self.opts.credential == Credential::None => return Ok(false),
                 wire::AUTH_CLEARTEXT => Some(wire::password(self.secret()?)),
                 wire::AUTH_MD5 => {
-                    let salt: [u8; 4] = body.get(4..8).and_then(|b| b.try_into().ok()).ok_or_else(
-                        || fail(Kind::ProtocolViolation { phase: ph }, "MD5 request without salt"),
-                    )?;
+                    let salt: [u8; 4] =
+                        body.get(4..8)
+                            .and_then(|b| b.try_into().ok())
+                            .ok_or_else(|| {
+                                fail(
+                                    Kind::ProtocolViolation { phase: ph },
+                                    "MD5 request without salt",
+                                )
+                            })?;
                     let h = md5_hash(self.opts.user.as_bytes(), self.secret()?, salt);
                     Some(wire::password(h.as_bytes()))
                 }
@@ -461,10 +466,8 @@ impl Run<'_> {
                         ));
                     }
                     self.ev.sasl_mechanism_used = Some(sasl::SCRAM_SHA_256.into());
-                    let sc = sasl::ScramSha256::new(
-                        self.secret()?,
-                        sasl::ChannelBinding::unsupported(),
-                    );
+                    let sc =
+                        sasl::ScramSha256::new(self.secret()?, sasl::ChannelBinding::unsupported());
                     let msg = wire::sasl_initial(sasl::SCRAM_SHA_256, sc.message());
                     scram = Some(sc);
                     Some(msg)
@@ -537,10 +540,8 @@ impl Run<'_> {
         loop {
             let (tag, body) = self.next(s, ph).await?;
             match tag {
-                b'D' => {
-                    if self.ev.query_result.is_none() {
-                        self.ev.query_result = wire::first_column(&body);
-                    }
+                b'D' if self.ev.query_result.is_none() => {
+                    self.ev.query_result = wire::first_column(&body);
                 }
                 b'E' => {
                     let e = wire::parse_error(&body);
@@ -564,7 +565,12 @@ impl Run<'_> {
             .credential
             .secret()
             .map(|s| s.expose().as_bytes())
-            .ok_or_else(|| fail(Kind::ProtocolViolation { phase: Phase::Auth }, "no credential"))
+            .ok_or_else(|| {
+                fail(
+                    Kind::ProtocolViolation { phase: Phase::Auth },
+                    "no credential",
+                )
+            })
     }
 
     /// Classifies an ErrorResponse, records it, and extracts the pg_hba witness.
@@ -576,8 +582,12 @@ impl Run<'_> {
         }
         let token = self.opts.credential.is_token();
         let kind = match e.sqlstate.as_str() {
-            "28000" if e.message.starts_with("no pg_hba.conf entry") => Kind::NoHbaEntry { witness },
-            "28000" if e.message.starts_with("pg_hba.conf rejects") => Kind::HbaRejected { witness },
+            "28000" if e.message.starts_with("no pg_hba.conf entry") => {
+                Kind::NoHbaEntry { witness }
+            }
+            "28000" if e.message.starts_with("pg_hba.conf rejects") => {
+                Kind::HbaRejected { witness }
+            }
             "28000" if e.message.contains("does not exist") => Kind::UnknownUser,
             "28P01" if token => Kind::TokenRejected,
             "28P01" => Kind::AuthFailed,

@@ -32,8 +32,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::handshake::{
-    self, Credential, IoFail, IoStop, TlsInfo, TlsMode, TlsUpgrade, UpgradeErrorKind, ms,
-    printable,
+    self, Credential, IoFail, IoStop, TlsInfo, TlsMode, TlsUpgrade, UpgradeErrorKind, ms, printable,
 };
 
 #[derive(Debug, Clone)]
@@ -426,7 +425,9 @@ async fn read_line<S: AsyncRead + Unpin>(s: &mut S, deadline: Instant) -> Result
         if line.is_empty() && !b"+-:$*%_,#!=(|>~".contains(&b[0]) {
             // Not RESP from the first byte: say so without waiting for a line end.
             let mut more = [0u8; 31];
-            let n = handshake::read_some(s, &mut more, deadline).await.unwrap_or(0);
+            let n = handshake::read_some(s, &mut more, deadline)
+                .await
+                .unwrap_or(0);
             let mut head = vec![b[0]];
             head.extend_from_slice(&more[..n]);
             return Err(ReadErr::Garbage(printable(&head, 32)));
@@ -463,9 +464,17 @@ mod tests {
             read_reply(&mut r, deadline).await.ok(),
             Some(Reply::Error("NOAUTH Authentication required.".into()))
         );
-        assert_eq!(read_reply(&mut r, deadline).await.ok(), Some(Reply::Simple("PONG".into())));
-        assert_eq!(read_reply(&mut r, deadline).await.ok(), Some(Reply::Other("alice".into())));
+        assert_eq!(
+            read_reply(&mut r, deadline).await.ok(),
+            Some(Reply::Simple("PONG".into()))
+        );
+        assert_eq!(
+            read_reply(&mut r, deadline).await.ok(),
+            Some(Reply::Other("alice".into()))
+        );
         let mut r: &[u8] = b"HTTP/1.1 400 Bad Request\r\n";
-        assert!(matches!(read_reply(&mut r, deadline).await, Err(ReadErr::Garbage(g)) if g.starts_with("HTTP/1.1")));
+        assert!(
+            matches!(read_reply(&mut r, deadline).await, Err(ReadErr::Garbage(g)) if g.starts_with("HTTP/1.1"))
+        );
     }
 }

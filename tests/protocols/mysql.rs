@@ -17,7 +17,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::peers::{self, Certs, Proc};
 
 fn start(certs: &Certs, tls: bool) -> Result<Proc, String> {
-    for bin in ["/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db", "/usr/bin/mariadb"] {
+    for bin in [
+        "/usr/sbin/mariadbd",
+        "/usr/bin/mariadb-install-db",
+        "/usr/bin/mariadb",
+    ] {
         if !Path::new(bin).exists() {
             return Err(format!("{bin} not found (mariadb-server)"));
         }
@@ -47,14 +51,24 @@ fn start(certs: &Certs, tls: bool) -> Result<Proc, String> {
     peers::chown_r(d, "mysql");
     let defaults = format!("--defaults-file={}", cnf_path.display());
     let mut init = Command::new("/usr/bin/mariadb-install-db");
-    init.args([defaults.as_str(), "--user=mysql", "--auth-root-authentication-method=socket", "--skip-test-db"]);
+    init.args([
+        defaults.as_str(),
+        "--user=mysql",
+        "--auth-root-authentication-method=socket",
+        "--skip-test-db",
+    ]);
     peers::run_as(init, None).map_err(|e| format!("mariadb-install-db: {e}"))?;
     let log = d.join("mariadbd.out");
     let mut cmd = Command::new("/usr/sbin/mariadbd");
     cmd.arg(&defaults);
     let mut child = peers::spawn_as(cmd, None, &log);
     peers::wait_port(port, &mut child, "mariadbd", &d.join("error.log"))?;
-    let proc = Proc { child, dir, port, log };
+    let proc = Proc {
+        child,
+        dir,
+        port,
+        log,
+    };
     let mut sql = Command::new("/usr/bin/mariadb");
     sql.args([defaults.as_str(), "-uroot", "-e"]).arg(format!(
         "CREATE USER 'nativeuser'@'%' IDENTIFIED BY 'nativepass'; GRANT ALL ON *.* TO 'nativeuser'@'%'; \
@@ -66,11 +80,22 @@ fn start(certs: &Certs, tls: bool) -> Result<Proc, String> {
 }
 
 fn opts(tls: TlsMode, user: &str, cred: Credential) -> Options {
-    Options { tls, user: user.into(), database: None, credential: cred }
+    Options {
+        tls,
+        user: user.into(),
+        database: None,
+        credential: cred,
+    }
 }
 
 async fn run(p: &Proc, certs: &Certs, o: &Options) -> mysql::Outcome {
-    mysql::probe(peers::connect(p.addr()).await, o, certs.upgrade(), peers::deadline(10)).await
+    mysql::probe(
+        peers::connect(p.addr()).await,
+        o,
+        certs.upgrade(),
+        peers::deadline(10),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -86,21 +111,57 @@ async fn real_mariadb_greets_witnesses_and_logs_in() {
     let o = run(&db, &certs, &Options::credential_free(TlsMode::VerifyFull)).await;
     assert!(o.ok() && o.reached, "{o:?}");
     let ev = &o.evidence;
-    assert!(ev.server_version.as_deref().unwrap().contains("MariaDB"), "{ev:?}");
+    assert!(
+        ev.server_version.as_deref().unwrap().contains("MariaDB"),
+        "{ev:?}"
+    );
     assert_eq!(ev.mariadb, Some(true));
     assert!(ev.capability_names.contains(&"ssl"), "{ev:?}");
     assert!(ev.tls.as_ref().unwrap().version.is_some());
     assert_eq!(ev.error.as_ref().unwrap().code, 1045);
-    assert!(ev.error.as_ref().unwrap().message.contains("'routeproof_probe'@'127.0.0.1'"), "{ev:?}");
+    assert!(
+        ev.error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("'routeproof_probe'@'127.0.0.1'"),
+        "{ev:?}"
+    );
     assert_eq!(ev.witness, Some(lo));
-    assert!(ev.timings.greeting_ms.is_some() && ev.timings.tls_ms.is_some() && ev.timings.login_ms.is_some());
+    assert!(
+        ev.timings.greeting_ms.is_some()
+            && ev.timings.tls_ms.is_some()
+            && ev.timings.login_ms.is_some()
+    );
 
     // Plain text against require_secure_transport: MariaDB answers 1045 as well (no dedicated error).
-    let o = run(&db, &certs, &opts(TlsMode::Disable, "nativeuser", Credential::Password(Secret::new("nativepass")))).await;
-    assert_eq!(o.failure.as_ref().unwrap().kind, Kind::AuthFailed { witness: Some(lo) }, "{o:?}");
+    let o = run(
+        &db,
+        &certs,
+        &opts(
+            TlsMode::Disable,
+            "nativeuser",
+            Credential::Password(Secret::new("nativepass")),
+        ),
+    )
+    .await;
+    assert_eq!(
+        o.failure.as_ref().unwrap().kind,
+        Kind::AuthFailed { witness: Some(lo) },
+        "{o:?}"
+    );
 
     // Login + SELECT 1.
-    let o = run(&db, &certs, &opts(TlsMode::VerifyFull, "nativeuser", Credential::Password(Secret::new("nativepass")))).await;
+    let o = run(
+        &db,
+        &certs,
+        &opts(
+            TlsMode::VerifyFull,
+            "nativeuser",
+            Credential::Password(Secret::new("nativepass")),
+        ),
+    )
+    .await;
     assert!(o.ok(), "{o:?}");
     assert!(o.evidence.authenticated);
     assert_eq!(o.evidence.auth_plugins, ["mysql_native_password"]);
@@ -108,7 +169,11 @@ async fn real_mariadb_greets_witnesses_and_logs_in() {
     assert!(o.evidence.timings.query_ms.is_some());
 
     // Wrong password: 1045 as a failure, with the witness; the planted password leaks nowhere.
-    let opt = opts(TlsMode::VerifyFull, "nativeuser", Credential::Password(Secret::new(peers::PLANTED_PASSWORD)));
+    let opt = opts(
+        TlsMode::VerifyFull,
+        "nativeuser",
+        Credential::Password(Secret::new(peers::PLANTED_PASSWORD)),
+    );
     let o = run(&db, &certs, &opt).await;
     let f = o.failure.clone().unwrap();
     assert_eq!(f.kind, Kind::AuthFailed { witness: Some(lo) });
@@ -119,26 +184,65 @@ async fn real_mariadb_greets_witnesses_and_logs_in() {
 
     // A token against MariaDB: sent with the clear-text plugin, MariaDB switches the
     // client to the account's plugin, the token does not match: TokenRejected.
-    let opt = opts(TlsMode::VerifyFull, "nativeuser", Credential::Token(Secret::new(peers::PLANTED_TOKEN)));
+    let opt = opts(
+        TlsMode::VerifyFull,
+        "nativeuser",
+        Credential::Token(Secret::new(peers::PLANTED_TOKEN)),
+    );
     let o = run(&db, &certs, &opt).await;
-    assert_eq!(o.failure.as_ref().unwrap().kind, Kind::TokenRejected { witness: Some(lo) }, "{o:?}");
+    assert_eq!(
+        o.failure.as_ref().unwrap().kind,
+        Kind::TokenRejected { witness: Some(lo) },
+        "{o:?}"
+    );
     assert_eq!(o.evidence.auth_plugins[0], "mysql_clear_password");
     peers::assert_no_secret("outcome json", &serde_json::to_string(&o).unwrap());
     peers::assert_no_secret("outcome debug", &format!("{o:?} {opt:?}"));
 
     // Unknown database.
-    let o = run(&db, &certs, &Options { database: Some("nosuchdb".into()), ..opts(TlsMode::VerifyFull, "nativeuser", Credential::Password(Secret::new("nativepass"))) }).await;
-    assert!(matches!(o.failure.as_ref().unwrap().kind, Kind::DatabaseMissing | Kind::DatabaseAccessDenied), "{o:?}");
+    let o = run(
+        &db,
+        &certs,
+        &Options {
+            database: Some("nosuchdb".into()),
+            ..opts(
+                TlsMode::VerifyFull,
+                "nativeuser",
+                Credential::Password(Secret::new("nativepass")),
+            )
+        },
+    )
+    .await;
+    assert!(
+        matches!(
+            o.failure.as_ref().unwrap().kind,
+            Kind::DatabaseMissing | Kind::DatabaseAccessDenied
+        ),
+        "{o:?}"
+    );
 
     for (name, o) in [
-        ("credential-free", Options::credential_free(TlsMode::VerifyFull)),
-        ("login + SELECT 1", opts(TlsMode::VerifyFull, "nativeuser", Credential::Password(Secret::new("nativepass")))),
+        (
+            "credential-free",
+            Options::credential_free(TlsMode::VerifyFull),
+        ),
+        (
+            "login + SELECT 1",
+            opts(
+                TlsMode::VerifyFull,
+                "nativeuser",
+                Credential::Password(Secret::new("nativepass")),
+            ),
+        ),
     ] {
         let t0 = std::time::Instant::now();
         for _ in 0..20 {
             assert!(run(&db, &certs, &o).await.ok());
         }
-        eprintln!("TIMING mysql {name}: {:.1} ms per probe (20 runs)", t0.elapsed().as_secs_f64() * 1000.0 / 20.0);
+        eprintln!(
+            "TIMING mysql {name}: {:.1} ms per probe (20 runs)",
+            t0.elapsed().as_secs_f64() * 1000.0 / 20.0
+        );
     }
 }
 
@@ -205,14 +309,27 @@ async fn token_goes_with_the_clear_text_plugin_inside_tls() {
             let mut t = acc.accept(s).await.unwrap();
             let hello = read_packet(&mut t).await.unwrap();
             rec.lock().unwrap().push(hello);
-            t.write_all(&packet(3, &[0, 0, 0, 2, 0, 0, 0])).await.unwrap();
+            t.write_all(&packet(3, &[0, 0, 0, 2, 0, 0, 0]))
+                .await
+                .unwrap();
             serve_select_1(&mut t).await;
         }
     })
     .await;
     let token = peers::fake_token("wire");
-    let o = Options { tls: TlsMode::VerifyFull, user: "app@contoso.onmicrosoft.com".into(), database: Some("appdb".into()), credential: Credential::Token(Secret::new(token.clone())) };
-    let out = mysql::probe(peers::connect(addr).await, &o, certs.upgrade(), peers::deadline(10)).await;
+    let o = Options {
+        tls: TlsMode::VerifyFull,
+        user: "app@contoso.onmicrosoft.com".into(),
+        database: Some("appdb".into()),
+        credential: Credential::Token(Secret::new(token.clone())),
+    };
+    let out = mysql::probe(
+        peers::connect(addr).await,
+        &o,
+        certs.upgrade(),
+        peers::deadline(10),
+    )
+    .await;
     assert!(out.ok(), "{out:?}");
     assert_eq!(out.evidence.query_result.as_deref(), Some("1"));
     let seen = seen.lock().unwrap();
@@ -230,16 +347,25 @@ async fn token_goes_with_the_clear_text_plugin_inside_tls() {
     let n = u16::from_le_bytes([rest[1], rest[2]]) as usize;
     let mut want = token.clone().into_bytes();
     want.push(0);
-    assert_eq!(&rest[3..3 + n], want.as_slice(), "the token, NUL-terminated, in clear inside TLS");
+    assert_eq!(
+        &rest[3..3 + n],
+        want.as_slice(),
+        "the token, NUL-terminated, in clear inside TLS"
+    );
     let tail = &rest[3 + n..];
-    assert!(tail.starts_with(b"appdb\0mysql_clear_password\0"), "{:?}", String::from_utf8_lossy(tail));
+    assert!(
+        tail.starts_with(b"appdb\0mysql_clear_password\0"),
+        "{:?}",
+        String::from_utf8_lossy(tail)
+    );
     assert!(!format!("{out:?}").contains(&token));
 }
 
 async fn serve_select_1<S: AsyncRead + AsyncWrite + Unpin>(t: &mut S) {
     let q = read_packet(t).await.unwrap();
     assert_eq!(q, b"\x03SELECT 1");
-    let coldef = b"\x03def\x00\x00\x00\x011\x00\x0c\x3f\x00\x01\x00\x00\x00\x08\x81\x00\x00\x00\x00";
+    let coldef =
+        b"\x03def\x00\x00\x00\x011\x00\x0c\x3f\x00\x01\x00\x00\x00\x08\x81\x00\x00\x00\x00";
     let eof = [0xfe, 0, 0, 2, 0];
     let mut out = packet(1, &[1]);
     out.extend(packet(2, coldef));
@@ -268,13 +394,27 @@ async fn token_without_tls_is_never_sent() {
         }
     })
     .await;
-    let o = Options { tls: TlsMode::Disable, user: "app".into(), database: None, credential: Credential::Token(Secret::new(peers::PLANTED_TOKEN)) };
-    let out = mysql::probe(peers::connect(addr).await, &o, Certs::new().upgrade(), peers::deadline(5)).await;
+    let o = Options {
+        tls: TlsMode::Disable,
+        user: "app".into(),
+        database: None,
+        credential: Credential::Token(Secret::new(peers::PLANTED_TOKEN)),
+    };
+    let out = mysql::probe(
+        peers::connect(addr).await,
+        &o,
+        Certs::new().upgrade(),
+        peers::deadline(5),
+    )
+    .await;
     let f = out.failure.unwrap();
     assert_eq!(f.kind, Kind::CleartextNeedsTls);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let seen = seen.lock().unwrap();
-    assert!(!String::from_utf8_lossy(&seen).contains("PLANTED"), "the token reached the wire");
+    assert!(
+        !String::from_utf8_lossy(&seen).contains("PLANTED"),
+        "the token reached the wire"
+    );
 }
 
 #[tokio::test]
@@ -282,17 +422,39 @@ async fn mysql_fault_cases() {
     let certs = Certs::new();
     // An HTTP server never speaks first: no greeting before the deadline.
     let http = peers::http_server().await;
-    let o = peers::bounded(15, mysql::probe(peers::connect(http).await, &Options::credential_free(TlsMode::VerifyFull), certs.upgrade(), peers::deadline(2))).await;
+    let o = peers::bounded(
+        15,
+        mysql::probe(
+            peers::connect(http).await,
+            &Options::credential_free(TlsMode::VerifyFull),
+            certs.upgrade(),
+            peers::deadline(2),
+        ),
+    )
+    .await;
     let k = o.failure.unwrap().kind;
-    assert_eq!(k, Kind::Timeout { phase: Phase::Greeting });
+    assert_eq!(
+        k,
+        Kind::Timeout {
+            phase: Phase::Greeting
+        }
+    );
     assert_eq!(k.class(), "mysql.no_greeting");
 
     // A server that speaks first, but HTTP.
     let talker = peers::stub(|mut s| async move {
-        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
+        let _ = s
+            .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            .await;
     })
     .await;
-    let o = mysql::probe(peers::connect(talker).await, &Options::credential_free(TlsMode::VerifyFull), certs.upgrade(), peers::deadline(5)).await;
+    let o = mysql::probe(
+        peers::connect(talker).await,
+        &Options::credential_free(TlsMode::VerifyFull),
+        certs.upgrade(),
+        peers::deadline(5),
+    )
+    .await;
     let f = o.failure.unwrap();
     assert_eq!(f.kind, Kind::NotThisProtocol, "{f:?}");
     assert_eq!(f.kind.class(), "mysql.not_mysql");
@@ -303,8 +465,19 @@ async fn mysql_fault_cases() {
         let _ = s.write_all(&g[..20]).await;
     })
     .await;
-    let o = mysql::probe(peers::connect(closer).await, &Options::credential_free(TlsMode::VerifyFull), certs.upgrade(), peers::deadline(5)).await;
-    assert_eq!(o.failure.unwrap().kind, Kind::Closed { phase: Phase::Greeting });
+    let o = mysql::probe(
+        peers::connect(closer).await,
+        &Options::credential_free(TlsMode::VerifyFull),
+        certs.upgrade(),
+        peers::deadline(5),
+    )
+    .await;
+    assert_eq!(
+        o.failure.unwrap().kind,
+        Kind::Closed {
+            phase: Phase::Greeting
+        }
+    );
 
     // Greeting, TLS, then silence.
     let acc = certs.acceptor();
@@ -319,8 +492,23 @@ async fn mysql_fault_cases() {
         }
     })
     .await;
-    let o = peers::bounded(15, mysql::probe(peers::connect(staller).await, &Options::credential_free(TlsMode::VerifyFull), certs.upgrade(), peers::deadline(2))).await;
+    let o = peers::bounded(
+        15,
+        mysql::probe(
+            peers::connect(staller).await,
+            &Options::credential_free(TlsMode::VerifyFull),
+            certs.upgrade(),
+            peers::deadline(2),
+        ),
+    )
+    .await;
     let f = o.failure.unwrap();
-    assert_eq!(f.kind, Kind::Timeout { phase: Phase::Login }, "{f:?}");
+    assert_eq!(
+        f.kind,
+        Kind::Timeout {
+            phase: Phase::Login
+        },
+        "{f:?}"
+    );
     assert!(o.evidence.tls.is_some());
 }

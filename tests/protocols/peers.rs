@@ -55,10 +55,10 @@ impl Certs {
         ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let issuer = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
         let mut leaf =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
         leaf.distinguished_name = rcgen::DistinguishedName::new();
-        leaf.distinguished_name.push(DnType::CommonName, "localhost");
+        leaf.distinguished_name
+            .push(DnType::CommonName, "localhost");
         leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let key = KeyPair::generate().unwrap();
@@ -261,5 +261,8 @@ pub fn assert_no_secret(what: &str, text: &str) {
 
 /// A fake Entra token long enough to look real (Azure's are 1-2 KB).
 pub fn fake_token(tag: &str) -> String {
-    format!("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.{tag}{}", "A".repeat(1200))
+    format!(
+        "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.{tag}{}",
+        "A".repeat(1200)
+    )
 }

@@ -34,7 +34,14 @@ fn start(certs: &Certs, ssl: bool) -> Result<Pg, String> {
     let mut init = Command::new(format!("{BIN}/initdb"));
     init.arg("-D")
         .arg(&data)
-        .args(["--auth-local=trust", "--auth-host=scram-sha-256", "-U", "postgres", "--no-instructions", "--no-sync"])
+        .args([
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-U",
+            "postgres",
+            "--no-instructions",
+            "--no-sync",
+        ])
         .current_dir(d);
     peers::run_as(init, Some("postgres")).map_err(|e| format!("initdb: {e}"))?;
     let port = peers::free_port();
@@ -60,12 +67,26 @@ fn start(certs: &Certs, ssl: bool) -> Result<Pg, String> {
     let mut child = peers::spawn_as(cmd, Some("postgres"), &log);
     peers::wait_port(port, &mut child, "postgres", &log)?;
     let token = peers::fake_token("pgtoken");
-    let proc = Proc { child, dir, port, log };
+    let proc = Proc {
+        child,
+        dir,
+        port,
+        log,
+    };
     let sql = |s: &str| {
         let mut c = Command::new(format!("{BIN}/psql"));
         c.args(["-X", "-q", "-h"])
             .arg(d)
-            .args(["-p", &port.to_string(), "-U", "postgres", "-d", "postgres", "-c", s])
+            .args([
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-c",
+                s,
+            ])
             .current_dir(d);
         peers::run_as(c, Some("postgres"))
     };
@@ -113,15 +134,42 @@ async fn real_postgres_answers_logins_and_witnesses() {
     };
 
     // Credential-free, an allowed user: S, TLS, SASL request with SCRAM mechanisms.
-    let o = run(&pg, &certs, &Options { database: None, ..opts(TlsMode::VerifyFull, "scramuser", Credential::None) }).await;
+    let o = run(
+        &pg,
+        &certs,
+        &Options {
+            database: None,
+            ..opts(TlsMode::VerifyFull, "scramuser", Credential::None)
+        },
+    )
+    .await;
     assert!(o.ok() && o.reached, "{o:?}");
     assert_eq!(o.evidence.ssl_answer, Some('S'));
-    assert!(o.evidence.tls.as_ref().unwrap().version.as_deref().unwrap().contains("TLS"), "{o:?}");
+    assert!(
+        o.evidence
+            .tls
+            .as_ref()
+            .unwrap()
+            .version
+            .as_deref()
+            .unwrap()
+            .contains("TLS"),
+        "{o:?}"
+    );
     assert_eq!(o.evidence.auth_request.as_deref(), Some("sasl"));
-    assert!(o.evidence.sasl_mechanisms.iter().any(|m| m == "SCRAM-SHA-256"), "{o:?}");
+    assert!(
+        o.evidence
+            .sasl_mechanisms
+            .iter()
+            .any(|m| m == "SCRAM-SHA-256"),
+        "{o:?}"
+    );
     assert!(!o.evidence.authenticated);
     assert!(o.evidence.timings.ssl_request_ms.is_some() && o.evidence.timings.startup_ms.is_some());
-    assert!(o.evidence.timings.query_ms.is_none(), "no query phase credential-free");
+    assert!(
+        o.evidence.timings.query_ms.is_none(),
+        "no query phase credential-free"
+    );
 
     // The probe user has no pg_hba line: 28000 naming 127.0.0.1, the witness.
     let o = run(&pg, &certs, &Options::credential_free(TlsMode::VerifyFull)).await;
@@ -132,35 +180,89 @@ async fn real_postgres_answers_logins_and_witnesses() {
     assert!(o.reached);
     assert_eq!(o.evidence.witness, Some(lo));
     assert_eq!(o.evidence.error.as_ref().unwrap().sqlstate, "28000");
-    assert!(f.message.contains("no pg_hba.conf entry for host \"127.0.0.1\""), "{f:?}");
+    assert!(
+        f.message
+            .contains("no pg_hba.conf entry for host \"127.0.0.1\""),
+        "{f:?}"
+    );
 
     // The same over plain text: the message says "no encryption".
     let o = run(&pg, &certs, &Options::credential_free(TlsMode::Disable)).await;
-    assert!(matches!(o.failure.as_ref().unwrap().kind, Kind::NoHbaEntry { witness: Some(_) }), "{o:?}");
-    assert!(o.evidence.error.as_ref().unwrap().message.contains("no encryption"), "{o:?}");
+    assert!(
+        matches!(
+            o.failure.as_ref().unwrap().kind,
+            Kind::NoHbaEntry { witness: Some(_) }
+        ),
+        "{o:?}"
+    );
+    assert!(
+        o.evidence
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("no encryption"),
+        "{o:?}"
+    );
     assert!(o.evidence.ssl_answer.is_none() && o.evidence.tls.is_none());
 
     // A reject rule.
-    let o = run(&pg, &certs, &opts(TlsMode::VerifyFull, "rejectuser", Credential::None)).await;
-    assert_eq!(o.failure.unwrap().kind, Kind::HbaRejected { witness: Some(lo) });
+    let o = run(
+        &pg,
+        &certs,
+        &opts(TlsMode::VerifyFull, "rejectuser", Credential::None),
+    )
+    .await;
+    assert_eq!(
+        o.failure.unwrap().kind,
+        Kind::HbaRejected { witness: Some(lo) }
+    );
 
     // Password login + SELECT 1 (SCRAM-SHA-256), with server parameters.
-    let o = run(&pg, &certs, &opts(TlsMode::VerifyFull, "scramuser", pw("scrampass"))).await;
+    let o = run(
+        &pg,
+        &certs,
+        &opts(TlsMode::VerifyFull, "scramuser", pw("scrampass")),
+    )
+    .await;
     assert!(o.ok(), "{o:?}");
     assert!(o.evidence.authenticated);
-    assert_eq!(o.evidence.sasl_mechanism_used.as_deref(), Some("SCRAM-SHA-256"));
+    assert_eq!(
+        o.evidence.sasl_mechanism_used.as_deref(),
+        Some("SCRAM-SHA-256")
+    );
     assert_eq!(o.evidence.query_result.as_deref(), Some("1"));
-    assert!(o.evidence.server_params["server_version"].starts_with("15."), "{o:?}");
+    assert!(
+        o.evidence.server_params["server_version"].starts_with("15."),
+        "{o:?}"
+    );
     assert!(o.evidence.timings.auth_ms.is_some() && o.evidence.timings.query_ms.is_some());
 
     // MD5 and plain TLS-less SCRAM logins work too.
-    let o = run(&pg, &certs, &opts(TlsMode::VerifyFull, "md5user", pw("md5pass"))).await;
-    assert!(o.ok() && o.evidence.auth_request.as_deref() == Some("md5"), "{o:?}");
-    let o = run(&pg, &certs, &opts(TlsMode::Disable, "plainuser", pw("plainpass"))).await;
+    let o = run(
+        &pg,
+        &certs,
+        &opts(TlsMode::VerifyFull, "md5user", pw("md5pass")),
+    )
+    .await;
+    assert!(
+        o.ok() && o.evidence.auth_request.as_deref() == Some("md5"),
+        "{o:?}"
+    );
+    let o = run(
+        &pg,
+        &certs,
+        &opts(TlsMode::Disable, "plainuser", pw("plainpass")),
+    )
+    .await;
     assert!(o.ok() && o.evidence.tls.is_none(), "{o:?}");
 
     // Wrong password: 28P01, and the planted password appears nowhere.
-    let opt = opts(TlsMode::VerifyFull, "scramuser", pw(peers::PLANTED_PASSWORD));
+    let opt = opts(
+        TlsMode::VerifyFull,
+        "scramuser",
+        pw(peers::PLANTED_PASSWORD),
+    );
     let o = run(&pg, &certs, &opt).await;
     let f = o.failure.clone().unwrap();
     assert_eq!(f.kind, Kind::AuthFailed, "{o:?}");
@@ -171,7 +273,16 @@ async fn real_postgres_answers_logins_and_witnesses() {
     peers::assert_no_secret("options debug", &format!("{opt:?}"));
 
     // Token as the password: the server asks in cleartext (inside TLS), the token logs in.
-    let o = run(&pg, &certs, &opts(TlsMode::VerifyFull, "tokenuser", Credential::Token(Secret::new(pg.token.clone())))).await;
+    let o = run(
+        &pg,
+        &certs,
+        &opts(
+            TlsMode::VerifyFull,
+            "tokenuser",
+            Credential::Token(Secret::new(pg.token.clone())),
+        ),
+    )
+    .await;
     assert!(o.ok(), "{o:?}");
     assert_eq!(o.evidence.auth_request.as_deref(), Some("cleartext"));
     assert_eq!(o.evidence.credential, "token");
@@ -180,26 +291,51 @@ async fn real_postgres_answers_logins_and_witnesses() {
     assert!(!format!("{o:?}").contains(&pg.token));
 
     // A rejected token is its own kind; the planted token leaks nowhere.
-    let opt = opts(TlsMode::VerifyFull, "tokenuser", Credential::Token(Secret::new(peers::PLANTED_TOKEN)));
+    let opt = opts(
+        TlsMode::VerifyFull,
+        "tokenuser",
+        Credential::Token(Secret::new(peers::PLANTED_TOKEN)),
+    );
     let o = run(&pg, &certs, &opt).await;
-    assert_eq!(o.failure.as_ref().unwrap().kind, Kind::TokenRejected, "{o:?}");
+    assert_eq!(
+        o.failure.as_ref().unwrap().kind,
+        Kind::TokenRejected,
+        "{o:?}"
+    );
     peers::assert_no_secret("outcome json", &serde_json::to_string(&o).unwrap());
     peers::assert_no_secret("outcome debug", &format!("{o:?} {opt:?}"));
 
     // Missing database.
-    let o = run(&pg, &certs, &Options { database: Some("nosuchdb".into()), ..opts(TlsMode::VerifyFull, "scramuser", pw("scrampass")) }).await;
+    let o = run(
+        &pg,
+        &certs,
+        &Options {
+            database: Some("nosuchdb".into()),
+            ..opts(TlsMode::VerifyFull, "scramuser", pw("scrampass"))
+        },
+    )
+    .await;
     assert_eq!(o.failure.unwrap().kind, Kind::DatabaseMissing);
 
     // Rough wall time on loopback (not an assertion).
     for (name, o) in [
-        ("credential-free", opts(TlsMode::VerifyFull, "scramuser", Credential::None)),
-        ("scram login + SELECT 1", opts(TlsMode::VerifyFull, "scramuser", pw("scrampass"))),
+        (
+            "credential-free",
+            opts(TlsMode::VerifyFull, "scramuser", Credential::None),
+        ),
+        (
+            "scram login + SELECT 1",
+            opts(TlsMode::VerifyFull, "scramuser", pw("scrampass")),
+        ),
     ] {
         let t0 = std::time::Instant::now();
         for _ in 0..20 {
             assert!(run(&pg, &certs, &o).await.ok());
         }
-        eprintln!("TIMING postgres {name}: {:.1} ms per probe (20 runs)", t0.elapsed().as_secs_f64() * 1000.0 / 20.0);
+        eprintln!(
+            "TIMING postgres {name}: {:.1} ms per probe (20 runs)",
+            t0.elapsed().as_secs_f64() * 1000.0 / 20.0
+        );
     }
 }
 
@@ -220,11 +356,20 @@ async fn postgres_without_ssl_refuses_tls() {
 #[tokio::test]
 async fn http_server_is_not_postgres() {
     let addr = peers::http_server().await;
-    let o = postgres::probe(peers::connect(addr).await, &Options::credential_free(TlsMode::VerifyFull), Certs::new().upgrade(), peers::deadline(5)).await;
+    let o = postgres::probe(
+        peers::connect(addr).await,
+        &Options::credential_free(TlsMode::VerifyFull),
+        Certs::new().upgrade(),
+        peers::deadline(5),
+    )
+    .await;
     let f = o.failure.unwrap();
     assert_eq!(f.kind, Kind::NotThisProtocol, "{f:?}");
     assert_eq!(f.kind.class(), "postgres.not_postgres");
-    assert!(f.message.contains("'H'") || f.message.contains("\"H\""), "{f:?}");
+    assert!(
+        f.message.contains("'H'") || f.message.contains("\"H\""),
+        "{f:?}"
+    );
     assert!(!o.reached);
 }
 
@@ -244,9 +389,24 @@ async fn stall_after_tls_hits_the_deadline() {
         }
     })
     .await;
-    let o = peers::bounded(15, postgres::probe(peers::connect(addr).await, &Options::credential_free(TlsMode::VerifyFull), certs.upgrade(), peers::deadline(2))).await;
+    let o = peers::bounded(
+        15,
+        postgres::probe(
+            peers::connect(addr).await,
+            &Options::credential_free(TlsMode::VerifyFull),
+            certs.upgrade(),
+            peers::deadline(2),
+        ),
+    )
+    .await;
     let f = o.failure.unwrap();
-    assert_eq!(f.kind, Kind::Timeout { phase: Phase::Startup }, "{f:?}");
+    assert_eq!(
+        f.kind,
+        Kind::Timeout {
+            phase: Phase::Startup
+        },
+        "{f:?}"
+    );
     assert_eq!(f.kind.class(), "postgres.timeout");
     assert!(o.evidence.tls.is_some());
 }
@@ -258,9 +418,23 @@ async fn silent_server_and_mid_handshake_close() {
         drop(s);
     })
     .await;
-    let o = peers::bounded(15, postgres::probe(peers::connect(silent).await, &Options::credential_free(TlsMode::VerifyFull), Certs::new().upgrade(), peers::deadline(2))).await;
+    let o = peers::bounded(
+        15,
+        postgres::probe(
+            peers::connect(silent).await,
+            &Options::credential_free(TlsMode::VerifyFull),
+            Certs::new().upgrade(),
+            peers::deadline(2),
+        ),
+    )
+    .await;
     let k = o.failure.unwrap().kind;
-    assert_eq!(k, Kind::Timeout { phase: Phase::SslRequest });
+    assert_eq!(
+        k,
+        Kind::Timeout {
+            phase: Phase::SslRequest
+        }
+    );
     assert_eq!(k.class(), "postgres.no_answer");
 
     // 'S', then the server hangs up instead of doing TLS.
@@ -270,7 +444,13 @@ async fn silent_server_and_mid_handshake_close() {
         let _ = s.write_all(b"S").await;
     })
     .await;
-    let o = postgres::probe(peers::connect(closer).await, &Options::credential_free(TlsMode::VerifyFull), Certs::new().upgrade(), peers::deadline(5)).await;
+    let o = postgres::probe(
+        peers::connect(closer).await,
+        &Options::credential_free(TlsMode::VerifyFull),
+        Certs::new().upgrade(),
+        peers::deadline(5),
+    )
+    .await;
     let f = o.failure.unwrap();
     assert_eq!(f.kind, Kind::Closed { phase: Phase::Tls }, "{f:?}");
     assert_eq!(f.kind.class(), "postgres.closed");

@@ -107,7 +107,9 @@ impl Run<'_> {
                         other => {
                             return Err(fail(
                                 Kind::AuthUnsupported,
-                                format!("the server switched to auth plugin {other:?}, which the probe does not do"),
+                                format!(
+                                    "the server switched to auth plugin {other:?}, which the probe does not do"
+                                ),
                             ));
                         }
                     };
@@ -166,9 +168,8 @@ impl Run<'_> {
             Some(0x00) => return Ok(()),
             _ => {}
         }
-        let (cols, _) = wire::read_lenenc(&first).ok_or_else(|| {
-            fail(Kind::ProtocolViolation { phase: ph }, "bad column count")
-        })?;
+        let (cols, _) = wire::read_lenenc(&first)
+            .ok_or_else(|| fail(Kind::ProtocolViolation { phase: ph }, "bad column count"))?;
         // Column definitions, then the EOF packet (CLIENT_DEPRECATE_EOF is not asked for).
         for _ in 0..=cols.min(64) {
             self.read_query_packet(t).await?;

@@ -49,7 +49,10 @@ fn err_packets_and_witnesses() {
     assert_eq!((code, state), (1130, None));
     assert_eq!(wire::witness_host(&msg).as_deref(), Some("192.0.2.7"));
     assert_eq!(
-        wire::witness_host("Client with IP address '203.0.113.5' is not allowed to connect to this MySQL server.").as_deref(),
+        wire::witness_host(
+            "Client with IP address '203.0.113.5' is not allowed to connect to this MySQL server."
+        )
+        .as_deref(),
         Some("203.0.113.5")
     );
 }
@@ -57,8 +60,14 @@ fn err_packets_and_witnesses() {
 #[test]
 fn scrambles_and_lenenc() {
     assert!(wire::native_scramble(b"", b"12345678901234567890").is_empty());
-    assert_eq!(wire::native_scramble(b"pw", b"12345678901234567890").len(), 20);
-    assert_eq!(wire::sha2_scramble(b"pw", b"12345678901234567890").len(), 32);
+    assert_eq!(
+        wire::native_scramble(b"pw", b"12345678901234567890").len(),
+        20
+    );
+    assert_eq!(
+        wire::sha2_scramble(b"pw", b"12345678901234567890").len(),
+        32
+    );
     assert_eq!(wire::read_lenenc(&[0xfc, 0x01, 0x01]), Some((257, 3)));
     assert_eq!(wire::read_lenenc(&[0xfc, 0x01]), None);
 }

@@ -239,7 +239,11 @@ pub fn parse_err(b: &[u8]) -> (u16, Option<String>, String) {
         .unwrap_or(0);
     let rest = b.get(3..).unwrap_or(&[]);
     if rest.first() == Some(&b'#') && rest.len() >= 6 {
-        (code, Some(printable(&rest[1..6], 5)), printable(&rest[6..], 1024))
+        (
+            code,
+            Some(printable(&rest[1..6], 5)),
+            printable(&rest[6..], 1024),
+        )
     } else {
         (code, None, printable(rest, 1024))
     }

@@ -6,8 +6,14 @@ fn hba_witness_from_the_message() {
     assert_eq!(wire::hba_witness(m), Some("10.1.2.3".parse().unwrap()));
     let m = "pg_hba.conf rejects connection for host \"::1\", user \"u\", database \"d\", no encryption";
     assert_eq!(wire::hba_witness(m), Some("::1".parse().unwrap()));
-    assert_eq!(wire::hba_witness("password authentication failed for user \"u\""), None);
-    assert_eq!(wire::hba_witness("no pg_hba.conf entry for host \"[local]\""), None);
+    assert_eq!(
+        wire::hba_witness("password authentication failed for user \"u\""),
+        None
+    );
+    assert_eq!(
+        wire::hba_witness("no pg_hba.conf entry for host \"[local]\""),
+        None
+    );
 }
 
 #[test]
@@ -25,11 +31,17 @@ fn error_response_fields() {
 #[test]
 fn startup_and_data_row() {
     let s = wire::startup("u", Some("db"), "rp");
-    assert_eq!(u32::from_be_bytes(s[..4].try_into().unwrap()) as usize, s.len());
+    assert_eq!(
+        u32::from_be_bytes(s[..4].try_into().unwrap()) as usize,
+        s.len()
+    );
     assert_eq!(&s[4..8], &196608u32.to_be_bytes());
     assert!(s.ends_with(b"application_name\0rp\0\0"));
     let row = [0, 1, 0, 0, 0, 1, b'1'];
     assert_eq!(wire::first_column(&row).as_deref(), Some("1"));
     assert_eq!(wire::first_column(&[0, 1, 0xff, 0xff]), None);
-    assert_eq!(wire::cstrings(b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0"), ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]);
+    assert_eq!(
+        wire::cstrings(b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0"),
+        ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]
+    );
 }

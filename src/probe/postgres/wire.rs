@@ -198,7 +198,9 @@ pub fn hba_witness(message: &str) -> Option<IpAddr> {
     if !message.contains("pg_hba.conf") {
         return None;
     }
-    handshake::quoted_after(message, "for host", '"')?.parse().ok()
+    handshake::quoted_after(message, "for host", '"')?
+        .parse()
+        .ok()
 }
 
 /// The first column of a DataRow, as text.
