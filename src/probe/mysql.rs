@@ -402,8 +402,9 @@ impl Run<'_> {
         let token = self.opts.credential.is_token();
         let lower = message.to_ascii_lowercase();
         let kind = match code {
-            1045 if token => Kind::TokenRejected { witness },
-            1045 => Kind::AuthFailed { witness },
+            // 1698: MariaDB's "Access denied" for a login without a password.
+            1045 | 1698 if token => Kind::TokenRejected { witness },
+            1045 | 1698 => Kind::AuthFailed { witness },
             1130 => Kind::HostNotAllowed { witness },
             1044 => Kind::DatabaseAccessDenied,
             1049 => Kind::DatabaseMissing,

@@ -86,7 +86,7 @@ impl Run<'_> {
                 Some(0xff) => {
                     let f = self.server_error(&body, ph);
                     let code = self.ev.error.as_ref().map(|e| e.code);
-                    if !creds && code == Some(1045) {
+                    if !creds && matches!(code, Some(1045 | 1698)) {
                         // The expected answer to a probe user: MySQL answered and named us.
                         return Ok(false);
                     }
