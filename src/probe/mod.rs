@@ -6,10 +6,14 @@
 pub mod amqp;
 pub mod amqp_ws;
 pub mod dns;
+pub mod handshake;
 mod hop;
 pub mod http;
 pub mod kafka;
+pub mod mysql;
 mod pipeline;
+pub mod postgres;
+pub mod redis;
 pub mod step;
 pub mod tcp;
 pub mod tds;
