@@ -268,7 +268,9 @@ async fn faults_fail_the_client(test: &str, run: fn(Connect) -> clients::Pending
         let server = TdsServer::start(cfg).await;
         let mut c =
             Connect::new(server.port(), USER, PASSWORD).tls(ClientTls::Required, &tls.pem.ca);
-        c.timeout_secs = 2;
+        // Long enough for a loaded 2-core machine to finish TLS before the stall faults
+        // make the client give up (a stall must be reached, not raced).
+        c.timeout_secs = 6;
         runs.spawn(async move { (fault, run(c).await, server.stats()) });
     }
     while let Some(done) = runs.join_next().await {
@@ -281,7 +283,11 @@ async fn faults_fail_the_client(test: &str, run: fn(Connect) -> clients::Pending
         let reached_login = stats.logins_attempted == 1;
         let logged_in = stats.logins_succeeded == 1;
         match fault {
-            Fault::StallDuringLogin => assert!(reached_login && !logged_in, "{fault:?} {stats:?}"),
+            Fault::StallDuringLogin => assert!(
+                reached_login && !logged_in,
+                "{fault:?} {stats:?}\n{}",
+                o.output
+            ),
             Fault::CloseAfterLogin | Fault::StallDuringQuery => {
                 assert!(logged_in, "{fault:?} {stats:?}")
             }
