@@ -22,7 +22,6 @@ use tracing_subscriber::prelude::*;
 use routeproof::config;
 use routeproof::discover;
 use routeproof::handler::{Settings, State};
-use routeproof::probe::Engine;
 use support::certs::{self, Ca, LeafSpec, PemFiles};
 use support::dns::{DnsServer, Zone};
 use support::host::{Caller, Host, TimerStatus};
@@ -242,7 +241,7 @@ target = "https://bob:PLANT21literaluser@127.0.0.1:{closed}/?sig=PLANT22literals
     assert!(summary.added >= 8, "{summary:?}");
 
     // ---- the engine's report, three ways
-    let engine = Engine::new(cfg.engine.clone(), "config", &env).unwrap();
+    let engine = support::engine::engine_of(&cfg, &env);
     let report = engine.run(&cfg.targets, None).await;
     let api_t = report.targets.iter().find(|t| t.name == "api").unwrap();
     assert!(api_t.ok, "the header and URL were really used: {api_t:#?}");

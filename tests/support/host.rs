@@ -1,17 +1,21 @@
 //! A Functions host emulator: talks to a custom handler exactly as
-//! `shared/host-contract.md` says the real host (azure-functions-host 4.x) does, in raw
-//! HTTP/1.1 bytes so framing (chunked bodies, header spelling) is under the test's
-//! control, and judges the handler's replies by the host's own rules (G1–G7).
+//! docs/host-contract.md (Part 2) says the real host (azure-functions-host 4.x) does, in
+//! raw HTTP/1.1 bytes so framing (chunked bodies, header spelling) is under the test's
+//! control, and judges the handler's replies by the host's own rules.
+//!
+//! The exchanges are labelled G1-G7 here and in tests/handler: G1 readiness, G2 the
+//! timer in steady state, G3 its variants (first run, unmonitored, past due), G4 an HTTP
+//! trigger in payload mode, G5 forward mode, G6 proxy mode, G7 the failure cases.
 //!
 //! - `wait_ready`: the readiness poll (`GET /` every 25 ms, refused = keep waiting).
-//! - `forward`: `enableForwardingHttpRequest` (§3): original path, `code=` kept, query
+//! - `forward`: `enableForwardingHttpRequest` (Forward mode): original path, `code=` kept, query
 //!   rebuilt with repeated keys comma-joined, UA appended, invocation headers, body only
 //!   with a Content-Length (a chunked upload loses its body).
-//! - `proxy`: `enableProxyingHttpRequest` (§4): raw query, Host rewritten, X-Forwarded-*,
+//! - `proxy`: `enableProxyingHttpRequest` (Proxy mode): raw query, Host rewritten, X-Forwarded-*,
 //!   `x-ms-invocation-id`, bodies streamed (chunked stays chunked).
-//! - `payload_http` / `timer`: payload mode (§5): `POST /{FunctionName}` with a chunked
+//! - `payload_http` / `timer`: payload mode (Payload mode): `POST /{FunctionName}` with a chunked
 //!   `{"Data","Metadata"}` body: headers as arrays in `Data.req`, double-encoded strings
-//!   in `Metadata`; the reply is interpreted as the host would (§5.6, G7).
+//!   in `Metadata`; the reply is interpreted as the host would (G7).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -197,6 +201,13 @@ fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// The class of a handler's JSON error body (`{"error": {"class": ...}}`).
+pub fn error_class(body: &Value) -> &str {
+    body["error"]["class"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error class in {body}"))
+}
+
 // ---------------------------------------------------------------- ordered JSON
 
 /// A JSON string literal.
@@ -301,7 +312,7 @@ fn enc(s: &str) -> String {
 
 // ---------------------------------------------------------------- the host
 
-/// What the host makes of a payload-mode reply (host-contract.md §5.6 and G7).
+/// What the host makes of a payload-mode reply (docs/host-contract.md, Payload mode; G7).
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// The invocation succeeded; for an HTTP function `caller` is what the caller gets.
@@ -474,7 +485,7 @@ fn http_response(res: &Map<String, Value>) -> Result<CallerView, String> {
     })
 }
 
-/// Timer states from host-contract.md §5.3 / G2 / G3.
+/// Timer states from docs/host-contract.md, The `scheduled` timer (G2, G3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimerStatus {
     /// Monitored, steady state (G2).
@@ -586,7 +597,7 @@ impl Host {
         send(self.addr, &head, c.body.as_deref(), framing).await
     }
 
-    /// The payload-mode request line and headers (§5.1).
+    /// The payload-mode request line and headers (docs/host-contract.md, Payload mode).
     fn payload_head(&self, function: &str, iid: &str, traceparent: Option<&str>) -> String {
         format!(
             "POST /{function} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{}User-Agent: Azure-Functions-Host/{HOST_VERSION}\r\nContent-Type: application/json; charset=utf-8",

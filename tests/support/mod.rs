@@ -1,4 +1,6 @@
-//! Real DNS peers for integration tests.
+//! Shared support for the integration tests: the real peers (DNS, unbound, HTTPS, TDS,
+//! network faults, the Functions host emulator) and the engine builder and report
+//! readers (`engine`).
 //!
 //! Each test binary compiles this module on its own and uses only part of it,
 //! so unused helpers are expected rather than a sign of rot.
@@ -6,6 +8,7 @@
 
 pub mod certs;
 pub mod dns;
+pub mod engine;
 pub mod host;
 pub mod net;
 pub mod otel;

@@ -1,6 +1,6 @@
 //! A TDS (SQL Server wire protocol) test server that independent clients accept.
 //!
-//! No SQL Server can run here (`shared/TESTBED.md` §2), and a registry mock that
+//! No SQL Server can run here (docs/testing.md, Real peers), and a registry mock that
 //! was never run against real drivers was rejected by all of them. This server is
 //! checked by python-tds, FreeTDS `tsql`, pymssql and tedious in `tests/tds_peer.rs`,
 //! so the probe's TDS layer is tested against bytes real drivers agree with.

@@ -2,7 +2,7 @@
 //! emulator (forward and payload mode), checked line by line here and by a real parser
 //! (the Python `prometheus_client` text parser) when it is installed.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -4,17 +4,16 @@
 //! discovered targets with their source settings and a divergent-DNS diagnosis. Every
 //! connection goes to 127.0.0.1; other answers stay DNS-only.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
-use routeproof::config;
 use routeproof::discover;
-use routeproof::probe::Engine;
 use support::certs::{self, Ca, LeafSpec, PemFiles};
 use support::dns::{DnsServer, Zone};
+use support::engine::{engine_of, parse};
 use support::web;
 
 struct Fixture {
@@ -126,7 +125,7 @@ impl Fixture {
         let settings = self.settings(route_all);
         let map: HashMap<String, String> = settings.iter().cloned().collect();
         let env = move |k: &str| map.get(k).cloned();
-        let mut cfg = config::parse(
+        let mut cfg = parse(
             &format!(
                 r#"
 [engine]
@@ -155,11 +154,10 @@ target = "dns://pubsql.database.windows.net"
                 self.pem.ca.display()
             ),
             &env,
-        )
-        .unwrap();
+        );
         let summary = discover::apply(&mut cfg, &settings);
         assert_eq!(summary.added, 3, "{summary:?}");
-        let engine = Engine::new(cfg.engine, "config", &env).unwrap();
+        let engine = engine_of(&cfg, &env);
         engine.run(&cfg.targets, None).await
     }
 }

@@ -3,17 +3,16 @@
 //! 18456 as a reached route, routing redirects followed and blocked, fault modes, and a
 //! planted password that must appear nowhere. Loopback only.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 
 use axum::extract::Query;
 use axum::http::{HeaderMap, StatusCode};
-use routeproof::config;
-use routeproof::probe::Engine;
-use routeproof::report::{Evidence, FailureClass, Layer, Report, TargetReport, TdsEvidence};
+use routeproof::report::{FailureClass, Layer, Report};
 use support::certs::{self, Ca, LeafSpec, PemFiles};
 use support::dns::{DnsServer, Zone};
+use support::engine::{class, env_of, tds_ev as ev};
 use support::tds::{Encryption, Fault, TdsConfig, TdsServer};
 
 const NAME: &str = "loopsql.database.windows.net";
@@ -55,33 +54,12 @@ fn server_cfg(f: &Fx) -> TdsConfig {
 }
 
 async fn run(f: &Fx, target: &str, extra: &str, env: &[(&str, &str)]) -> Report {
-    let env: HashMap<String, String> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let lookup = move |k: &str| env.get(k).cloned();
     let text = format!(
         "[engine]\ndns_servers = [\"{}\"]\nca_file = \"{}\"\n[engine.timeouts]\ndns = \"1s\"\ntcp = \"1s\"\ntls = \"1s\"\nlogin = \"700ms\"\nquery = \"700ms\"\n[[targets]]\nname = \"sql\"\ntarget = \"{target}\"\n{extra}\n",
         f.dns.addr,
         f.pem.ca.display()
     );
-    let cfg = config::parse(&text, &lookup).unwrap_or_else(|e| panic!("{e}"));
-    let engine = Engine::new(cfg.engine, "config", &lookup).unwrap();
-    engine.run(&cfg.targets, None).await
-}
-
-fn ev(t: &TargetReport) -> &TdsEvidence {
-    t.layers
-        .iter()
-        .find_map(|l| match &l.evidence {
-            Evidence::Tds(e) => Some(&**e),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no TDS layer: {t:#?}"))
-}
-
-fn class(t: &TargetReport) -> Option<FailureClass> {
-    t.failure.as_ref().map(|f| f.class)
+    support::engine::run(&text, &env_of(env), None).await
 }
 
 fn uri(srv: &TdsServer) -> String {

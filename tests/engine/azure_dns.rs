@@ -4,15 +4,15 @@
 //! only when Azure DNS resolves the name privately; when Azure DNS agrees, the ordinary
 //! class stands. Every target here is `dns://`, so no answer is ever connected to.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use routeproof::config;
 use routeproof::probe::Engine;
-use routeproof::report::{DnsEvidence, Evidence, FailureClass, Report, TargetReport};
+use routeproof::report::{FailureClass, Report};
 use support::dns::{DnsServer, SilentDns, Zone};
+use support::engine::{build, class, dns_ev, run_on};
 
 /// What the custom server knows: the public zones, no privatelink records.
 fn custom_zone() -> Zone {
@@ -86,31 +86,15 @@ fn azure_engine(sim: &Sim, custom: SocketAddr, azure: SocketAddr) -> Arc<Engine>
         "WEBSITE_DNS_SERVER" => Some(custom.to_string()),
         _ => None,
     };
-    let cfg = config::parse(
-        &format!(
-            "[engine]\nazure_dns = \"{azure}\"\nresolv_conf = \"{}\"\n[engine.timeouts]\ndns = \"800ms\"\n",
-            sim.resolv()
-        ),
-        &env,
-    )
-    .unwrap();
-    Engine::new(cfg.engine, "config", &env).unwrap()
+    let text = format!(
+        "[engine]\nazure_dns = \"{azure}\"\nresolv_conf = \"{}\"\n[engine.timeouts]\ndns = \"800ms\"\n",
+        sim.resolv()
+    );
+    build(&text, &env).0
 }
 
 async fn run(engine: &Arc<Engine>, targets: &str) -> Report {
-    let cfg = config::parse(targets, &|_| None).unwrap();
-    engine.run(&cfg.targets, None).await
-}
-
-fn dns_ev(t: &TargetReport) -> &DnsEvidence {
-    match &t.layers[0].evidence {
-        Evidence::Dns(d) => d,
-        other => panic!("first layer is not DNS: {other:?}"),
-    }
-}
-
-fn class(t: &TargetReport) -> Option<FailureClass> {
-    t.failure.as_ref().map(|f| f.class)
+    run_on(engine, targets).await
 }
 
 #[tokio::test]
@@ -279,16 +263,14 @@ async fn comparison_only_with_custom_dns_and_only_on_azure_or_when_configured() 
 
     // Off Azure, custom DNS from the config, no engine.azure_dns: 168.63.129.16 is
     // never asked (it is unreachable off Azure, and tests must not send there).
-    let cfg = config::parse(
+    let (engine, _) = build(
         &format!(
             "[engine]\ndns_servers = [\"{}\"]\nresolv_conf = \"{}\"\n",
             custom.addr,
             sim.resolv()
         ),
         &|_| None,
-    )
-    .unwrap();
-    let engine = Engine::new(cfg.engine, "config", &|_| None).unwrap();
+    );
     let r = run(&engine, target).await;
     assert!(!r.environment.on_azure);
     assert!(
@@ -305,7 +287,7 @@ async fn comparison_only_with_custom_dns_and_only_on_azure_or_when_configured() 
     assert!(dns_ev(&r.targets[0]).azure_dns.is_none());
 
     // Off Azure with engine.azure_dns set: compared (custom DNS from the config).
-    let cfg = config::parse(
+    let (engine, _) = build(
         &format!(
             "[engine]\ndns_servers = [\"{}\"]\nazure_dns = \"{}\"\nresolv_conf = \"{}\"\n",
             custom.addr,
@@ -313,24 +295,20 @@ async fn comparison_only_with_custom_dns_and_only_on_azure_or_when_configured() 
             sim.resolv()
         ),
         &|_| None,
-    )
-    .unwrap();
-    let engine = Engine::new(cfg.engine, "config", &|_| None).unwrap();
+    );
     let r = run(&engine, target).await;
     assert_eq!(class(&r.targets[0]), Some(FailureClass::DnsDivergent));
 
     // On Azure without a custom server (resolv.conf only): nothing to compare.
     let env = |k: &str| (k == "WEBSITE_SITE_NAME").then(|| "orders-func".to_string());
-    let cfg = config::parse(
+    let (engine, _) = build(
         &format!(
             "[engine]\nazure_dns = \"{}\"\nresolv_conf = \"{}\"\n",
             azure.addr,
             sim.resolv()
         ),
         &env,
-    )
-    .unwrap();
-    let engine = Engine::new(cfg.engine, "config", &env).unwrap();
+    );
     let e = &engine.run(&[], None).await.environment;
     assert!(!e.dns.custom);
     assert_eq!(e.dns.azure_dns, None);

@@ -2,31 +2,26 @@
 //! Private-Link-shaped zone, a silent socket, and unbound end to end. Every assertion is
 //! on the layer and the failure class, not just pass/fail.
 
-mod support;
+use crate::support;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use routeproof::addr::AddrClass;
-use routeproof::config;
 use routeproof::probe::Engine;
-use routeproof::report::{DnsEvidence, Evidence, FailureClass, Layer, Report, TargetReport};
+use routeproof::report::{FailureClass, Layer, Report};
 use support::dns::{DnsServer, SilentDns, Zone};
-
-fn no_env(_: &str) -> Option<String> {
-    None
-}
+use support::engine::{build, class, dns_ev, engine_toml, no_env, parse};
 
 /// An engine asking `servers` in order, with short timeouts so failures come quickly.
 fn engine(servers: &[std::net::SocketAddr], extra: &str) -> (Arc<Engine>, String) {
-    let list: Vec<String> = servers.iter().map(|s| format!("\"{s}\"")).collect();
-    let head = format!(
-        "[engine]\ndns_servers = [{}]\ntcp_settle = \"0s\"\n{extra}\n[engine.timeouts]\ndns = \"800ms\"\ntcp = \"1s\"\n",
-        list.join(", ")
+    let head = engine_toml(
+        servers,
+        &format!("tcp_settle = \"0s\"\n{extra}"),
+        &[("dns", "800ms"), ("tcp", "1s")],
     );
-    let cfg = config::parse(&head, &no_env).unwrap();
-    (Engine::new(cfg.engine, "config", &no_env).unwrap(), head)
+    (build(&head, &no_env).0, head)
 }
 
 async fn run(servers: &[std::net::SocketAddr], targets: &str) -> Report {
@@ -40,19 +35,8 @@ async fn run_with(
     deadline: Option<Duration>,
 ) -> Report {
     let (engine, head) = engine(servers, extra);
-    let cfg = config::parse(&format!("{head}\n{targets}"), &no_env).unwrap();
+    let cfg = parse(&format!("{head}\n{targets}"), &no_env);
     engine.run(&cfg.targets, deadline).await
-}
-
-fn dns_ev(t: &TargetReport) -> &DnsEvidence {
-    match &t.layers[0].evidence {
-        Evidence::Dns(d) => d,
-        other => panic!("first layer is not DNS: {other:?}"),
-    }
-}
-
-fn class(t: &TargetReport) -> Option<FailureClass> {
-    t.failure.as_ref().map(|f| f.class)
 }
 
 #[tokio::test]

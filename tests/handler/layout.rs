@@ -1,6 +1,6 @@
 //! The deployable layout: host.json, function_app/*/function.json, the default config
 //! and local.settings.json.example agree with what the handler serves and with the
-//! host's rules (host-contract.md §2, §6).
+//! host's rules (docs/host-contract.md: Which shape each function gets, Function layout).
 
 use std::path::Path;
 use std::time::Duration;

@@ -4,15 +4,12 @@
 //! well-formed input parses to what was written; a password never reaches a message.
 //! Cheap enough for every CI run (the cargo-fuzz targets in fuzz/ go deeper).
 
+use crate::support::engine::no_env;
 use proptest::prelude::*;
 use routeproof::config;
 use routeproof::handler::{invocation, payload};
 use routeproof::probe::tds::wire::parse_prelogin;
 use routeproof::target::{self, Host, TargetSpec};
-
-fn no_env(_: &str) -> Option<String> {
-    None
-}
 
 fn cases(n: u32) -> ProptestConfig {
     ProptestConfig {
@@ -299,6 +296,20 @@ proptest! {
 
 // ------------------------------------------------------------------ invocation envelope
 
+/// Well-formed traceparents in any case, some with surrounding space, some with an
+/// all-zero id or version ff, so the accepting branch is exercised.
+fn traceparent_like() -> impl Strategy<Value = String> {
+    (
+        prop_oneof![Just("00".to_string()), "[0-9a-fA-F]{2}"],
+        prop_oneof![Just("0".repeat(32)), "[0-9a-fA-F]{32}"],
+        prop_oneof![Just("0".repeat(16)), "[0-9a-fA-F]{16}"],
+        "[0-9a-fA-F]{2}",
+        prop_oneof![Just(String::new()), "-[0-9a-f]{1,8}"],
+        prop_oneof![Just(""), Just(" ")],
+    )
+        .prop_map(|(v, t, p, f, more, pad)| format!("{pad}{v}-{t}-{p}-{f}{more}{pad}"))
+}
+
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
     use serde_json::Value;
     let leaf = prop_oneof![
@@ -365,8 +376,28 @@ proptest! {
     }
 
     #[test]
-    fn traceparent_never_panics(s in "[0-9a-f-]{0,60}|.{0,60}") {
-        let _ = invocation::parse_traceparent(&s);
+    fn traceparent_never_panics(s in prop_oneof!["[0-9a-f-]{0,60}|.{0,60}", traceparent_like()]) {
+        if let Some((header, trace)) = invocation::parse_traceparent(&s) {
+            // What is accepted is the trimmed header in lowercase, and reads back the same.
+            prop_assert_eq!(&header, &s.trim().to_ascii_lowercase());
+            prop_assert_eq!(
+                invocation::parse_traceparent(&header),
+                Some((header.clone(), trace.clone()))
+            );
+            // version-traceid-parentid-flags, every field lowercase hex of its length;
+            // version ff and all-zero ids are invalid; version 00 has exactly four fields.
+            let fields: Vec<&str> = header.split('-').collect();
+            let hex = |f: &str, n: usize| {
+                f.len() == n && f.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            };
+            prop_assert!(fields.len() >= 4, "{}", header);
+            prop_assert!(hex(fields[0], 2) && fields[0] != "ff", "{}", header);
+            prop_assert!(fields[0] != "00" || fields.len() == 4, "{}", header);
+            prop_assert!(hex(fields[1], 32) && hex(fields[2], 16) && hex(fields[3], 2), "{}", header);
+            prop_assert_eq!(fields[1], trace.as_str());
+            prop_assert!(fields[1].bytes().any(|b| b != b'0'), "{}", header);
+            prop_assert!(fields[2].bytes().any(|b| b != b'0'), "{}", header);
+        }
     }
 }
 
@@ -388,12 +419,79 @@ fn prelogin(options: &[(u8, Vec<u8>)]) -> Vec<u8> {
     table
 }
 
+/// The option table of a PRELOGIN message as (token, offset, length), read the way
+/// MS-TDS 2.2.6.5 lays it out; `None` when no 0xff terminator ends it inside `bytes`
+/// within 32 entries (the bound the parser also keeps).
+fn option_table(bytes: &[u8]) -> Option<Vec<(u8, usize, usize)>> {
+    let mut entries = Vec::new();
+    let mut i = 0;
+    while entries.len() <= 32 {
+        match bytes.get(i)? {
+            0xff => return Some(entries),
+            t => {
+                let e = bytes.get(i + 1..i + 5)?;
+                entries.push((
+                    *t,
+                    u16::from_be_bytes([e[0], e[1]]) as usize,
+                    u16::from_be_bytes([e[2], e[3]]) as usize,
+                ));
+                i += 5;
+            }
+        }
+    }
+    None
+}
+
+/// Mostly well-formed PRELOGIN messages, so the accepting branch is exercised too.
+fn prelogin_like() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec((0u8..8, prop::collection::vec(any::<u8>(), 0..8)), 0..6)
+        .prop_map(|opts| prelogin(&opts))
+}
+
 proptest! {
     #![proptest_config(cases(1024))]
 
     #[test]
-    fn prelogin_parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
-        let _ = parse_prelogin(&bytes);
+    fn prelogin_parser_never_panics(
+        bytes in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..300),
+            prelogin_like(),
+        ],
+    ) {
+        match parse_prelogin(&bytes) {
+            Ok(reply) => {
+                // Walked independently: the option table ends with 0xff inside the bytes,
+                // holds no more entries than the bytes have room for, and every value the
+                // reply claims comes from an entry whose data lies inside the buffer.
+                let entries = option_table(&bytes);
+                prop_assert!(entries.is_some(), "accepted without a terminated table: {:?}", bytes);
+                let entries = entries.unwrap();
+                prop_assert!(entries.len() * 5 < bytes.len(), "{} options in {} bytes", entries.len(), bytes.len());
+                prop_assert!(
+                    entries.iter().all(|(_, off, len)| off + len <= bytes.len()),
+                    "an accepted option points outside the message: {:?}", entries
+                );
+                let value = |token: u8, min: usize| {
+                    entries
+                        .iter()
+                        .filter(move |(t, _, len)| *t == token && *len >= min)
+                        .map(|(_, off, len)| &bytes[*off..off + len])
+                };
+                if let Some(v) = &reply.version {
+                    prop_assert!(
+                        value(0x00, 4).any(|d| *v == format!("{}.{}.{}", d[0], d[1], u16::from_be_bytes([d[2], d[3]]))),
+                        "version {} from no VERSION option in {:?}", v, bytes
+                    );
+                }
+                if let Some(e) = reply.encryption {
+                    prop_assert!(value(0x01, 1).any(|d| d[0] == e), "encryption {} from nowhere", e);
+                }
+                if let Some(f) = reply.fedauth_required {
+                    prop_assert!(value(0x06, 1).any(|d| (d[0] != 0) == f), "fedauth {} from nowhere", f);
+                }
+            }
+            Err(e) => prop_assert!(e.starts_with("PRELOGIN"), "{}", e),
+        }
     }
 
     #[test]

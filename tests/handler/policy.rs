@@ -4,7 +4,7 @@
 //! (targets per request, concurrent runs) hold; `env:` is never ad-hoc. Everything
 //! listens on 127.0.0.1, and no denied target is ever connected to.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The `routeproof` binary as a user runs it: exit codes (0 ok, 1 a target failed, 2
 //! usage or config error), the text table and the JSON report, `check`, `demo`.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Output};
 
@@ -204,7 +204,7 @@ fn demo_runs_offline_and_shows_each_kind_of_result() {
 }
 
 /// The issue's own acceptance command, against unbound on 127.0.0.53:5353 when that
-/// address is free (as TESTBED.md runs it), else on a free loopback port.
+/// address is free (as a developer's machine runs it), else on a free loopback port.
 #[tokio::test(flavor = "multi_thread")]
 async fn acceptance_command_against_unbound() {
     let ub = match support::unbound::Unbound::start() {

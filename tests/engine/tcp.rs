@@ -3,30 +3,23 @@
 //! after accept, and, inside a network namespace this test creates, unreachable and
 //! forbidden (EPERM from a netfilter drop). Each asserts the class, not just failure.
 
-mod support;
+use crate::support;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use routeproof::config;
 use routeproof::probe::Engine;
-use routeproof::report::{Evidence, FailureClass, Layer, Report, TargetReport, TcpEvidence};
+use routeproof::report::{FailureClass, Layer, Report};
 use support::dns::{DnsServer, Zone};
+use support::engine::{build, class, engine_toml, no_env, parse, tcp_ev};
 use tokio::net::TcpListener;
-
-fn no_env(_: &str) -> Option<String> {
-    None
-}
 
 fn engine(dns: Option<SocketAddr>, engine_extra: &str) -> (Arc<Engine>, String) {
     // No DNS is needed for IP targets; a dead loopback port keeps resolv.conf out of it.
     let dns = dns.unwrap_or_else(|| "127.0.0.1:9".parse().unwrap());
-    let head = format!(
-        "[engine]\ndns_servers = [\"{dns}\"]\n{engine_extra}\n[engine.timeouts]\ndns = \"1s\"\ntcp = \"400ms\"\n"
-    );
-    let cfg = config::parse(&head, &no_env).unwrap();
-    (Engine::new(cfg.engine, "config", &no_env).unwrap(), head)
+    let head = engine_toml(&[dns], engine_extra, &[("dns", "1s"), ("tcp", "400ms")]);
+    (build(&head, &no_env).0, head)
 }
 
 async fn run(
@@ -36,28 +29,12 @@ async fn run(
     deadline: Option<Duration>,
 ) -> Report {
     let (engine, head) = engine(dns, engine_extra);
-    let cfg = config::parse(&format!("{head}\n{targets}"), &no_env).unwrap();
+    let cfg = parse(&format!("{head}\n{targets}"), &no_env);
     engine.run(&cfg.targets, deadline).await
 }
 
 fn tcp_target(addr: SocketAddr) -> String {
     format!("[[targets]]\ntarget = \"tcp://{addr}\"\n")
-}
-
-fn tcp_ev(t: &TargetReport) -> &TcpEvidence {
-    let l = t
-        .layers
-        .iter()
-        .find(|l| l.layer == Layer::Tcp)
-        .expect("tcp layer ran");
-    match &l.evidence {
-        Evidence::Tcp(e) => e,
-        other => panic!("{other:?}"),
-    }
-}
-
-fn class(t: &TargetReport) -> Option<FailureClass> {
-    t.failure.as_ref().map(|f| f.class)
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! the query), escaped, self-contained; and, with `ROUTEPROOF_BROWSER_TESTS=1`, rendered
 //! by headless Chromium with screenshots saved under `target/artifacts/`.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::time::Duration;

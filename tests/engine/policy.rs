@@ -3,7 +3,7 @@
 //! connected to (DNS rebinding to loopback or IMDS gains nothing). Every answer that is
 //! not loopback belongs to a `dns://` target, which never connects.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use routeproof::policy::Policy;
 use routeproof::probe::{AddressPolicy, Engine};
 use routeproof::report::{FailureClass, Layer, TargetReport};
 use support::dns::{DnsServer, Zone};
+use support::engine::{build, engine_toml, no_env};
 use tokio::net::{TcpListener, TcpStream};
 
 fn zone() -> Zone {
@@ -36,14 +37,12 @@ fn policy(allow: &str) -> Arc<Policy> {
 }
 
 fn engine(dns: SocketAddr) -> Arc<Engine> {
-    let cfg = config::parse(
-        &format!(
-            "[engine]\ndns_servers = [\"{dns}\"]\ntcp_settle = \"0s\"\n[engine.timeouts]\ndns = \"2s\"\ntcp = \"2s\"\n"
-        ),
-        &|_| None,
-    )
-    .unwrap();
-    Engine::new(cfg.engine, "config", &|_| None).unwrap()
+    let text = engine_toml(
+        &[dns],
+        "tcp_settle = \"0s\"",
+        &[("dns", "2s"), ("tcp", "2s")],
+    );
+    build(&text, &no_env).0
 }
 
 fn targets(uris: &[String]) -> Vec<config::TargetConfig> {

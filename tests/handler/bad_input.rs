@@ -1,18 +1,14 @@
 //! Bad input to the custom-handler edge: every case gets the right status and a JSON
 //! error naming the problem, never a panic, a hang or an empty body.
 
-mod support;
+use crate::support;
 
-use support::host::{App, Caller, Framing, Outcome, TARGETS_MIXED, judge, send};
+use support::host::{
+    App, Caller, Framing, Outcome, TARGETS_MIXED, error_class as class, judge, send,
+};
 use tokio::io::AsyncWriteExt;
 
 const IID: &str = "9d3e2c1b-0a4f-4e5d-8c7b-6a5f4e3d2c1b";
-
-fn class(body: &serde_json::Value) -> &str {
-    body["error"]["class"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error class in {body}"))
-}
 
 #[tokio::test]
 async fn http_api_bad_input_table() {

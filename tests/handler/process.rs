@@ -3,7 +3,7 @@
 //! on: readiness, JSON logs on stdout, nothing on stderr but real problems, one-line
 //! fatal errors with a non-zero exit, and never exit 0 under the host.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::net::SocketAddr;
