@@ -6,6 +6,8 @@
 pub mod dns;
 pub mod http;
 pub mod resolvers;
+pub mod service;
+pub mod smb;
 pub mod tcp;
 pub mod tds;
 pub mod tls;
