@@ -369,10 +369,23 @@ mod tests {
         assert!(n.signing_enabled && !n.signing_required);
         assert!(n.capability_names.contains(&"encryption"));
         assert_eq!(n.server_guid, "ab".repeat(16));
-        assert_eq!(parse_response(b"HTTP/1.1 400 Bad Request\r\n"), Err(SmbError::NotSmb { first_bytes: hex(b"HTTP/1.1") }));
+        assert_eq!(
+            parse_response(b"HTTP/1.1 400 Bad Request\r\n"),
+            Err(SmbError::NotSmb {
+                first_bytes: hex(b"HTTP/1.1")
+            })
+        );
         assert_eq!(parse_response(b"\xffSMBr"), Err(SmbError::Smb1Only));
         m[8..12].copy_from_slice(&0xC000_00BBu32.to_le_bytes());
-        assert_eq!(parse_response(&m), Err(SmbError::NegotiateRejected { status: 0xC000_00BB }));
-        assert_eq!(parse_response(&m[..70]).unwrap_err().class(), "smb.negotiate_rejected");
+        assert_eq!(
+            parse_response(&m),
+            Err(SmbError::NegotiateRejected {
+                status: 0xC000_00BB
+            })
+        );
+        assert_eq!(
+            parse_response(&m[..70]).unwrap_err().class(),
+            "smb.negotiate_rejected"
+        );
     }
 }

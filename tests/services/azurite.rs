@@ -47,7 +47,10 @@ async fn anonymous_answers_are_the_emulator_quirk_and_shared_key_reads() {
         eprintln!("timing: azurite {kind} anonymous {:?}", a.elapsed);
         // Azurite: 403 (AuthorizationFailure, queue: AuthenticationFailed), with its request id.
         assert_eq!(a.status, 403, "{kind}: {j:?}");
-        assert!(j.evidence.request_id.is_some(), "{kind}: the service's request id");
+        assert!(
+            j.evidence.request_id.is_some(),
+            "{kind}: the service's request id"
+        );
         assert_eq!(j.verdict, Verdict::EmulatorQuirk, "{kind}: {j:?}");
         assert!(j.verdict.ok());
         let note = j.evidence.emulator_note.as_deref().unwrap();
@@ -67,7 +70,13 @@ async fn anonymous_answers_are_the_emulator_quirk_and_shared_key_reads() {
         let a = over_tcp(loopback(port), &host, &req).await;
         let j = judge(&t, req.purpose, a.status, &a.headers, &a.body);
         eprintln!("timing: azurite {kind} shared key {:?}", a.elapsed);
-        assert_eq!(j.verdict, Verdict::AuthorizedReadOk, "{kind}: {} {:?}", a.status, String::from_utf8_lossy(&a.body));
+        assert_eq!(
+            j.verdict,
+            Verdict::AuthorizedReadOk,
+            "{kind}: {} {:?}",
+            a.status,
+            String::from_utf8_lossy(&a.body)
+        );
         let shown = format!("{j:?} {} {req:?}", serde_json::to_string(&j).unwrap());
         assert_clean("shared key read", &shown, &[DEV_KEY, &DEV_KEY[..20]]);
 
@@ -85,7 +94,10 @@ async fn anonymous_answers_are_the_emulator_quirk_and_shared_key_reads() {
 }
 
 fn jwt(aud: &str, exp_offset: i64) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
     let claims = serde_json::json!({
         "aud": aud,
@@ -109,7 +121,10 @@ async fn oauth_over_https_reads_with_a_token_of_the_storage_audience() {
         Err(e) => return peers::skip("azurite oauth", &e),
     };
     let t = emulator(ServiceKind::StorageBlob);
-    assert_eq!(request::token_scope(&t), "https://storage.azure.com/.default");
+    assert_eq!(
+        request::token_scope(&t),
+        "https://storage.azure.com/.default"
+    );
     let client = ca.client_config(&[b"http/1.1"]);
     let host = "127.0.0.1";
 
@@ -118,7 +133,13 @@ async fn oauth_over_https_reads_with_a_token_of_the_storage_audience() {
     let a = over_tls(loopback(az.blob), host, client.clone(), &req).await;
     let j = judge(&t, req.purpose, a.status, &a.headers, &a.body);
     eprintln!("timing: azurite blob oauth (TLS) {:?}", a.elapsed);
-    assert_eq!(j.verdict, Verdict::AuthorizedReadOk, "{} {}", a.status, String::from_utf8_lossy(&a.body));
+    assert_eq!(
+        j.verdict,
+        Verdict::AuthorizedReadOk,
+        "{} {}",
+        a.status,
+        String::from_utf8_lossy(&a.body)
+    );
     let shown = format!("{j:?} {req:?} {}", serde_json::to_string(&j).unwrap());
     assert_clean("oauth read", &shown, &[good.expose()]);
 
@@ -128,7 +149,10 @@ async fn oauth_over_https_reads_with_a_token_of_the_storage_audience() {
     let a = over_tls(loopback(az.blob), host, client.clone(), &req).await;
     let j = judge(&t, req.purpose, a.status, &a.headers, &a.body);
     assert_eq!(j.class(), Some(ServiceClass::AuthFailed), "{j:?}");
-    assert_eq!(j.evidence.error_code.as_deref(), Some("AuthenticationFailed"));
+    assert_eq!(
+        j.evidence.error_code.as_deref(),
+        Some("AuthenticationFailed")
+    );
 
     // A planted token shape: never in evidence, Debug or the hint.
     let planted = Secret::new(PLANTED_TOKEN);
@@ -136,6 +160,10 @@ async fn oauth_over_https_reads_with_a_token_of_the_storage_audience() {
     let a = over_tls(loopback(az.blob), host, client, &req).await;
     let j = judge(&t, req.purpose, a.status, &a.headers, &a.body);
     assert!(!j.verdict.ok());
-    let shown = format!("{j:?} {req:?} {} {}", serde_json::to_string(&j).unwrap(), hint(j.class().unwrap(), &t, Some(&j.evidence)));
+    let shown = format!(
+        "{j:?} {req:?} {} {}",
+        serde_json::to_string(&j).unwrap(),
+        hint(j.class().unwrap(), &t, Some(&j.evidence))
+    );
     assert_clean("planted token", &shown, &["PLANTED-BEARER-TOKEN"]);
 }

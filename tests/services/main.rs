@@ -30,7 +30,9 @@ pub fn deadline(secs: u64) -> Instant {
 /// One exchange over plain TCP (Azurite's HTTP ports).
 pub async fn over_tcp(addr: SocketAddr, host: &str, req: &ServiceRequest) -> Answer {
     let tcp = TcpStream::connect(addr).await.expect("connect");
-    service::exchange(tcp, host, req, deadline(10)).await.expect("exchange")
+    service::exchange(tcp, host, req, deadline(10))
+        .await
+        .expect("exchange")
 }
 
 /// One exchange over TLS to 127.0.0.1 with `sni` as the server name and Host.
@@ -46,12 +48,17 @@ pub async fn over_tls(
         .connect(name, tcp)
         .await
         .expect("TLS handshake");
-    service::exchange(tls, sni, req, deadline(10)).await.expect("exchange")
+    service::exchange(tls, sni, req, deadline(10))
+        .await
+        .expect("exchange")
 }
 
 /// No planted credential anywhere in what a report could carry.
 pub fn assert_clean(what: &str, text: &str, planted: &[&str]) {
     for p in planted {
-        assert!(!text.contains(p), "{what} leaks a planted credential: {text}");
+        assert!(
+            !text.contains(p),
+            "{what} leaks a planted credential: {text}"
+        );
     }
 }

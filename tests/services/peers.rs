@@ -85,18 +85,34 @@ pub struct Azurite {
 /// Azurite on free loopback ports; with `tls = Some((cert, key))` HTTPS and `--oauth basic`.
 /// Always `--disableTelemetry` (Azurite collects telemetry by default).
 pub fn azurite(tls: Option<(&std::path::Path, &std::path::Path)>) -> Result<Azurite, String> {
-    let bin = find_azurite().ok_or("azurite not installed (npm install azurite; or set ROUTEPROOF_AZURITE)")?;
+    let bin = find_azurite()
+        .ok_or("azurite not installed (npm install azurite; or set ROUTEPROOF_AZURITE)")?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (blob, queue, table) = (free_port(), free_port(), free_port());
     let mut cmd = Command::new(&bin);
-    cmd.args(["--disableTelemetry", "--silent", "--skipApiVersionCheck", "--location"])
-        .arg(dir.path())
-        .args(["--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1"])
-        .args(["--blobPort", &blob.to_string()])
-        .args(["--queuePort", &queue.to_string()])
-        .args(["--tablePort", &table.to_string()]);
+    cmd.args([
+        "--disableTelemetry",
+        "--silent",
+        "--skipApiVersionCheck",
+        "--location",
+    ])
+    .arg(dir.path())
+    .args([
+        "--blobHost",
+        "127.0.0.1",
+        "--queueHost",
+        "127.0.0.1",
+        "--tableHost",
+        "127.0.0.1",
+    ])
+    .args(["--blobPort", &blob.to_string()])
+    .args(["--queuePort", &queue.to_string()])
+    .args(["--tablePort", &table.to_string()]);
     if let Some((cert, key)) = tls {
-        cmd.args(["--oauth", "basic", "--cert"]).arg(cert).arg("--key").arg(key);
+        cmd.args(["--oauth", "basic", "--cert"])
+            .arg(cert)
+            .arg("--key")
+            .arg(key);
     }
     let child = cmd
         .stdin(Stdio::null())
@@ -104,13 +120,22 @@ pub fn azurite(tls: Option<(&std::path::Path, &std::path::Path)>) -> Result<Azur
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-    let proc = Proc { child, name: "azurite" };
+    let proc = Proc {
+        child,
+        name: "azurite",
+    };
     for p in [blob, queue, table] {
         if !wait_port(p, Duration::from_secs(30)) {
             return Err(format!("azurite did not listen on {p}"));
         }
     }
-    Ok(Azurite { _proc: proc, _dir: dir, blob, queue, table })
+    Ok(Azurite {
+        _proc: proc,
+        _dir: dir,
+        blob,
+        queue,
+        table,
+    })
 }
 
 fn find_smbd() -> Option<PathBuf> {
@@ -155,15 +180,25 @@ pub fn samba() -> Result<Samba, String> {
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let d = dir.path();
-    for sub in ["lock", "state", "cache", "private", "run", "ncalrpc", "share", "logs"] {
+    for sub in [
+        "lock", "state", "cache", "private", "run", "ncalrpc", "share", "logs",
+    ] {
         std::fs::create_dir_all(d.join(sub)).map_err(|e| e.to_string())?;
     }
     let port = free_port();
     let p = |s: &str| d.join(s).display().to_string();
     let conf = format!(
         "[global]\n  server role = standalone server\n  interfaces = 127.0.0.1\n  bind interfaces only = yes\n  smb ports = {port}\n  disable netbios = yes\n  server min protocol = SMB2_02\n  lock directory = {}\n  state directory = {}\n  cache directory = {}\n  private dir = {}\n  pid directory = {}\n  ncalrpc dir = {}\n  binddns dir = {}\n  passdb backend = tdbsam:{}\n  log file = {}\n  log level = 1\n  map to guest = Bad User\n  load printers = no\n  printing = bsd\n  printcap name = /dev/null\n  disable spoolss = yes\n[share]\n  path = {}\n  read only = yes\n  guest ok = yes\n",
-        p("lock"), p("state"), p("cache"), p("private"), p("run"), p("ncalrpc"),
-        p("private/bind-dns"), p("private/passdb.tdb"), p("logs/log.%m"), p("share"),
+        p("lock"),
+        p("state"),
+        p("cache"),
+        p("private"),
+        p("run"),
+        p("ncalrpc"),
+        p("private/bind-dns"),
+        p("private/passdb.tdb"),
+        p("logs/log.%m"),
+        p("share"),
     );
     let conf_path = d.join("smb.conf");
     std::fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
@@ -176,9 +211,16 @@ pub fn samba() -> Result<Samba, String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start smbd: {e}"))?;
-    let proc = Proc { child, name: "smbd" };
+    let proc = Proc {
+        child,
+        name: "smbd",
+    };
     if !wait_port(port, Duration::from_secs(15)) {
         return Err(format!("smbd did not listen on {port}"));
     }
-    Ok(Samba { proc: Some(proc), dir, port })
+    Ok(Samba {
+        proc: Some(proc),
+        dir,
+        port,
+    })
 }

@@ -22,7 +22,14 @@ struct Case {
 }
 
 /// Runs the anonymous exchange and the authorised read against a stub for `c.host`.
-async fn run(c: Case) -> (ServiceTarget, routeproof::probe::service::Judgement, routeproof::probe::service::Judgement, stubs::Seen) {
+async fn run(
+    c: Case,
+) -> (
+    ServiceTarget,
+    routeproof::probe::service::Judgement,
+    routeproof::probe::service::Judgement,
+    stubs::Seen,
+) {
     crate::certs::install_crypto_provider();
     let ca = Ca::new("routeproof stub CA");
     let stub = stubs::serve(&ca, &[c.host], c.anonymous, c.authorized).await;
@@ -57,17 +64,34 @@ async fn key_vault_private_witness_and_authorised_read() {
     })
     .await;
     assert_eq!(anon.verdict, Verdict::ReachedService);
-    assert!(anon.evidence.challenge.as_deref().unwrap().contains("resource=\"https://vault.azure.net\""));
+    assert!(
+        anon.evidence
+            .challenge
+            .as_deref()
+            .unwrap()
+            .contains("resource=\"https://vault.azure.net\"")
+    );
     let w = anon.evidence.witness.clone().unwrap();
     assert_eq!(w.addr.to_string(), "10.60.1.5");
-    let path = conclude(Some(&w), Some("169.254.254.2".parse().unwrap()), Some("10.60.1.5"), true);
+    let path = conclude(
+        Some(&w),
+        Some("169.254.254.2".parse().unwrap()),
+        Some("10.60.1.5"),
+        true,
+    );
     assert_eq!(path.conclusion, PathConclusion::PrivatePathProven);
     assert_eq!(path.matched, Some(WitnessMatch::WebsitePrivateIp));
     assert!(!path.failed);
     assert_eq!(auth.verdict, Verdict::AuthorizedReadOk);
-    assert!(auth.evidence.message.is_none(), "no secret names in evidence");
+    assert!(
+        auth.evidence.message.is_none(),
+        "no secret names in evidence"
+    );
     // The token went to the vault intact, and only there.
-    assert_eq!(seen.authorization.as_deref(), Some(&*format!("Bearer {PLANTED_TOKEN}")));
+    assert_eq!(
+        seen.authorization.as_deref(),
+        Some(&*format!("Bearer {PLANTED_TOKEN}"))
+    );
     assert_eq!(seen.host.as_deref(), Some("kv1.vault.azure.net"));
     assert_eq!(request::token_scope(&t), "https://vault.azure.net/.default");
 }
@@ -82,15 +106,32 @@ async fn key_vault_firewall_with_a_public_witness_is_public_path() {
     .await;
     assert_eq!(anon.verdict, Verdict::ReachedService);
     assert_eq!(auth.class(), Some(ServiceClass::Firewall));
-    assert_eq!(auth.evidence.error_code.as_deref(), Some("ForbiddenByFirewall"));
+    assert_eq!(
+        auth.evidence.error_code.as_deref(),
+        Some("ForbiddenByFirewall")
+    );
     let w = auth.evidence.witness.clone().unwrap();
     assert_eq!(w.addr.to_string(), "52.178.1.2");
     let h = hint(ServiceClass::Firewall, &t, Some(&auth.evidence));
-    assert!(h.contains("privatelink.vaultcore.azure.net") && h.contains("52.178.1.2"), "{h}");
-    let path = conclude(Some(&w), Some("169.254.254.2".parse().unwrap()), Some("10.60.1.5"), true);
-    assert_eq!((path.conclusion, path.failed), (PathConclusion::PublicPath, true));
+    assert!(
+        h.contains("privatelink.vaultcore.azure.net") && h.contains("52.178.1.2"),
+        "{h}"
+    );
+    let path = conclude(
+        Some(&w),
+        Some("169.254.254.2".parse().unwrap()),
+        Some("10.60.1.5"),
+        true,
+    );
+    assert_eq!(
+        (path.conclusion, path.failed),
+        (PathConclusion::PublicPath, true)
+    );
     let h = hint(ServiceClass::PublicPath, &t, Some(&auth.evidence));
-    assert!(h.contains("vnetRouteAllEnabled") && h.contains("168.63.129.16"), "{h}");
+    assert!(
+        h.contains("vnetRouteAllEnabled") && h.contains("168.63.129.16"),
+        "{h}"
+    );
     assert_eq!(ServiceClass::PublicPath.as_str(), "service.public_path");
 }
 
@@ -104,7 +145,10 @@ async fn key_vault_missing_role_is_rbac() {
     .await;
     assert_eq!(auth.class(), Some(ServiceClass::Rbac));
     let h = hint(ServiceClass::Rbac, &t, Some(&auth.evidence));
-    assert!(h.contains("Key Vault Secrets User") && h.contains("ForbiddenByRbac"), "{h}");
+    assert!(
+        h.contains("Key Vault Secrets User") && h.contains("ForbiddenByRbac"),
+        "{h}"
+    );
 }
 
 #[tokio::test]
@@ -116,13 +160,29 @@ async fn cosmos_reached_and_firewall_witness() {
     })
     .await;
     assert_eq!(anon.verdict, Verdict::ReachedService);
-    assert_eq!(anon.evidence.request_id.as_deref(), Some("d2b5c8f4-0000-0000-0000-000000000000"));
+    assert_eq!(
+        anon.evidence.request_id.as_deref(),
+        Some("d2b5c8f4-0000-0000-0000-000000000000")
+    );
     assert_eq!(auth.class(), Some(ServiceClass::Firewall));
-    assert_eq!(auth.evidence.witness.as_ref().unwrap().addr.to_string(), "20.50.2.3");
-    assert!(hint(ServiceClass::Firewall, &t, Some(&auth.evidence)).contains("privatelink.documents.azure.com"));
+    assert_eq!(
+        auth.evidence.witness.as_ref().unwrap().addr.to_string(),
+        "20.50.2.3"
+    );
+    assert!(
+        hint(ServiceClass::Firewall, &t, Some(&auth.evidence))
+            .contains("privatelink.documents.azure.com")
+    );
     // Cosmos's AAD form of the header, URL-encoded.
-    assert!(seen.authorization.unwrap().starts_with("type%3Daad%26ver%3D1.0%26sig%3D"));
-    assert_eq!(request::token_scope(&t), "https://db1.documents.azure.com/.default");
+    assert!(
+        seen.authorization
+            .unwrap()
+            .starts_with("type%3Daad%26ver%3D1.0%26sig%3D")
+    );
+    assert_eq!(
+        request::token_scope(&t),
+        "https://db1.documents.azure.com/.default"
+    );
 }
 
 #[tokio::test]
@@ -135,8 +195,15 @@ async fn app_configuration_reached_and_rbac() {
     .await;
     assert_eq!(anon.verdict, Verdict::ReachedService);
     assert_eq!(auth.class(), Some(ServiceClass::Rbac));
-    assert!(hint(ServiceClass::Rbac, &t, Some(&auth.evidence)).contains("App Configuration Data Reader"));
-    assert_eq!(seen.path.as_deref(), Some("/keys?api-version=1.0"), "names only, never /kv values");
+    assert!(
+        hint(ServiceClass::Rbac, &t, Some(&auth.evidence))
+            .contains("App Configuration Data Reader")
+    );
+    assert_eq!(
+        seen.path.as_deref(),
+        Some("/keys?api-version=1.0"),
+        "names only, never /kv values"
+    );
 }
 
 #[tokio::test]
@@ -148,7 +215,13 @@ async fn container_registry_reached_exchange_ok_and_firewall() {
     })
     .await;
     assert_eq!(anon.verdict, Verdict::ReachedService);
-    assert!(anon.evidence.challenge.as_deref().unwrap().contains("realm=\"https://reg1.azurecr.io/oauth2/token\""));
+    assert!(
+        anon.evidence
+            .challenge
+            .as_deref()
+            .unwrap()
+            .contains("realm=\"https://reg1.azurecr.io/oauth2/token\"")
+    );
     assert_eq!(auth.verdict, Verdict::AuthorizedReadOk);
     let (_, anon, _, _) = run(Case {
         host: "reg1.westeurope.data.azurecr.io",
@@ -169,9 +242,14 @@ async fn storage_firewall_rbac_and_the_documented_anonymous_answer() {
     })
     .await;
     assert_eq!(anon.verdict, Verdict::ReachedService);
-    assert_eq!(anon.evidence.error_code.as_deref(), Some("NoAuthenticationInformation"));
+    assert_eq!(
+        anon.evidence.error_code.as_deref(),
+        Some("NoAuthenticationInformation")
+    );
     assert_eq!(auth.class(), Some(ServiceClass::Rbac));
-    assert!(hint(ServiceClass::Rbac, &t, Some(&auth.evidence)).contains("Storage Blob Data Reader"));
+    assert!(
+        hint(ServiceClass::Rbac, &t, Some(&auth.evidence)).contains("Storage Blob Data Reader")
+    );
 
     let (t, anon, auth, _) = run(Case {
         host: "acct1.queue.core.windows.net",
@@ -181,10 +259,16 @@ async fn storage_firewall_rbac_and_the_documented_anonymous_answer() {
     .await;
     for j in [&anon, &auth] {
         assert_eq!(j.class(), Some(ServiceClass::Firewall), "{j:?}");
-        assert_eq!(j.evidence.error_code.as_deref(), Some("AuthorizationFailure"));
+        assert_eq!(
+            j.evidence.error_code.as_deref(),
+            Some("AuthorizationFailure")
+        );
     }
     let h = hint(ServiceClass::Firewall, &t, Some(&anon.evidence));
-    assert!(h.contains("privatelink.queue.core.windows.net") && h.contains("private endpoint"), "{h}");
+    assert!(
+        h.contains("privatelink.queue.core.windows.net") && h.contains("private endpoint"),
+        "{h}"
+    );
 }
 
 #[tokio::test]
@@ -220,8 +304,14 @@ async fn deadline_is_honoured_on_a_silent_https_peer() {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let req = request::anonymous(&t);
     let outer = std::time::Duration::from_secs(10);
-    let r = tokio::time::timeout(outer, routeproof::probe::service::exchange(tcp, &t.host, &req, crate::deadline(1))).await;
-    let err = r.expect("returned before the outer guard").expect_err("no answer");
+    let r = tokio::time::timeout(
+        outer,
+        routeproof::probe::service::exchange(tcp, &t.host, &req, crate::deadline(1)),
+    )
+    .await;
+    let err = r
+        .expect("returned before the outer guard")
+        .expect_err("no answer");
     assert_eq!(err.class(), ServiceClass::Deadline, "{err}");
     hold.abort();
 }

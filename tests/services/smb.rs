@@ -29,7 +29,10 @@ async fn samba_answers_negotiate() {
     let n = probe(SocketAddr::from(([127, 0, 0, 1], samba.port)), 10)
         .await
         .expect("an SMB2 server");
-    eprintln!("timing: smb negotiate (connect + NEGOTIATE) {:?}", t0.elapsed());
+    eprintln!(
+        "timing: smb negotiate (connect + NEGOTIATE) {:?}",
+        t0.elapsed()
+    );
     assert_eq!(n.dialect, "3.1.1", "{n:?}");
     assert!(n.signing_enabled, "{n:?}");
     assert_eq!(n.server_guid.len(), 32);
@@ -42,13 +45,21 @@ async fn samba_answers_negotiate() {
 #[tokio::test]
 async fn refused_port_is_smb_refused() {
     let port = peers::free_port();
-    let err = probe(SocketAddr::from(([127, 0, 0, 1], port)), 5).await.unwrap_err();
+    let err = probe(SocketAddr::from(([127, 0, 0, 1], port)), 5)
+        .await
+        .unwrap_err();
     assert_eq!(err.class(), "smb.refused", "{err}");
     let h = err.hint();
-    assert!(h.contains("445") && h.contains("NSG") && h.contains("privatelink.file.core.windows.net"), "{h}");
+    assert!(
+        h.contains("445") && h.contains("NSG") && h.contains("privatelink.file.core.windows.net"),
+        "{h}"
+    );
 }
 
-async fn listener(answer: Option<&'static [u8]>, close: bool) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+async fn listener(
+    answer: Option<&'static [u8]>,
+    close: bool,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let task = tokio::spawn(async move {
@@ -71,7 +82,11 @@ async fn listener(answer: Option<&'static [u8]>, close: bool) -> (SocketAddr, to
 
 #[tokio::test]
 async fn a_non_smb_listener_is_not_smb() {
-    let (addr, task) = listener(Some(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"), true).await;
+    let (addr, task) = listener(
+        Some(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
+        true,
+    )
+    .await;
     let err = probe(addr, 5).await.unwrap_err();
     assert!(matches!(err, SmbError::NotSmb { .. }), "{err:?}");
     assert_eq!(err.class(), "smb.not_smb");
@@ -94,6 +109,9 @@ async fn a_blackholed_listener_honours_the_deadline() {
     assert_eq!(err, SmbError::Timeout { phase: "answer" });
     assert_eq!(err.class(), "smb.timeout");
     let h = err.hint();
-    assert!(h.contains("vnetContentShareEnabled") && h.contains("NSG"), "{h}");
+    assert!(
+        h.contains("vnetContentShareEnabled") && h.contains("NSG"),
+        "{h}"
+    );
     task.abort();
 }

@@ -93,15 +93,28 @@ pub async fn serve(ca: &Ca, names: &[&str], anonymous: Canned, authorized: Canne
         let (anonymous, authorized, seen) = (anonymous.clone(), authorized.clone(), seen2.clone());
         async move {
             let h: &HeaderMap = req.headers();
-            let auth = h.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
-            let form = h.get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded"));
+            let auth = h
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let form = h.get("content-type").is_some_and(|v| {
+                v.as_bytes()
+                    .starts_with(b"application/x-www-form-urlencoded")
+            });
             {
                 let mut s = seen.lock().unwrap();
                 s.authorization = auth.clone();
                 s.path = req.uri().path_and_query().map(|p| p.to_string());
-                s.host = h.get("host").and_then(|v| v.to_str().ok()).map(str::to_string);
+                s.host = h
+                    .get("host")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
             }
-            let c = if auth.is_some() || form { authorized } else { anonymous };
+            let c = if auth.is_some() || form {
+                authorized
+            } else {
+                anonymous
+            };
             let mut b = Response::builder().status(c.status);
             for (k, v) in &c.headers {
                 b = b.header(*k, v.as_str());
@@ -127,11 +140,17 @@ pub fn keyvault_401(witness: &str) -> Canned {
     Canned::new(
         401,
         &[
-            ("www-authenticate", "Bearer authorization=\"https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47\", resource=\"https://vault.azure.net\""),
+            (
+                "www-authenticate",
+                "Bearer authorization=\"https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47\", resource=\"https://vault.azure.net\"",
+            ),
             ("x-ms-request-id", "6f77daee-2b5e-4b66-9dca-3341510db27d"),
             ("x-ms-keyvault-region", "westeurope"),
             ("x-ms-keyvault-service-version", "1.9.1000.1"),
-            ("x-ms-keyvault-network-info", &format!("conn_type=Ipv4;addr={witness};act_addr_fam=InterNetwork;")),
+            (
+                "x-ms-keyvault-network-info",
+                &format!("conn_type=Ipv4;addr={witness};act_addr_fam=InterNetwork;"),
+            ),
             ("content-type", "application/json; charset=utf-8"),
         ],
         r#"{"error":{"code":"Unauthorized","message":"AKV10000: Request is missing a Bearer or PoP token."}}"#,
@@ -146,10 +165,15 @@ pub fn keyvault_firewall(witness: &str) -> Canned {
         403,
         &[
             ("x-ms-request-id", "2a4efc3a-64ef-11eb-91de-0242ac120003"),
-            ("x-ms-keyvault-network-info", &format!("conn_type=Ipv4;addr={witness};act_addr_fam=InterNetwork;")),
+            (
+                "x-ms-keyvault-network-info",
+                &format!("conn_type=Ipv4;addr={witness};act_addr_fam=InterNetwork;"),
+            ),
             ("content-type", "application/json; charset=utf-8"),
         ],
-        &format!("{{\"error\":{{\"code\":\"Forbidden\",\"message\":\"Client address is not authorized and caller is not a trusted service.\\r\\nClient address: {witness}\\r\\nCaller: appid=00000000-0000-0000-0000-000000000001;oid=00000000-0000-0000-0000-000000000002\\r\\nVault: kv1;location=westeurope\",\"innererror\":{{\"code\":\"ForbiddenByFirewall\"}}}}}}"),
+        &format!(
+            "{{\"error\":{{\"code\":\"Forbidden\",\"message\":\"Client address is not authorized and caller is not a trusted service.\\r\\nClient address: {witness}\\r\\nCaller: appid=00000000-0000-0000-0000-000000000001;oid=00000000-0000-0000-0000-000000000002\\r\\nVault: kv1;location=westeurope\",\"innererror\":{{\"code\":\"ForbiddenByFirewall\"}}}}}}"
+        ),
     )
 }
 
@@ -158,7 +182,13 @@ pub fn keyvault_firewall(witness: &str) -> Canned {
 pub fn keyvault_rbac() -> Canned {
     Canned::new(
         403,
-        &[("x-ms-request-id", "r-rbac"), ("x-ms-keyvault-network-info", "conn_type=Ipv4;addr=10.60.1.5;act_addr_fam=InterNetwork;")],
+        &[
+            ("x-ms-request-id", "r-rbac"),
+            (
+                "x-ms-keyvault-network-info",
+                "conn_type=Ipv4;addr=10.60.1.5;act_addr_fam=InterNetwork;",
+            ),
+        ],
         r#"{"error":{"code":"Forbidden","message":"Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nAction: 'Microsoft.KeyVault/vaults/secrets/readMetadata/action'","innererror":{"code":"ForbiddenByRbac"}}}"#,
     )
 }
@@ -168,7 +198,13 @@ pub fn keyvault_rbac() -> Canned {
 pub fn keyvault_list() -> Canned {
     Canned::new(
         200,
-        &[("x-ms-request-id", "r-list"), ("x-ms-keyvault-network-info", "conn_type=Ipv4;addr=10.60.1.5;act_addr_fam=InterNetwork;")],
+        &[
+            ("x-ms-request-id", "r-list"),
+            (
+                "x-ms-keyvault-network-info",
+                "conn_type=Ipv4;addr=10.60.1.5;act_addr_fam=InterNetwork;",
+            ),
+        ],
         r#"{"value":[{"id":"https://kv1.vault.azure.net/secrets/listed-name","attributes":{"enabled":true}}],"nextLink":null}"#,
     )
 }
@@ -179,7 +215,11 @@ pub fn keyvault_list() -> Canned {
 pub fn cosmos_401() -> Canned {
     Canned::new(
         401,
-        &[("x-ms-activity-id", "d2b5c8f4-0000-0000-0000-000000000000"), ("x-ms-gatewayversion", "2.0.0"), ("content-type", "application/json")],
+        &[
+            ("x-ms-activity-id", "d2b5c8f4-0000-0000-0000-000000000000"),
+            ("x-ms-gatewayversion", "2.0.0"),
+            ("content-type", "application/json"),
+        ],
         r#"{"code":"Unauthorized","message":"Required Header authorization is missing. Ensure a valid Authorization token is passed.\r\nActivityId: d2b5c8f4-0000-0000-0000-000000000000, Microsoft.Azure.Documents.Common/2.14.0"}"#,
     )
 }
@@ -190,7 +230,9 @@ pub fn cosmos_firewall(witness: &str) -> Canned {
     Canned::new(
         403,
         &[("x-ms-activity-id", "a-fw"), ("x-ms-substatus", "0")],
-        &format!("{{\"code\":\"Forbidden\",\"message\":\"Request originated from IP {witness} through public internet. This is blocked by your Cosmos DB account firewall settings. More info: https://aka.ms/cosmosdb-tsg-forbidden\\r\\nActivityId: a-fw, Microsoft.Azure.Documents.Common/2.14.0\"}}"),
+        &format!(
+            "{{\"code\":\"Forbidden\",\"message\":\"Request originated from IP {witness} through public internet. This is blocked by your Cosmos DB account firewall settings. More info: https://aka.ms/cosmosdb-tsg-forbidden\\r\\nActivityId: a-fw, Microsoft.Azure.Documents.Common/2.14.0\"}}"
+        ),
     )
 }
 
@@ -199,7 +241,11 @@ pub fn cosmos_firewall(witness: &str) -> Canned {
 pub fn appconfig_401() -> Canned {
     Canned::new(
         401,
-        &[("www-authenticate", "HMAC-SHA256, Bearer"), ("x-ms-request-id", "ac-1"), ("x-ms-correlation-request-id", "ac-1")],
+        &[
+            ("www-authenticate", "HMAC-SHA256, Bearer"),
+            ("x-ms-request-id", "ac-1"),
+            ("x-ms-correlation-request-id", "ac-1"),
+        ],
         "",
     )
 }
@@ -209,7 +255,10 @@ pub fn appconfig_401() -> Canned {
 pub fn appconfig_403() -> Canned {
     Canned::new(
         403,
-        &[("x-ms-request-id", "ac-2"), ("content-type", "application/problem+json")],
+        &[
+            ("x-ms-request-id", "ac-2"),
+            ("content-type", "application/problem+json"),
+        ],
         r#"{"type":"https://azconfig.io/errors/forbidden","title":"Access to the requested resource is forbidden.","status":403}"#,
     )
 }
@@ -221,7 +270,10 @@ pub fn acr_401(host: &str) -> Canned {
         401,
         &[
             ("docker-distribution-api-version", "registry/2.0"),
-            ("www-authenticate", &format!("Bearer realm=\"https://{host}/oauth2/token\",service=\"{host}\"")),
+            (
+                "www-authenticate",
+                &format!("Bearer realm=\"https://{host}/oauth2/token\",service=\"{host}\""),
+            ),
             ("content-type", "application/json; charset=utf-8"),
         ],
         r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required, visit https://aka.ms/acr/authorization for more information.","detail":null}]}"#,
@@ -234,13 +286,22 @@ pub fn acr_firewall(witness: &str) -> Canned {
     Canned::new(
         403,
         &[("docker-distribution-api-version", "registry/2.0")],
-        &format!("{{\"errors\":[{{\"code\":\"DENIED\",\"message\":\"client with IP '{witness}' is not allowed access. Refer https://aka.ms/acr/firewall to grant access.\"}}]}}"),
+        &format!(
+            "{{\"errors\":[{{\"code\":\"DENIED\",\"message\":\"client with IP '{witness}' is not allowed access. Refer https://aka.ms/acr/firewall to grant access.\"}}]}}"
+        ),
     )
 }
 
 /// Container Registry token exchange: 200 with a refresh token (ACR "authentication" REST).
 pub fn acr_exchange(refresh: &str) -> Canned {
-    Canned::new(200, &[("x-ms-correlation-request-id", "x1"), ("content-type", "application/json")], &format!("{{\"refresh_token\":\"{refresh}\"}}"))
+    Canned::new(
+        200,
+        &[
+            ("x-ms-correlation-request-id", "x1"),
+            ("content-type", "application/json"),
+        ],
+        &format!("{{\"refresh_token\":\"{refresh}\"}}"),
+    )
 }
 
 /// Storage network-rule refusal: 403 `AuthorizationFailure` "This request is not authorized
@@ -249,7 +310,13 @@ pub fn acr_exchange(refresh: &str) -> Canned {
 pub fn storage_firewall() -> Canned {
     Canned::new(
         403,
-        &[("x-ms-request-id", "s-fw"), ("x-ms-error-code", "AuthorizationFailure"), ("x-ms-version", "2023-11-03"), ("server", "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0"), ("content-type", "application/xml")],
+        &[
+            ("x-ms-request-id", "s-fw"),
+            ("x-ms-error-code", "AuthorizationFailure"),
+            ("x-ms-version", "2023-11-03"),
+            ("server", "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0"),
+            ("content-type", "application/xml"),
+        ],
         "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthorizationFailure</Code><Message>This request is not authorized to perform this operation.\nRequestId:s-fw\nTime:2026-12-01T10:00:00.0000000Z</Message></Error>",
     )
 }
@@ -259,7 +326,14 @@ pub fn storage_firewall() -> Canned {
 pub fn storage_401() -> Canned {
     Canned::new(
         401,
-        &[("x-ms-request-id", "s-401"), ("x-ms-error-code", "NoAuthenticationInformation"), ("www-authenticate", "Bearer authorization_uri=https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/authorize resource_id=https://storage.azure.com")],
+        &[
+            ("x-ms-request-id", "s-401"),
+            ("x-ms-error-code", "NoAuthenticationInformation"),
+            (
+                "www-authenticate",
+                "Bearer authorization_uri=https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/authorize resource_id=https://storage.azure.com",
+            ),
+        ],
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>NoAuthenticationInformation</Code><Message>Server failed to authenticate the request. Please refer to the information in the www-authenticate header.\nRequestId:s-401</Message></Error>",
     )
 }
@@ -269,7 +343,10 @@ pub fn storage_401() -> Canned {
 pub fn storage_rbac() -> Canned {
     Canned::new(
         403,
-        &[("x-ms-request-id", "s-rbac"), ("x-ms-error-code", "AuthorizationPermissionMismatch")],
+        &[
+            ("x-ms-request-id", "s-rbac"),
+            ("x-ms-error-code", "AuthorizationPermissionMismatch"),
+        ],
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>This request is not authorized to perform this operation using this permission.\nRequestId:s-rbac</Message></Error>",
     )
 }

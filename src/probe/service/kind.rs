@@ -165,30 +165,102 @@ pub struct ServiceTarget {
 
 /// Suffix → (kind, cloud). Longest-first is not needed: no suffix ends another.
 const SUFFIXES: &[(&str, ServiceKind, Cloud)] = &[
-    (".blob.core.windows.net", ServiceKind::StorageBlob, Cloud::Public),
-    (".queue.core.windows.net", ServiceKind::StorageQueue, Cloud::Public),
-    (".table.core.windows.net", ServiceKind::StorageTable, Cloud::Public),
-    (".dfs.core.windows.net", ServiceKind::StorageDfs, Cloud::Public),
-    (".file.core.windows.net", ServiceKind::StorageFile, Cloud::Public),
-    (".blob.core.chinacloudapi.cn", ServiceKind::StorageBlob, Cloud::China),
-    (".queue.core.chinacloudapi.cn", ServiceKind::StorageQueue, Cloud::China),
-    (".table.core.chinacloudapi.cn", ServiceKind::StorageTable, Cloud::China),
-    (".dfs.core.chinacloudapi.cn", ServiceKind::StorageDfs, Cloud::China),
-    (".file.core.chinacloudapi.cn", ServiceKind::StorageFile, Cloud::China),
-    (".blob.core.usgovcloudapi.net", ServiceKind::StorageBlob, Cloud::UsGov),
-    (".queue.core.usgovcloudapi.net", ServiceKind::StorageQueue, Cloud::UsGov),
-    (".table.core.usgovcloudapi.net", ServiceKind::StorageTable, Cloud::UsGov),
-    (".dfs.core.usgovcloudapi.net", ServiceKind::StorageDfs, Cloud::UsGov),
-    (".file.core.usgovcloudapi.net", ServiceKind::StorageFile, Cloud::UsGov),
+    (
+        ".blob.core.windows.net",
+        ServiceKind::StorageBlob,
+        Cloud::Public,
+    ),
+    (
+        ".queue.core.windows.net",
+        ServiceKind::StorageQueue,
+        Cloud::Public,
+    ),
+    (
+        ".table.core.windows.net",
+        ServiceKind::StorageTable,
+        Cloud::Public,
+    ),
+    (
+        ".dfs.core.windows.net",
+        ServiceKind::StorageDfs,
+        Cloud::Public,
+    ),
+    (
+        ".file.core.windows.net",
+        ServiceKind::StorageFile,
+        Cloud::Public,
+    ),
+    (
+        ".blob.core.chinacloudapi.cn",
+        ServiceKind::StorageBlob,
+        Cloud::China,
+    ),
+    (
+        ".queue.core.chinacloudapi.cn",
+        ServiceKind::StorageQueue,
+        Cloud::China,
+    ),
+    (
+        ".table.core.chinacloudapi.cn",
+        ServiceKind::StorageTable,
+        Cloud::China,
+    ),
+    (
+        ".dfs.core.chinacloudapi.cn",
+        ServiceKind::StorageDfs,
+        Cloud::China,
+    ),
+    (
+        ".file.core.chinacloudapi.cn",
+        ServiceKind::StorageFile,
+        Cloud::China,
+    ),
+    (
+        ".blob.core.usgovcloudapi.net",
+        ServiceKind::StorageBlob,
+        Cloud::UsGov,
+    ),
+    (
+        ".queue.core.usgovcloudapi.net",
+        ServiceKind::StorageQueue,
+        Cloud::UsGov,
+    ),
+    (
+        ".table.core.usgovcloudapi.net",
+        ServiceKind::StorageTable,
+        Cloud::UsGov,
+    ),
+    (
+        ".dfs.core.usgovcloudapi.net",
+        ServiceKind::StorageDfs,
+        Cloud::UsGov,
+    ),
+    (
+        ".file.core.usgovcloudapi.net",
+        ServiceKind::StorageFile,
+        Cloud::UsGov,
+    ),
     (".vault.azure.net", ServiceKind::KeyVault, Cloud::Public),
     (".vault.azure.cn", ServiceKind::KeyVault, Cloud::China),
-    (".vault.usgovcloudapi.net", ServiceKind::KeyVault, Cloud::UsGov),
+    (
+        ".vault.usgovcloudapi.net",
+        ServiceKind::KeyVault,
+        Cloud::UsGov,
+    ),
     (".documents.azure.com", ServiceKind::CosmosDb, Cloud::Public),
     (".documents.azure.cn", ServiceKind::CosmosDb, Cloud::China),
     (".documents.azure.us", ServiceKind::CosmosDb, Cloud::UsGov),
     (".azconfig.io", ServiceKind::AppConfiguration, Cloud::Public),
-    (".azconfig.azure.cn", ServiceKind::AppConfiguration, Cloud::China),
-    (".azconfig.azure.us", ServiceKind::AppConfiguration, Cloud::UsGov),
+    (
+        ".azconfig.azure.cn",
+        ServiceKind::AppConfiguration,
+        Cloud::China,
+    ),
+    (
+        ".azconfig.azure.us",
+        ServiceKind::AppConfiguration,
+        Cloud::UsGov,
+    ),
     (".azurecr.io", ServiceKind::ContainerRegistry, Cloud::Public),
     (".azurecr.cn", ServiceKind::ContainerRegistry, Cloud::China),
     (".azurecr.us", ServiceKind::ContainerRegistry, Cloud::UsGov),
@@ -277,23 +349,92 @@ mod tests {
     #[test]
     fn recognises_every_suffix_and_rejects_lookalikes() {
         let cases = [
-            ("acct.blob.core.windows.net", ServiceKind::StorageBlob, Cloud::Public, "acct"),
-            ("acct.queue.core.windows.net.", ServiceKind::StorageQueue, Cloud::Public, "acct"),
-            ("ACCT.Table.core.windows.net", ServiceKind::StorageTable, Cloud::Public, "acct"),
-            ("acct.dfs.core.chinacloudapi.cn", ServiceKind::StorageDfs, Cloud::China, "acct"),
-            ("acct.file.core.usgovcloudapi.net", ServiceKind::StorageFile, Cloud::UsGov, "acct"),
-            ("acct.privatelink.blob.core.windows.net", ServiceKind::StorageBlob, Cloud::Public, "acct"),
-            ("kv1.vault.azure.net", ServiceKind::KeyVault, Cloud::Public, "kv1"),
-            ("kv1.vault.azure.cn", ServiceKind::KeyVault, Cloud::China, "kv1"),
-            ("kv1.vault.usgovcloudapi.net", ServiceKind::KeyVault, Cloud::UsGov, "kv1"),
-            ("db.documents.azure.com", ServiceKind::CosmosDb, Cloud::Public, "db"),
-            ("cfg.azconfig.io", ServiceKind::AppConfiguration, Cloud::Public, "cfg"),
-            ("reg.azurecr.io", ServiceKind::ContainerRegistry, Cloud::Public, "reg"),
-            ("reg.westeurope.data.azurecr.io", ServiceKind::ContainerRegistry, Cloud::Public, "reg"),
+            (
+                "acct.blob.core.windows.net",
+                ServiceKind::StorageBlob,
+                Cloud::Public,
+                "acct",
+            ),
+            (
+                "acct.queue.core.windows.net.",
+                ServiceKind::StorageQueue,
+                Cloud::Public,
+                "acct",
+            ),
+            (
+                "ACCT.Table.core.windows.net",
+                ServiceKind::StorageTable,
+                Cloud::Public,
+                "acct",
+            ),
+            (
+                "acct.dfs.core.chinacloudapi.cn",
+                ServiceKind::StorageDfs,
+                Cloud::China,
+                "acct",
+            ),
+            (
+                "acct.file.core.usgovcloudapi.net",
+                ServiceKind::StorageFile,
+                Cloud::UsGov,
+                "acct",
+            ),
+            (
+                "acct.privatelink.blob.core.windows.net",
+                ServiceKind::StorageBlob,
+                Cloud::Public,
+                "acct",
+            ),
+            (
+                "kv1.vault.azure.net",
+                ServiceKind::KeyVault,
+                Cloud::Public,
+                "kv1",
+            ),
+            (
+                "kv1.vault.azure.cn",
+                ServiceKind::KeyVault,
+                Cloud::China,
+                "kv1",
+            ),
+            (
+                "kv1.vault.usgovcloudapi.net",
+                ServiceKind::KeyVault,
+                Cloud::UsGov,
+                "kv1",
+            ),
+            (
+                "db.documents.azure.com",
+                ServiceKind::CosmosDb,
+                Cloud::Public,
+                "db",
+            ),
+            (
+                "cfg.azconfig.io",
+                ServiceKind::AppConfiguration,
+                Cloud::Public,
+                "cfg",
+            ),
+            (
+                "reg.azurecr.io",
+                ServiceKind::ContainerRegistry,
+                Cloud::Public,
+                "reg",
+            ),
+            (
+                "reg.westeurope.data.azurecr.io",
+                ServiceKind::ContainerRegistry,
+                Cloud::Public,
+                "reg",
+            ),
         ];
         for (host, kind, cloud, account) in cases {
             let t = ServiceTarget::recognise(host).unwrap_or_else(|| panic!("{host}"));
-            assert_eq!((t.kind, t.cloud, t.account.as_str()), (kind, cloud, account), "{host}");
+            assert_eq!(
+                (t.kind, t.cloud, t.account.as_str()),
+                (kind, cloud, account),
+                "{host}"
+            );
             assert!(t.recognised && !t.emulator);
             assert_eq!(t.path_prefix(), "");
         }

@@ -249,7 +249,10 @@ where
         .method(req.method.clone())
         .uri(req.path.as_str())
         .header(hyper::header::HOST, host)
-        .header(hyper::header::USER_AGENT, concat!("routeproof/", env!("CARGO_PKG_VERSION")));
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("routeproof/", env!("CARGO_PKG_VERSION")),
+        );
     for (k, v) in &req.headers {
         builder = builder.header(*k, v.as_str());
     }

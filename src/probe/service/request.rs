@@ -198,17 +198,26 @@ mod tests {
         let blob = ServiceTarget::recognise("acct.blob.core.windows.net").unwrap();
         let r = anonymous(&blob);
         assert_eq!(r.path, "/?comp=list&maxresults=1");
-        assert!(r.headers.contains(&("x-ms-version", STORAGE_VERSION.into())));
+        assert!(
+            r.headers
+                .contains(&("x-ms-version", STORAGE_VERSION.into()))
+        );
         assert!(r.authorization.is_none());
         let emu = ServiceTarget::declared(ServiceKind::StorageBlob, "127.0.0.1", None, true);
-        assert_eq!(anonymous(&emu).path, "/devstoreaccount1?comp=list&maxresults=1");
+        assert_eq!(
+            anonymous(&emu).path,
+            "/devstoreaccount1?comp=list&maxresults=1"
+        );
         let table = ServiceTarget::declared(ServiceKind::StorageTable, "127.0.0.1", None, true);
         assert_eq!(anonymous(&table).path, "/devstoreaccount1/Tables?$top=1");
         let kv = ServiceTarget::recognise("kv.vault.azure.cn").unwrap();
         assert_eq!(anonymous(&kv).path, "/secrets?api-version=7.4&maxresults=1");
         assert_eq!(token_scope(&kv), "https://vault.azure.cn/.default");
         let cosmos = ServiceTarget::recognise("db.documents.azure.com").unwrap();
-        assert_eq!(token_scope(&cosmos), "https://db.documents.azure.com/.default");
+        assert_eq!(
+            token_scope(&cosmos),
+            "https://db.documents.azure.com/.default"
+        );
         let acr = ServiceTarget::recognise("reg.azurecr.io").unwrap();
         assert_eq!(anonymous(&acr).path, "/v2/");
     }

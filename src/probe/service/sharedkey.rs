@@ -96,7 +96,13 @@ mod tests {
         let t = ServiceTarget::declared(ServiceKind::StorageBlob, "127.0.0.1", None, true);
         let key = Secret::new(STANDARD.encode(b"PLANTED-ACCOUNT-KEY-0123456789"));
         let r = shared_key(&t, &key, SystemTime::UNIX_EPOCH).unwrap();
-        assert!(r.authorization.as_ref().unwrap().expose().starts_with("SharedKey devstoreaccount1:"));
+        assert!(
+            r.authorization
+                .as_ref()
+                .unwrap()
+                .expose()
+                .starts_with("SharedKey devstoreaccount1:")
+        );
         assert!(!format!("{r:?}").contains("PLANTED"));
         assert!(!format!("{r:?}").contains(key.expose()));
         assert_eq!(

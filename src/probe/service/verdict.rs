@@ -174,8 +174,11 @@ pub fn judge(
         message: (purpose == Purpose::Anonymous || !(200..300).contains(&status))
             .then(|| short(&full_message))
             .filter(|m| !m.is_empty())
-            .filter(|_| !(t.kind == ServiceKind::ContainerRegistry && (200..300).contains(&status))),
-        request_id: header(headers, "x-ms-request-id").or_else(|| header(headers, "x-ms-activity-id")),
+            .filter(|_| {
+                !(t.kind == ServiceKind::ContainerRegistry && (200..300).contains(&status))
+            }),
+        request_id: header(headers, "x-ms-request-id")
+            .or_else(|| header(headers, "x-ms-activity-id")),
         service_marker: marker,
         challenge: header(headers, "www-authenticate"),
         server: header(headers, "server"),
@@ -195,10 +198,16 @@ pub fn judge(
     if marker.is_none() {
         return Judgement {
             verdict: Verdict::NotTheService,
-            evidence: Evidence { witness: None, ..ev },
+            evidence: Evidence {
+                witness: None,
+                ..ev
+            },
         };
     }
-    let code_is = |names: &[&str]| code.as_deref().is_some_and(|c| names.iter().any(|n| c.eq_ignore_ascii_case(n)));
+    let code_is = |names: &[&str]| {
+        code.as_deref()
+            .is_some_and(|c| names.iter().any(|n| c.eq_ignore_ascii_case(n)))
+    };
     let ok = (200..300).contains(&status);
     let served = |reached: bool| match (purpose, reached) {
         (Purpose::Anonymous, _) => Verdict::ReachedService,
@@ -217,11 +226,26 @@ pub fn judge(
         let network = match t.kind {
             ServiceKind::KeyVault => {
                 code_is(&["ForbiddenByFirewall", "ForbiddenByConnection"])
-                    || has_any(&full_message, &["client address is not authorized", "public network access is disabled", "private link"])
+                    || has_any(
+                        &full_message,
+                        &[
+                            "client address is not authorized",
+                            "public network access is disabled",
+                            "private link",
+                        ],
+                    )
             }
-            ServiceKind::CosmosDb => has_any(&full_message, &["through public internet", "firewall", "originated from"]),
-            ServiceKind::ContainerRegistry => has_any(&full_message, &["not allowed access", "firewall"]),
-            _ => has_any(&full_message, &["network", "firewall", "private endpoint", "private link"]),
+            ServiceKind::CosmosDb => has_any(
+                &full_message,
+                &["through public internet", "firewall", "originated from"],
+            ),
+            ServiceKind::ContainerRegistry => {
+                has_any(&full_message, &["not allowed access", "firewall"])
+            }
+            _ => has_any(
+                &full_message,
+                &["network", "firewall", "private endpoint", "private link"],
+            ),
         };
         // Without a credential no role can be missing: the service's own 403 to an
         // anonymous request is its network rules.
@@ -233,7 +257,10 @@ pub fn judge(
     } else {
         Verdict::Unexpected
     };
-    Judgement { verdict, evidence: ev }
+    Judgement {
+        verdict,
+        evidence: ev,
+    }
 }
 
 const AZURITE_NOTE: &str = "emulator: Azurite answers a request it cannot authenticate with 403 AuthorizationFailure; real Azure Storage uses that code only for a network-rule refusal and answers an anonymous request 401 NoAuthenticationInformation. Read here as: the emulator's service answered.";
@@ -286,7 +313,11 @@ fn storage(
                 Verdict::Rbac
             } else if code_is(&["AuthorizationFailure"]) {
                 // Azurite's answer to a wrong key or token; Azure's network-rule refusal.
-                if t.emulator { Verdict::CredentialRejected } else { Verdict::Firewall }
+                if t.emulator {
+                    Verdict::CredentialRejected
+                } else {
+                    Verdict::Firewall
+                }
             } else if code_is(&auth_codes) || matches!(status, 400 | 401 | 403) {
                 Verdict::CredentialRejected
             } else {

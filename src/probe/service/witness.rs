@@ -192,15 +192,18 @@ pub fn conclude(
     let local_addr = local_addr.map(|a| parse_ip(&a.to_string()).unwrap_or(a));
     let (conclusion, matched) = match witness {
         None => (PathConclusion::Unknown, None),
-        Some(w) if Some(w.addr) == wpi => {
-            (PathConclusion::PrivatePathProven, Some(WitnessMatch::WebsitePrivateIp))
-        }
-        Some(w) if Some(w.addr) == local_addr && is_private(w.addr) => {
-            (PathConclusion::PrivatePathProven, Some(WitnessMatch::LocalAddress))
-        }
-        Some(w) if is_private(w.addr) => {
-            (PathConclusion::PrivatePathProven, Some(WitnessMatch::OtherPrivate))
-        }
+        Some(w) if Some(w.addr) == wpi => (
+            PathConclusion::PrivatePathProven,
+            Some(WitnessMatch::WebsitePrivateIp),
+        ),
+        Some(w) if Some(w.addr) == local_addr && is_private(w.addr) => (
+            PathConclusion::PrivatePathProven,
+            Some(WitnessMatch::LocalAddress),
+        ),
+        Some(w) if is_private(w.addr) => (
+            PathConclusion::PrivatePathProven,
+            Some(WitnessMatch::OtherPrivate),
+        ),
         Some(_) => (PathConclusion::PublicPath, Some(WitnessMatch::Public)),
     };
     PathEvidence {
@@ -228,12 +231,20 @@ mod tests {
         assert!(from_keyvault_header("conn_type=Ipv4;").is_none());
         assert!(from_keyvault_header("addr=not-an-ip").is_none());
         let m = "Client address is not authorized and caller is not a trusted service.\r\nClient address: 20.1.2.3\r\nCaller: appid=x";
-        assert_eq!(from_keyvault_message(m).unwrap().addr.to_string(), "20.1.2.3");
+        assert_eq!(
+            from_keyvault_message(m).unwrap().addr.to_string(),
+            "20.1.2.3"
+        );
         let c = "Request originated from IP 52.1.2.3 through public internet. This is blocked by your Cosmos DB account firewall settings.";
         assert_eq!(from_cosmos_message(c).unwrap().addr.to_string(), "52.1.2.3");
         let r = "client with IP '40.1.2.3' is not allowed access. Refer https://aka.ms/acr/firewall to grant access.";
-        assert_eq!(from_registry_message(r).unwrap().addr.to_string(), "40.1.2.3");
-        assert!(from_cosmos_message("Request originated from VNET through service endpoint").is_none());
+        assert_eq!(
+            from_registry_message(r).unwrap().addr.to_string(),
+            "40.1.2.3"
+        );
+        assert!(
+            from_cosmos_message("Request originated from VNET through service endpoint").is_none()
+        );
     }
 
     #[test]
@@ -246,19 +257,43 @@ mod tests {
         let e = conclude(Some(&w("10.60.1.5")), None, Some("10.60.1.5"), true);
         assert_eq!(
             (e.conclusion, e.matched, e.failed),
-            (PathConclusion::PrivatePathProven, Some(WitnessMatch::WebsitePrivateIp), false)
+            (
+                PathConclusion::PrivatePathProven,
+                Some(WitnessMatch::WebsitePrivateIp),
+                false
+            )
         );
-        let e = conclude(Some(&w("10.60.1.9")), Some("169.254.0.2".parse().unwrap()), Some("10.60.1.5"), true);
+        let e = conclude(
+            Some(&w("10.60.1.9")),
+            Some("169.254.0.2".parse().unwrap()),
+            Some("10.60.1.5"),
+            true,
+        );
         assert_eq!(e.matched, Some(WitnessMatch::OtherPrivate));
-        let e = conclude(Some(&w("127.0.0.1")), Some("127.0.0.1".parse().unwrap()), None, true);
+        let e = conclude(
+            Some(&w("127.0.0.1")),
+            Some("127.0.0.1".parse().unwrap()),
+            None,
+            true,
+        );
         assert_eq!(e.matched, Some(WitnessMatch::LocalAddress));
         let e = conclude(Some(&w("52.1.2.3")), None, Some("10.60.1.5"), true);
         assert_eq!((e.conclusion, e.failed), (PathConclusion::PublicPath, true));
         let e = conclude(Some(&w("52.1.2.3")), None, None, false);
-        assert_eq!((e.conclusion, e.failed), (PathConclusion::PublicPath, false));
+        assert_eq!(
+            (e.conclusion, e.failed),
+            (PathConclusion::PublicPath, false)
+        );
         let e = conclude(None, None, Some("garbage"), true);
-        assert_eq!((e.conclusion, e.failed, e.website_private_ip), (PathConclusion::Unknown, false, None));
-        assert!(is_private("100.64.0.1".parse().unwrap()) && is_private("fd00::1".parse().unwrap()));
-        assert!(!is_private("8.8.8.8".parse().unwrap()) && !is_private("2001:db8::1".parse().unwrap()));
+        assert_eq!(
+            (e.conclusion, e.failed, e.website_private_ip),
+            (PathConclusion::Unknown, false, None)
+        );
+        assert!(
+            is_private("100.64.0.1".parse().unwrap()) && is_private("fd00::1".parse().unwrap())
+        );
+        assert!(
+            !is_private("8.8.8.8".parse().unwrap()) && !is_private("2001:db8::1".parse().unwrap())
+        );
     }
 }
