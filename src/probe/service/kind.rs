@@ -16,8 +16,8 @@ use std::str::FromStr;
 use serde::Serialize;
 
 /// The services the service layer knows how to ask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// Serialised as its config spelling (`blob`, `keyvault`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServiceKind {
     StorageBlob,
     StorageQueue,
@@ -98,6 +98,12 @@ impl ServiceKind {
             ServiceKind::AppConfiguration => "App Configuration",
             ServiceKind::ContainerRegistry => "Container Registry",
         }
+    }
+}
+
+impl Serialize for ServiceKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -468,5 +474,9 @@ mod tests {
             assert_eq!(k.as_str().parse::<ServiceKind>().unwrap(), k);
         }
         assert!("s3".parse::<ServiceKind>().is_err());
+        assert_eq!(
+            serde_json::to_string(&ServiceKind::KeyVault).unwrap(),
+            "\"keyvault\""
+        );
     }
 }
