@@ -12,10 +12,14 @@
 # Idempotent: every resource is looked up (`az ... show`) before it is created, and a
 # resource or setting that exists is left as it is, so a second run changes nothing.
 #
-# Usage: scripts/provision.sh [--env FILE] [--with-sql|--without-sql] [--dry-run]
-#                             [--no-deploy] [--print-config]
+# Usage: scripts/provision.sh [--env FILE] [--with-sql|--without-sql] [--lock-storage]
+#                             [--dry-run] [--no-deploy] [--print-config]
 #   --env FILE      the settings (default scripts/provision.env; see scripts/provision.env.example)
 #   --with-sql      also create the private Azure SQL server (WITH_SQL=true); --without-sql: don't
+#   --lock-storage  the locked-down layout (LOCK_STORAGE=true; scripts/provision-lock.sh): private
+#                   endpoints for the storage account's blob, queue, table and file services and
+#                   their four privatelink zones, the content share over the VNet, a Key Vault
+#                   behind its endpoint with one Key Vault reference, then storage public access off
 #   --dry-run       print every command in order and call nothing: no az, no login, no network
 #   --no-deploy     stop after the infrastructure (no package, deploy or probe)
 #   --print-config  print the routeproof config that would be packaged, and exit
@@ -36,6 +40,7 @@ dry=0
 deploy=1
 print_config=0
 sql_flag=""
+lock_flag=""
 
 say() { printf 'provision.sh: %s\n' "$*" >&2; }
 die() { # die CODE MESSAGE...
@@ -54,6 +59,7 @@ while [[ $# -gt 0 ]]; do
             ;;
         --with-sql) sql_flag=true; shift ;;
         --without-sql) sql_flag=false; shift ;;
+        --lock-storage) lock_flag=true; shift ;;
         --dry-run) dry=1; shift ;;
         --no-deploy) deploy=0; shift ;;
         --print-config) print_config=1; shift ;;
@@ -76,6 +82,7 @@ declare -A cfg=(
     [ROUTEPROOF_SCHEDULE]="0 */5 * * * *" [ROUTEPROOF_CONFIG_FILE]=""
     [WITH_SQL]="false" [SQL_SERVER]="" [SQL_DATABASE]="" [SQL_ENTRA_ADMIN]="app"
     [SQL_PRIVATE_ENDPOINT]="" [SQL_DNS_LINK]=""
+    [LOCK_STORAGE]="false" [KEY_VAULT]="" [KEY_VAULT_SECRET]="routeproof-canary" [LOCK_DNS_LINK]=""
     [HEALTH_TIMEOUT_SECONDS]="900"
 )
 errors=()
@@ -118,6 +125,7 @@ while IFS= read -r line || [[ -n "$line" ]]; do
     cfg[$key]="$value"
 done <"$env_file"
 [[ -n "$sql_flag" ]] && cfg[WITH_SQL]="$sql_flag"
+[[ -n "$lock_flag" ]] && cfg[LOCK_STORAGE]="$lock_flag"
 
 # ---------------------------------------------------------------------------------------
 # Validation: every problem is reported at once, each naming its key.
@@ -257,6 +265,16 @@ if [[ "${cfg[WITH_SQL]}" == true ]]; then
     [[ -n "${cfg[SQL_PRIVATE_ENDPOINT]}" ]] || cfg[SQL_PRIVATE_ENDPOINT]="pe-${cfg[SQL_SERVER]}"
     [[ -n "${cfg[SQL_DNS_LINK]}" ]] || cfg[SQL_DNS_LINK]="link-${cfg[VNET_NAME]}"
 fi
+lock=0
+matches LOCK_STORAGE '^(true|false)$' "true or false"
+if [[ "${cfg[LOCK_STORAGE]}" == true ]]; then
+    lock=1
+    require KEY_VAULT
+    matches KEY_VAULT '^[A-Za-z][-A-Za-z0-9]{1,22}[A-Za-z0-9]$' "a Key Vault name (3-24 letters, digits and hyphens, starting with a letter)"
+    matches KEY_VAULT_SECRET '^[-A-Za-z0-9]{1,127}$' "a secret name (letters, digits, hyphens)"
+    matches LOCK_DNS_LINK '^[A-Za-z0-9]([-A-Za-z0-9_.]{0,78}[A-Za-z0-9_])?$' "a link name"
+    [[ -n "${cfg[LOCK_DNS_LINK]}" ]] || cfg[LOCK_DNS_LINK]="link-${cfg[VNET_NAME]}"
+fi
 if [[ -n "${cfg[ROUTEPROOF_CONFIG_FILE]}" && ! -f "${cfg[ROUTEPROOF_CONFIG_FILE]}" ]]; then
     bad "ROUTEPROOF_CONFIG_FILE: no file at ${cfg[ROUTEPROOF_CONFIG_FILE]}"
 fi
@@ -306,12 +324,46 @@ concurrency = 16
 [engine.timeouts]
 dns = "3s"
 tcp = "5s"
+EOF
+    if ((lock)); then
+        local svc
+        for svc in blob queue table file; do
+            cat <<EOF
+
+# The storage account's $svc service through its private endpoint (zone
+# privatelink.$svc.core.windows.net): the service layer proves the service itself answered.
+[[targets]]
+name = "storage-$svc"
+target = "https://$storage.$svc.core.windows.net/"
+private = true
+addresses = ["${cfg[PE_SUBNET_PREFIX]}"]
+EOF
+        done
+        cat <<EOF
+
+# The content share's mount: SMB 445 to the file endpoint, NEGOTIATE answered.
+[[targets]]
+name = "content-share"
+target = "smb://$storage.file.core.windows.net"
+private = true
+addresses = ["${cfg[PE_SUBNET_PREFIX]}"]
+
+# The Key Vault behind its endpoint: the vault's own witness of our address must be private.
+[[targets]]
+name = "key-vault"
+target = "https://${cfg[KEY_VAULT]}.vault.azure.net/"
+private = true
+addresses = ["${cfg[PE_SUBNET_PREFIX]}"]
+EOF
+    else
+        cat <<EOF
 
 # The app's own storage account, reached through the VNet (route-all): DNS, TCP and TLS.
 [[targets]]
 name = "storage-blob"
 target = "tls://$storage.blob.core.windows.net"
 EOF
+    fi
     if ((with_sql)); then
         local path=""
         [[ -n "$db" ]] && path="/$db"
@@ -434,7 +486,7 @@ fi
 if ((dry)); then
     cat >&3 <<EOF
 # routeproof provision plan: dry run, nothing below was run or sent to Azure.
-# settings: $(basename "$env_file"); plan: $kind${cfg[PLAN_SKU]:+ (${cfg[PLAN_SKU]})}; SQL: $( ((with_sql)) && echo "yes (admin: ${cfg[SQL_ENTRA_ADMIN]})" || echo no)
+# settings: $(basename "$env_file"); plan: $kind${cfg[PLAN_SKU]:+ (${cfg[PLAN_SKU]})}; SQL: $( ((with_sql)) && echo "yes (admin: ${cfg[SQL_ENTRA_ADMIN]})" || echo no); locked storage: $( ((lock)) && echo "yes (Key Vault ${cfg[KEY_VAULT]})" || echo no)
 # An \`az ... show\` line is an existence check: the create after it runs only when
 # nothing was found, and an existing resource is left as it is. Values that only Azure
 # knows appear as <...>; secrets never appear (the function key is shown as ***).
@@ -459,6 +511,7 @@ step "resource providers"
 providers=(Microsoft.Storage Microsoft.Network Microsoft.Web)
 [[ $kind == flex ]] && providers+=(Microsoft.App)
 ((with_sql)) && providers+=(Microsoft.Sql)
+((lock)) && providers+=(Microsoft.KeyVault)
 for p in "${providers[@]}"; do
     state="$(az_get provider show --namespace "$p" --query registrationState --output tsv)"
     if [[ "$state" != Registered ]]; then
@@ -605,6 +658,13 @@ if [[ ${#settings[@]} -gt 0 ]]; then
         --settings "${settings[@]}" --output none
 else
     exists_note "the settings routeproof needs are present"
+fi
+
+# ---------------------------------------------------------------------------------------
+if ((lock)); then
+    # shellcheck source=scripts/provision-lock.sh
+    source "$root/scripts/provision-lock.sh"
+    lock_storage_steps
 fi
 
 # ---------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ pub mod mysql;
 mod pipeline;
 pub mod postgres;
 pub mod redis;
+pub mod service;
+pub mod smb;
 pub mod step;
 pub mod tcp;
 pub mod tds;
