@@ -1,6 +1,6 @@
 //! AMQP 1.0 protocol proof for Service Bus and Event Hubs, over the connection the TCP
 //! layer proved: plain, TLS (5671) or WebSockets (443, `/$servicebus/websocket`,
-//! see `amqp_ws`).
+//! see `ws`).
 //!
 //! Without credentials the probe sends the SASL protocol header `AMQP 3.1.0.0`; the
 //! service echoes it and lists its SASL mechanisms (Service Bus: `MSSBCBS`, `PLAIN`,
@@ -39,6 +39,7 @@ pub mod cbs;
 pub mod codec;
 mod conn;
 mod session;
+pub mod ws;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -248,7 +249,7 @@ pub struct Evidence {
     /// `tcp`, `tls`, `websocket` or `websocket+tls`.
     pub transport: String,
     pub tls_version: Option<String>,
-    pub websocket: Option<crate::probe::amqp_ws::WsEvidence>,
+    pub websocket: Option<ws::WsEvidence>,
     /// The server's answer to the SASL header, as text (`AMQP 3.1.0.0` when echoed).
     pub header: Option<String>,
     pub header_echoed: bool,
@@ -424,7 +425,7 @@ where
     if let Some(ws) = &opts.websocket {
         *phase = Phase::WebSocket;
         let t0 = Instant::now();
-        let (s, wev) = crate::probe::amqp_ws::connect(io, &opts.hostname, &ws.path, deadline)
+        let (s, wev) = ws::connect(io, &opts.hostname, &ws.path, deadline)
             .await
             .map_err(|e| Fail {
                 kind: e.kind,

@@ -4,7 +4,6 @@
 //! deadline and every layer gets `min(its timeout, what remains)`.
 
 pub mod amqp;
-pub mod amqp_ws;
 pub mod dns;
 pub mod handshake;
 mod hop;

@@ -19,7 +19,7 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 
-use super::amqp::{ErrorKind, printable};
+use super::{ErrorKind, printable};
 
 pub const SUBPROTOCOL: &str = "AMQPWSB10";
 const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
