@@ -17,6 +17,8 @@
 //! - `render`: the text table for terminals (JSON is the report's serde form).
 //! - `demo`: an offline, self-contained run on loopback peers (`routeproof demo`).
 //! - `handler`: the Azure Functions custom-handler edge (`routeproof serve`).
+//! - `store`: the last report and run history in the app's storage account, shared by
+//!   every instance (docs/storage.md).
 //! - `telemetry`: OpenTelemetry traces and metrics built from finished reports (OTLP/HTTP),
 //!   on only when the standard `OTEL_EXPORTER_OTLP_*` variables are set.
 
@@ -32,5 +34,6 @@ pub mod probe;
 pub mod render;
 pub mod report;
 pub mod secret;
+pub mod store;
 pub mod target;
 pub mod telemetry;
