@@ -7,7 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::azure::{AzureAccessKey, AzureAuthorizer, AzureCredential, MicrosoftAzure, MicrosoftAzureBuilder};
+use object_store::azure::{
+    AzureAccessKey, AzureAuthorizer, AzureCredential, MicrosoftAzure, MicrosoftAzureBuilder,
+};
 use object_store::{ClientOptions, CredentialProvider, RetryConfig, StaticCredentialProvider};
 use tokio::sync::Mutex;
 
@@ -41,27 +43,49 @@ impl Backend {
             .connect_timeout(Duration::from_secs(3).min(settings.timeout));
         if let Some(path) = &settings.ca_file {
             let pem = std::fs::read(path).map_err(|e| {
-                StoreError::new(StoreClass::Config, format!("ROUTEPROOF_STORAGE_CA_FILE `{path}`: {e}"))
+                StoreError::new(
+                    StoreClass::Config,
+                    format!("ROUTEPROOF_STORAGE_CA_FILE `{path}`: {e}"),
+                )
             })?;
-            let bad = |e: String| StoreError::new(StoreClass::Config, format!("ROUTEPROOF_STORAGE_CA_FILE `{path}`: {e}"));
-            opts = opts.with_root_certificate(object_store::Certificate::from_pem(&pem).map_err(|e| bad(e.to_string()))?);
-            http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).map_err(|e| bad(e.to_string()))?);
+            let bad = |e: String| {
+                StoreError::new(
+                    StoreClass::Config,
+                    format!("ROUTEPROOF_STORAGE_CA_FILE `{path}`: {e}"),
+                )
+            };
+            opts = opts.with_root_certificate(
+                object_store::Certificate::from_pem(&pem).map_err(|e| bad(e.to_string()))?,
+            );
+            http = http.add_root_certificate(
+                reqwest::Certificate::from_pem(&pem).map_err(|e| bad(e.to_string()))?,
+            );
         }
         let http = http
             .build()
             .map_err(|e| StoreError::new(StoreClass::Config, format!("HTTP client: {e}")))?;
-        let credential: Arc<dyn CredentialProvider<Credential = AzureCredential>> = match &settings.auth {
+        let credential: Arc<dyn CredentialProvider<Credential = AzureCredential>> = match &settings
+            .auth
+        {
             Auth::AccountKey(k) => {
                 secrets.push(k.clone());
                 let key = AzureAccessKey::try_new(k.expose())
                     .map_err(|_| StoreError::new(StoreClass::Config, "AccountKey is not base64"))?;
-                Arc::new(StaticCredentialProvider::new(AzureCredential::AccessKey(key)))
+                Arc::new(StaticCredentialProvider::new(AzureCredential::AccessKey(
+                    key,
+                )))
             }
             Auth::Sas(s) => {
                 secrets.push(s.clone());
-                let pairs = object_store::azure::split_sas(s.expose())
-                    .map_err(|_| StoreError::new(StoreClass::Config, "SharedAccessSignature is not a query string"))?;
-                Arc::new(StaticCredentialProvider::new(AzureCredential::SASToken(pairs)))
+                let pairs = object_store::azure::split_sas(s.expose()).map_err(|_| {
+                    StoreError::new(
+                        StoreClass::Config,
+                        "SharedAccessSignature is not a query string",
+                    )
+                })?;
+                Arc::new(StaticCredentialProvider::new(AzureCredential::SASToken(
+                    pairs,
+                )))
             }
             Auth::ManagedIdentity(mi) => {
                 secrets.push(mi.header.clone());
@@ -111,7 +135,10 @@ impl Backend {
             }
             if let Some(h) = err.downcast_ref::<object_store::client::HttpError>() {
                 use object_store::client::HttpErrorKind as K;
-                if matches!(h.kind(), K::Connect | K::Request | K::Timeout | K::Interrupted) {
+                if matches!(
+                    h.kind(),
+                    K::Connect | K::Request | K::Timeout | K::Interrupted
+                ) {
                     class.get_or_insert(StoreClass::Unreachable);
                 }
             }
@@ -120,7 +147,8 @@ impl Backend {
         }
         let text = chain.join(": ");
         let class = match e {
-            object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. } => StoreClass::Conflict,
+            object_store::Error::Precondition { .. }
+            | object_store::Error::AlreadyExists { .. } => StoreClass::Conflict,
             _ if text.contains("ContainerNotFound") => StoreClass::ContainerMissing,
             _ => class.unwrap_or_else(|| classify_text(&text)),
         };
@@ -165,7 +193,12 @@ impl Backend {
             .headers(req.headers().clone())
             .send()
             .await
-            .map_err(|e| StoreError::new(StoreClass::Unreachable, self.mask(&format!("creating the container: {}", e.without_url()))))?;
+            .map_err(|e| {
+                StoreError::new(
+                    StoreClass::Unreachable,
+                    self.mask(&format!("creating the container: {}", e.without_url())),
+                )
+            })?;
         let status = resp.status().as_u16();
         let code = resp
             .headers()
@@ -178,11 +211,17 @@ impl Backend {
             409 if code == "ContainerAlreadyExists" => Ok(()),
             401 | 403 => Err(StoreError::new(
                 StoreClass::Auth,
-                format!("creating the container `{}`: {status} {code} (the identity needs Storage Blob Data Contributor on the account, or create the container yourself)", self.settings.container),
+                format!(
+                    "creating the container `{}`: {status} {code} (the identity needs Storage Blob Data Contributor on the account, or create the container yourself)",
+                    self.settings.container
+                ),
             )),
             _ => Err(StoreError::new(
                 StoreClass::ContainerMissing,
-                format!("creating the container `{}`: {status} {code}", self.settings.container),
+                format!(
+                    "creating the container `{}`: {status} {code}",
+                    self.settings.container
+                ),
             )),
         }
     }
@@ -200,7 +239,10 @@ fn classify_text(text: &str) -> StoreClass {
     ];
     if auth_codes.iter().any(|c| text.contains(c)) {
         StoreClass::Auth
-    } else if text.contains("error sending request") || text.contains("Connection refused") || text.contains("timed out") {
+    } else if text.contains("error sending request")
+        || text.contains("Connection refused")
+        || text.contains("timed out")
+    {
         StoreClass::Unreachable
     } else {
         StoreClass::Error
@@ -238,7 +280,8 @@ impl IdentityProvider {
         let mut url = self.mi.endpoint.clone();
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("api-version", IDENTITY_API_VERSION).append_pair("resource", STORAGE_RESOURCE);
+            q.append_pair("api-version", IDENTITY_API_VERSION)
+                .append_pair("resource", STORAGE_RESOURCE);
             if let Some(c) = &self.mi.client_id {
                 q.append_pair("client_id", c);
             }
@@ -250,15 +293,27 @@ impl IdentityProvider {
             .header("X-IDENTITY-HEADER", self.mi.header.expose())
             .send()
             .await
-            .map_err(|e| auth(format!("managed identity endpoint unreachable: {}", e.without_url())))?;
+            .map_err(|e| {
+                auth(format!(
+                    "managed identity endpoint unreachable: {}",
+                    e.without_url()
+                ))
+            })?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| auth(format!("managed identity endpoint: {}", e.without_url())))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| auth(format!("managed identity endpoint: {}", e.without_url())))?;
         if !status.is_success() {
-            let text = String::from_utf8_lossy(&body[..body.len().min(300)]).replace(self.mi.header.expose(), crate::secret::MASK);
-            return Err(auth(format!("managed identity endpoint answered {status}: {text}")));
+            let text = String::from_utf8_lossy(&body[..body.len().min(300)])
+                .replace(self.mi.header.expose(), crate::secret::MASK);
+            return Err(auth(format!(
+                "managed identity endpoint answered {status}: {text}"
+            )));
         }
-        let t: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|_| auth("managed identity endpoint answered without an access_token".into()))?;
+        let t: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
+            auth("managed identity endpoint answered without an access_token".into())
+        })?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -284,10 +339,13 @@ impl CredentialProvider for IdentityProvider {
         {
             return Ok(c.clone());
         }
-        let (token, life) = self.fetch().await.map_err(|e| object_store::Error::Generic {
-            store: "ManagedIdentity",
-            source: Box::new(e),
-        })?;
+        let (token, life) = self
+            .fetch()
+            .await
+            .map_err(|e| object_store::Error::Generic {
+                store: "ManagedIdentity",
+                source: Box::new(e),
+            })?;
         let c = Arc::new(AzureCredential::BearerToken(token));
         let keep = life.saturating_sub(Duration::from_secs(300));
         *cached = Some((c.clone(), std::time::Instant::now() + keep));

@@ -32,7 +32,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use object_store::path::Path;
-use object_store::{ObjectStore as _, ObjectStoreExt as _, PutMode, PutOptions, PutPayload, UpdateVersion};
+use object_store::{
+    ObjectStore as _, ObjectStoreExt as _, PutMode, PutOptions, PutPayload, UpdateVersion,
+};
 use serde::Serialize;
 
 pub use error::{StoreClass, StoreError};
@@ -58,7 +60,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("info", &self.info()).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("info", &self.info())
+            .finish_non_exhaustive()
     }
 }
 
@@ -82,7 +86,9 @@ pub enum LastOutcome {
     Created,
     Replaced,
     /// A run that finished later is already there; it stays.
-    KeptNewer { finished_at: String },
+    KeptNewer {
+        finished_at: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -137,22 +143,35 @@ impl Store {
         self.record_in(report, trigger, &scope).await
     }
 
-    pub async fn record_in(&self, report: &Report, trigger: Trigger, scope: &str) -> Result<Written, StoreError> {
+    pub async fn record_in(
+        &self,
+        report: &Report,
+        trigger: Trigger,
+        scope: &str,
+    ) -> Result<Written, StoreError> {
         if !settings::valid_name(scope) {
-            return Err(StoreError::new(StoreClass::Config, format!("scope `{scope}` is not a valid name")));
+            return Err(StoreError::new(
+                StoreClass::Config,
+                format!("scope `{scope}` is not a valid name"),
+            ));
         }
         let run = RunRecord::from_report(report, trigger, scope, &self.settings.instance);
         // The report is redacted by construction; mask the store's own secrets as well,
         // in case a message quoted one.
-        let text = serde_json::to_string(report).map_err(|e| StoreError::new(StoreClass::Error, e.to_string()))?;
+        let text = serde_json::to_string(report)
+            .map_err(|e| StoreError::new(StoreClass::Error, e.to_string()))?;
         let masked = self.backend.mask(&text);
-        let report_json: serde_json::Value =
-            serde_json::from_str(&masked).map_err(|e| StoreError::new(StoreClass::Error, e.to_string()))?;
+        let report_json: serde_json::Value = serde_json::from_str(&masked)
+            .map_err(|e| StoreError::new(StoreClass::Error, e.to_string()))?;
         self.write_run(run, report_json).await
     }
 
     /// The write path behind `record` (public for the tests' synthetic runs).
-    pub async fn write_run(&self, run: RunRecord, report: serde_json::Value) -> Result<Written, StoreError> {
+    pub async fn write_run(
+        &self,
+        run: RunRecord,
+        report: serde_json::Value,
+    ) -> Result<Written, StoreError> {
         let mut warnings = Vec::new();
         let record_bytes = serde_json::to_vec(&run).map(|v| v.len()).unwrap_or(0);
         let history = self.with_container(|| self.append_history(&run)).await;
@@ -187,7 +206,10 @@ impl Store {
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
         match op().await {
-            Err(e) if e.class == StoreClass::ContainerMissing && !self.container_ready.load(Ordering::Relaxed) => {
+            Err(e)
+                if e.class == StoreClass::ContainerMissing
+                    && !self.container_ready.load(Ordering::Relaxed) =>
+            {
                 self.backend.create_container().await?;
                 self.container_ready.store(true, Ordering::Relaxed);
                 op().await
@@ -196,7 +218,11 @@ impl Store {
         }
     }
 
-    async fn get_versioned(&self, path: &Path, doing: &str) -> Result<Option<(bytes::Bytes, UpdateVersion)>, StoreError> {
+    async fn get_versioned(
+        &self,
+        path: &Path,
+        doing: &str,
+    ) -> Result<Option<(bytes::Bytes, UpdateVersion)>, StoreError> {
         match self.backend.blobs.get(path).await {
             Ok(r) => {
                 let version = UpdateVersion {
@@ -206,8 +232,13 @@ impl Store {
                 let body = r.bytes().await.map_err(|e| self.backend.error(&e, doing))?;
                 Ok(Some((body, version)))
             }
-            Err(object_store::Error::NotFound { source, .. }) if source.to_string().contains("ContainerNotFound") => {
-                Err(StoreError::new(StoreClass::ContainerMissing, format!("{doing}: container `{}` not found", self.settings.container)))
+            Err(object_store::Error::NotFound { source, .. })
+                if source.to_string().contains("ContainerNotFound") =>
+            {
+                Err(StoreError::new(
+                    StoreClass::ContainerMissing,
+                    format!("{doing}: container `{}` not found", self.settings.container),
+                ))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.backend.error(&e, doing)),
@@ -215,7 +246,13 @@ impl Store {
     }
 
     /// `Ok(true)`: written; `Ok(false)`: lost a race (re-read and try again).
-    async fn put_conditional(&self, path: &Path, body: Vec<u8>, version: Option<UpdateVersion>, doing: &str) -> Result<bool, StoreError> {
+    async fn put_conditional(
+        &self,
+        path: &Path,
+        body: Vec<u8>,
+        version: Option<UpdateVersion>,
+        doing: &str,
+    ) -> Result<bool, StoreError> {
         let mode = match version {
             Some(v) => PutMode::Update(v),
             None => PutMode::Create,
@@ -224,9 +261,17 @@ impl Store {
             mode,
             ..PutOptions::default()
         };
-        match self.backend.blobs.put_opts(path, PutPayload::from(body), opts).await {
+        match self
+            .backend
+            .blobs
+            .put_opts(path, PutPayload::from(body), opts)
+            .await
+        {
             Ok(_) => Ok(true),
-            Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => Ok(false),
             Err(e) => Err(self.backend.error(&e, doing)),
         }
     }
@@ -234,17 +279,25 @@ impl Store {
     async fn append_history(&self, run: &RunRecord) -> Result<(String, Vec<String>), StoreError> {
         let finished = run.finished_ms().unwrap_or_else(record::now_ms);
         let hour = record::hour_of(finished);
-        let name = format!("{}{}.json", record::hour_prefix(&hour), self.settings.instance);
+        let name = format!(
+            "{}{}.json",
+            record::hour_prefix(&hour),
+            self.settings.instance
+        );
         let path = Path::from(name.as_str());
         let mut warnings = Vec::new();
         for _ in 0..WRITE_ATTEMPTS {
-            let current = self.get_versioned(&path, "reading the history segment").await?;
+            let current = self
+                .get_versioned(&path, "reading the history segment")
+                .await?;
             let (mut seg, version) = match current {
                 None => (Segment::new(&self.settings.instance, &hour), None),
                 Some((body, v)) => match Segment::parse(&body) {
                     Ok(s) => (s, Some(v)),
                     Err(reason) => {
-                        warnings.push(format!("{name}: replaced a blob that is not ours ({reason})"));
+                        warnings.push(format!(
+                            "{name}: replaced a blob that is not ours ({reason})"
+                        ));
                         (Segment::new(&self.settings.instance, &hour), Some(v))
                     }
                 },
@@ -255,15 +308,26 @@ impl Store {
             seg.schema = SEGMENT_SCHEMA.into();
             seg.runs.push(run.clone());
             seg.runs.sort_by_key(|r| r.finished_ms().unwrap_or(0));
-            let body = serde_json::to_vec(&seg).map_err(|e| StoreError::new(StoreClass::Error, e.to_string()))?;
-            if self.put_conditional(&path, body, version, "writing the history segment").await? {
+            let body = serde_json::to_vec(&seg)
+                .map_err(|e| StoreError::new(StoreClass::Error, e.to_string()))?;
+            if self
+                .put_conditional(&path, body, version, "writing the history segment")
+                .await?
+            {
                 return Ok((name, warnings));
             }
         }
-        Err(StoreError::new(StoreClass::Conflict, format!("{name}: lost {WRITE_ATTEMPTS} conditional writes in a row")))
+        Err(StoreError::new(
+            StoreClass::Conflict,
+            format!("{name}: lost {WRITE_ATTEMPTS} conditional writes in a row"),
+        ))
     }
 
-    async fn put_last(&self, run: &RunRecord, report: &serde_json::Value) -> Result<LastOutcome, StoreError> {
+    async fn put_last(
+        &self,
+        run: &RunRecord,
+        report: &serde_json::Value,
+    ) -> Result<LastOutcome, StoreError> {
         let path = Path::from(format!("last/{}.json", run.scope));
         let ours = run.finished_ms().unwrap_or(0);
         for _ in 0..WRITE_ATTEMPTS {
@@ -297,12 +361,23 @@ impl Store {
                 run: run.clone(),
                 report: report.clone(),
             };
-            let body = serde_json::to_vec(&env).map_err(|e| StoreError::new(StoreClass::Error, e.to_string()))?;
-            if self.put_conditional(&path, body, version, "writing the last record").await? {
-                return Ok(if existed { LastOutcome::Replaced } else { LastOutcome::Created });
+            let body = serde_json::to_vec(&env)
+                .map_err(|e| StoreError::new(StoreClass::Error, e.to_string()))?;
+            if self
+                .put_conditional(&path, body, version, "writing the last record")
+                .await?
+            {
+                return Ok(if existed {
+                    LastOutcome::Replaced
+                } else {
+                    LastOutcome::Created
+                });
             }
         }
-        Err(StoreError::new(StoreClass::Conflict, format!("{path}: lost {WRITE_ATTEMPTS} conditional writes in a row")))
+        Err(StoreError::new(
+            StoreClass::Conflict,
+            format!("{path}: lost {WRITE_ATTEMPTS} conditional writes in a row"),
+        ))
     }
 
     /// Deletes history segments older than the window, then the oldest while the history

@@ -100,7 +100,8 @@ impl Store {
             return Ok(l.clone());
         }
         let prefix = Path::from("history");
-        let list: Vec<ObjectMeta> = match self.backend.blobs.list(Some(&prefix)).try_collect().await {
+        let list: Vec<ObjectMeta> = match self.backend.blobs.list(Some(&prefix)).try_collect().await
+        {
             Ok(l) => l,
             Err(e) => {
                 let err = self.backend.error(&e, "listing history");
@@ -130,7 +131,10 @@ impl Store {
             return Ok((l.clone(), s.clone()));
         }
         let name = format!("last/{scope}.json");
-        let got = match self.get_versioned(&Path::from(name.as_str()), "reading the last record").await {
+        let got = match self
+            .get_versioned(&Path::from(name.as_str()), "reading the last record")
+            .await
+        {
             Ok(g) => g,
             Err(e) if e.class == super::StoreClass::ContainerMissing => None,
             Err(e) => return Err(e),
@@ -152,10 +156,10 @@ impl Store {
                 }
             },
         };
-        self.cache
-            .lock()
-            .last
-            .insert(scope.to_string(), (Instant::now(), last.clone(), skip.clone()));
+        self.cache.lock().last.insert(
+            scope.to_string(),
+            (Instant::now(), last.clone(), skip.clone()),
+        );
         Ok((last, skip))
     }
 
@@ -202,7 +206,9 @@ impl Store {
                         Ok(b) => Segment::parse(&b).map(Arc::new),
                         Err(e) => return Err(self.backend.error(&e, "reading a history segment")),
                     },
-                    Err(object_store::Error::NotFound { .. }) => Err("deleted while reading".to_string()),
+                    Err(object_store::Error::NotFound { .. }) => {
+                        Err("deleted while reading".to_string())
+                    }
                     Err(e) => return Err(self.backend.error(&e, "reading a history segment")),
                 };
                 Ok((name, m.e_tag.clone(), parsed))
@@ -216,7 +222,8 @@ impl Store {
             for (name, etag, parsed) in fetched {
                 g.segments.insert(name, (etag, parsed));
             }
-            let keep: std::collections::HashSet<&str> = list.iter().map(|m| m.location.as_ref()).collect();
+            let keep: std::collections::HashSet<&str> =
+                list.iter().map(|m| m.location.as_ref()).collect();
             g.segments.retain(|k, _| keep.contains(k.as_str()));
             for m in &wanted {
                 match g.segments.get(m.location.as_ref()).map(|(_, p)| p) {

@@ -92,7 +92,12 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    pub fn from_report(report: &Report, trigger: Trigger, scope: &str, instance: &str) -> RunRecord {
+    pub fn from_report(
+        report: &Report,
+        trigger: Trigger,
+        scope: &str,
+        instance: &str,
+    ) -> RunRecord {
         let started = parse_time(&report.started_at).unwrap_or_else(now_ms);
         let finished = started + report.duration_ms.max(0.0).round() as i64;
         let started_at = format_time(started);
@@ -123,14 +128,22 @@ fn target_record(t: &TargetReport) -> TargetRecord {
         .iter()
         .rev()
         .filter_map(|l| serde_json::to_value(l).ok())
-        .find_map(|v| v.get("verdict").and_then(|v| v.as_str()).map(str::to_string));
+        .find_map(|v| {
+            v.get("verdict")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        });
     TargetRecord {
         name: t.name.clone(),
         ok: t.ok,
         reached: t.reached.map(|l| l.as_str().to_string()),
         class: t.failure.as_ref().map(|f| StoredClass::Known(f.class)),
         ms: tenth(t.duration_ms),
-        layers: t.layers.iter().map(|l| (l.layer.as_str().to_string(), tenth(l.duration_ms))).collect(),
+        layers: t
+            .layers
+            .iter()
+            .map(|l| (l.layer.as_str().to_string(), tenth(l.duration_ms)))
+            .collect(),
         verdict,
     }
 }
@@ -157,9 +170,13 @@ impl Segment {
 
     /// `Err(reason)` for a blob that is not one of ours.
     pub fn parse(bytes: &[u8]) -> Result<Segment, String> {
-        let s: Segment = serde_json::from_slice(bytes).map_err(|e| format!("not a history segment: {e}"))?;
+        let s: Segment =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a history segment: {e}"))?;
         if s.schema != SEGMENT_SCHEMA {
-            return Err(format!("schema `{}` is not {SEGMENT_SCHEMA}", s.schema.chars().take(64).collect::<String>()));
+            return Err(format!(
+                "schema `{}` is not {SEGMENT_SCHEMA}",
+                s.schema.chars().take(64).collect::<String>()
+            ));
         }
         Ok(s)
     }
@@ -187,23 +204,32 @@ pub struct LastEnvelope {
 
 impl LastEnvelope {
     pub fn parse(bytes: &[u8]) -> Result<LastEnvelope, String> {
-        let e: LastEnvelope = serde_json::from_slice(bytes).map_err(|e| format!("not a last record: {e}"))?;
+        let e: LastEnvelope =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a last record: {e}"))?;
         if e.schema != LAST_SCHEMA {
-            return Err(format!("schema `{}` is not {LAST_SCHEMA}", e.schema.chars().take(64).collect::<String>()));
+            return Err(format!(
+                "schema `{}` is not {LAST_SCHEMA}",
+                e.schema.chars().take(64).collect::<String>()
+            ));
         }
         Ok(e)
     }
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 pub fn parse_time(s: &str) -> Option<i64> {
     let t = humantime::parse_rfc3339(s)
         .or_else(|_| humantime::parse_rfc3339_weak(s))
         .ok()?;
-    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_millis() as i64)
+    t.duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_millis() as i64)
 }
 
 pub fn format_time(ms: i64) -> String {
@@ -218,7 +244,13 @@ pub fn hour_of(ms: i64) -> String {
 
 /// `history/YYYY/MM/DD/HH/` for an hour string.
 pub fn hour_prefix(hour: &str) -> String {
-    format!("history/{}/{}/{}/{}/", &hour[0..4], &hour[5..7], &hour[8..10], &hour[11..13])
+    format!(
+        "history/{}/{}/{}/{}/",
+        &hour[0..4],
+        &hour[5..7],
+        &hour[8..10],
+        &hour[11..13]
+    )
 }
 
 /// The hour a history blob name stands for (`history/2026/12/01/17/x.json` → ms at 17:00).

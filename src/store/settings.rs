@@ -103,7 +103,9 @@ pub struct StoreSettings {
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 fn get(env: Lookup, k: &str) -> Option<String> {
-    env(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    env(k)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 fn config(msg: impl Into<String>) -> StoreError {
@@ -127,7 +129,10 @@ impl StoreSettings {
         } else {
             return None;
         };
-        Some(parsed.and_then(|(endpoint, account, auth)| finish(env, source, endpoint, account, auth)))
+        Some(
+            parsed
+                .and_then(|(endpoint, account, auth)| finish(env, source, endpoint, account, auth)),
+        )
     }
 }
 
@@ -138,7 +143,8 @@ fn finish(
     account: String,
     auth: Auth,
 ) -> Result<StoreSettings, StoreError> {
-    let container = get(env, "ROUTEPROOF_STORAGE_CONTAINER").unwrap_or_else(|| DEFAULT_CONTAINER.into());
+    let container =
+        get(env, "ROUTEPROOF_STORAGE_CONTAINER").unwrap_or_else(|| DEFAULT_CONTAINER.into());
     if !valid_container(&container) {
         return Err(config(format!(
             "ROUTEPROOF_STORAGE_CONTAINER `{container}` is not a container name (3-63 of a-z, 0-9, `-`, starting with a letter or digit)"
@@ -154,7 +160,11 @@ fn finish(
         None => DEFAULT_HISTORY_DAYS,
         Some(v) => match v.parse::<u32>() {
             Ok(d) if (1..=90).contains(&d) => d,
-            _ => return Err(config(format!("ROUTEPROOF_HISTORY_DAYS `{v}` must be a whole number of days from 1 to 90"))),
+            _ => {
+                return Err(config(format!(
+                    "ROUTEPROOF_HISTORY_DAYS `{v}` must be a whole number of days from 1 to 90"
+                )));
+            }
         },
     };
     let max_bytes_per_target = match get(env, "ROUTEPROOF_HISTORY_MAX_BYTES_PER_TARGET") {
@@ -178,7 +188,8 @@ fn finish(
         }
     };
     let cache_ttl = secs("ROUTEPROOF_STORAGE_CACHE_SECS", DEFAULT_CACHE)?;
-    let timeout = secs("ROUTEPROOF_STORAGE_TIMEOUT_SECS", DEFAULT_TIMEOUT)?.max(Duration::from_secs(1));
+    let timeout =
+        secs("ROUTEPROOF_STORAGE_TIMEOUT_SECS", DEFAULT_TIMEOUT)?.max(Duration::from_secs(1));
     Ok(StoreSettings {
         endpoint,
         account,
@@ -205,7 +216,13 @@ pub fn instance_name(env: Lookup) -> String {
         .unwrap_or_else(|| "local".into());
     let s: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(64)
         .collect();
     if s.is_empty() { "local".into() } else { s }
@@ -213,7 +230,8 @@ pub fn instance_name(env: Lookup) -> String {
 
 pub fn valid_container(s: &str) -> bool {
     (3..=63).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
         && !s.contains("--")
@@ -221,7 +239,8 @@ pub fn valid_container(s: &str) -> bool {
 
 pub fn valid_name(s: &str) -> bool {
     (1..=64).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && !s.starts_with('.')
 }
 
@@ -265,19 +284,32 @@ fn account_of(u: &Url) -> Option<String> {
 /// `UseDevelopmentStorage=true`).
 pub fn parse_connection_string(s: &str) -> Result<(Url, String, Auth), StoreError> {
     let kv = pairs(s);
-    let find = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let find = |k: &str| {
+        kv.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
     if find("usedevelopmentstorage").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         let endpoint = parse_endpoint(EMULATOR_BLOB, "the emulator endpoint")?;
-        return Ok((endpoint, EMULATOR_ACCOUNT.into(), Auth::AccountKey(Secret::new(EMULATOR_KEY))));
+        return Ok((
+            endpoint,
+            EMULATOR_ACCOUNT.into(),
+            Auth::AccountKey(Secret::new(EMULATOR_KEY)),
+        ));
     }
     let account = find("accountname");
     let endpoint = match find("blobendpoint") {
         Some(b) => parse_endpoint(&b, "BlobEndpoint")?,
         None => {
             let Some(a) = &account else {
-                return Err(config("the connection string has neither AccountName nor BlobEndpoint"));
+                return Err(config(
+                    "the connection string has neither AccountName nor BlobEndpoint",
+                ));
             };
-            let proto = find("defaultendpointsprotocol").unwrap_or_else(|| "https".into()).to_ascii_lowercase();
+            let proto = find("defaultendpointsprotocol")
+                .unwrap_or_else(|| "https".into())
+                .to_ascii_lowercase();
             if proto != "https" && proto != "http" {
                 return Err(config("DefaultEndpointsProtocol must be https or http"));
             }
@@ -306,13 +338,18 @@ fn parse_override(v: &str, env: Lookup) -> Result<(Url, String, Auth), StoreErro
     if !(v.starts_with("https://") || v.starts_with("http://")) {
         return parse_connection_string(v);
     }
-    let raw = Url::parse(v).map_err(|e| config(format!("ROUTEPROOF_STORAGE is not a URL ({e})")))?;
-    let sas = raw.query().filter(|q| !q.is_empty()).map(|q| Secret::new(q));
+    let raw =
+        Url::parse(v).map_err(|e| config(format!("ROUTEPROOF_STORAGE is not a URL ({e})")))?;
+    let sas = raw.query().filter(|q| !q.is_empty()).map(Secret::new);
     let endpoint = parse_endpoint(v.split('?').next().unwrap_or(v), "ROUTEPROOF_STORAGE")?;
-    let account = account_of(&endpoint).ok_or_else(|| config("ROUTEPROOF_STORAGE names no account"))?;
+    let account =
+        account_of(&endpoint).ok_or_else(|| config("ROUTEPROOF_STORAGE names no account"))?;
     let auth = match sas {
         Some(s) => Auth::Sas(s),
-        None => Auth::ManagedIdentity(managed_identity(env, get(env, "AzureWebJobsStorage__clientId"))?),
+        None => Auth::ManagedIdentity(managed_identity(
+            env,
+            get(env, "AzureWebJobsStorage__clientId"),
+        )?),
     };
     Ok((endpoint, account, auth))
 }
@@ -329,10 +366,18 @@ fn parse_identity(env: Lookup) -> Result<(Url, String, Auth), StoreError> {
         Some(u) => parse_endpoint(&u, "AzureWebJobsStorage__blobServiceUri")?,
         None => {
             let a = get(env, "AzureWebJobsStorage__accountName").unwrap_or_default();
-            if !a.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
-                return Err(config("AzureWebJobsStorage__accountName must be 3-24 of a-z, 0-9"));
+            if !a
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            {
+                return Err(config(
+                    "AzureWebJobsStorage__accountName must be 3-24 of a-z, 0-9",
+                ));
             }
-            parse_endpoint(&format!("https://{a}.blob.core.windows.net"), "the blob endpoint")?
+            parse_endpoint(
+                &format!("https://{a}.blob.core.windows.net"),
+                "the blob endpoint",
+            )?
         }
     };
     let account = get(env, "AzureWebJobsStorage__accountName")
@@ -343,13 +388,16 @@ fn parse_identity(env: Lookup) -> Result<(Url, String, Auth), StoreError> {
 }
 
 fn managed_identity(env: Lookup, client_id: Option<String>) -> Result<ManagedIdentity, StoreError> {
-    let (Some(endpoint), Some(header)) = (get(env, "IDENTITY_ENDPOINT"), get(env, "IDENTITY_HEADER")) else {
+    let (Some(endpoint), Some(header)) =
+        (get(env, "IDENTITY_ENDPOINT"), get(env, "IDENTITY_HEADER"))
+    else {
         return Err(StoreError::new(
             StoreClass::Auth,
             "a managed identity is configured but IDENTITY_ENDPOINT/IDENTITY_HEADER are not set (outside Azure, use a connection string with AccountKey or SharedAccessSignature)",
         ));
     };
-    let endpoint = Url::parse(&endpoint).map_err(|e| config(format!("IDENTITY_ENDPOINT is not a URL ({e})")))?;
+    let endpoint = Url::parse(&endpoint)
+        .map_err(|e| config(format!("IDENTITY_ENDPOINT is not a URL ({e})")))?;
     Ok(ManagedIdentity {
         endpoint,
         header: Secret::new(header),

@@ -1,13 +1,21 @@
-use super::record::{RunRecord, Segment, TargetRecord, Trigger, format_time, hour_of, hour_prefix, hour_start_of_name, parse_time};
+use super::record::{
+    RunRecord, Segment, TargetRecord, Trigger, format_time, hour_of, hour_prefix,
+    hour_start_of_name, parse_time,
+};
 use super::settings::{Auth, Source, StoreSettings};
 use super::uptime::{DAY_MS, summarize};
 use super::*;
-use crate::report::{Environment, Evidence, Failure, FailureClass, Layer, LayerResult, Summary, TargetReport};
+use crate::report::{
+    Environment, Evidence, Failure, FailureClass, Layer, LayerResult, Summary, TargetReport,
+};
 
 const KEY: &str = "UExBTlRFRC1LRVktZm9yLXRlc3RzLW9ubHktMTIzNDU2Nzg5MA==";
 
 fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-    let v: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let v: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     move |k: &str| v.iter().find(|(a, _)| a == k).map(|(_, b)| b.clone())
 }
 
@@ -22,7 +30,10 @@ fn connection_string_forms() {
         &format!("DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey={KEY};EndpointSuffix=core.chinacloudapi.cn"),
     )])
     .unwrap();
-    assert_eq!(s.endpoint.as_str(), "https://acct1.blob.core.chinacloudapi.cn/");
+    assert_eq!(
+        s.endpoint.as_str(),
+        "https://acct1.blob.core.chinacloudapi.cn/"
+    );
     assert_eq!(s.account, "acct1");
     assert!(matches!(s.auth, Auth::AccountKey(_)));
     assert_eq!(s.source, Source::ConnectionString);
@@ -35,50 +46,93 @@ fn connection_string_forms() {
     .unwrap();
     assert_eq!(s.account, "devstoreaccount1");
     assert!(matches!(&s.auth, Auth::Sas(x) if x.expose() == "sv=2022-11-02&ss=b&sig=PLANTED%3D"));
-    assert_eq!(s.endpoint.as_str(), "http://127.0.0.1:10000/devstoreaccount1");
+    assert_eq!(
+        s.endpoint.as_str(),
+        "http://127.0.0.1:10000/devstoreaccount1"
+    );
 
     let s = settings(&[("AzureWebJobsStorage", "UseDevelopmentStorage=true")]).unwrap();
-    assert_eq!(s.endpoint.as_str(), "http://127.0.0.1:10000/devstoreaccount1");
+    assert_eq!(
+        s.endpoint.as_str(),
+        "http://127.0.0.1:10000/devstoreaccount1"
+    );
 
     let e = settings(&[("AzureWebJobsStorage", "AccountName=a;EndpointSuffix=x")]).unwrap_err();
     assert_eq!(e.class, StoreClass::Config);
-    assert!(e.message.contains("AccountKey or SharedAccessSignature"), "{e}");
+    assert!(
+        e.message.contains("AccountKey or SharedAccessSignature"),
+        "{e}"
+    );
     assert!(StoreSettings::from_env(&env_of(&[])).is_none());
-    assert!(StoreSettings::from_env(&env_of(&[("ROUTEPROOF_STORAGE", "off"), ("AzureWebJobsStorage", "UseDevelopmentStorage=true")])).is_none());
+    assert!(
+        StoreSettings::from_env(&env_of(&[
+            ("ROUTEPROOF_STORAGE", "off"),
+            ("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+        ]))
+        .is_none()
+    );
 }
 
 #[test]
 fn identity_based_and_override() {
-    let mi = [("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token"), ("IDENTITY_HEADER", "PLANTED-HEADER")];
-    let mut e = vec![("AzureWebJobsStorage__accountName", "acct2"), ("AzureWebJobsStorage__clientId", "cid-1")];
+    let mi = [
+        ("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token"),
+        ("IDENTITY_HEADER", "PLANTED-HEADER"),
+    ];
+    let mut e = vec![
+        ("AzureWebJobsStorage__accountName", "acct2"),
+        ("AzureWebJobsStorage__clientId", "cid-1"),
+    ];
     e.extend(mi);
     let s = settings(&e).unwrap();
     assert_eq!(s.endpoint.as_str(), "https://acct2.blob.core.windows.net/");
     assert!(matches!(&s.auth, Auth::ManagedIdentity(m) if m.client_id.as_deref() == Some("cid-1")));
     assert!(!format!("{s:?}").contains("PLANTED"));
 
-    let e = settings(&[("AzureWebJobsStorage__blobServiceUri", "https://acct3.blob.core.windows.net")]).unwrap_err();
+    let e = settings(&[(
+        "AzureWebJobsStorage__blobServiceUri",
+        "https://acct3.blob.core.windows.net",
+    )])
+    .unwrap_err();
     assert_eq!(e.class, StoreClass::Auth);
     assert!(e.message.contains("IDENTITY_ENDPOINT"), "{e}");
 
-    let e = settings(&[("AzureWebJobsStorage__accountName", "a"), ("AzureWebJobsStorage__credential", "azurecli")]).unwrap_err();
+    let e = settings(&[
+        ("AzureWebJobsStorage__accountName", "a"),
+        ("AzureWebJobsStorage__credential", "azurecli"),
+    ])
+    .unwrap_err();
     assert!(e.message.contains("managedidentity"), "{e}");
 
     // The override wins over AzureWebJobsStorage; a URL with a query is a SAS.
     let s = settings(&[
         ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
-        ("ROUTEPROOF_STORAGE", "https://other.blob.core.windows.net/?sv=1&sig=PLANTED"),
+        (
+            "ROUTEPROOF_STORAGE",
+            "https://other.blob.core.windows.net/?sv=1&sig=PLANTED",
+        ),
         ("ROUTEPROOF_HISTORY_DAYS", "3"),
         ("ROUTEPROOF_STORAGE_CONTAINER", "rp-results"),
     ])
     .unwrap();
-    assert_eq!((s.account.as_str(), s.history_days, s.container.as_str()), ("other", 3, "rp-results"));
+    assert_eq!(
+        (s.account.as_str(), s.history_days, s.container.as_str()),
+        ("other", 3, "rp-results")
+    );
     assert_eq!(s.source, Source::RouteproofStorage);
     assert!(matches!(&s.auth, Auth::Sas(_)));
     assert!(!format!("{s:?}").contains("PLANTED"));
 
-    for (k, v) in [("ROUTEPROOF_HISTORY_DAYS", "0"), ("ROUTEPROOF_STORAGE_CONTAINER", "Bad_Name"), ("ROUTEPROOF_HISTORY_MAX_BYTES_PER_TARGET", "12")] {
-        let e = settings(&[("AzureWebJobsStorage", "UseDevelopmentStorage=true"), (k, v)]).unwrap_err();
+    for (k, v) in [
+        ("ROUTEPROOF_HISTORY_DAYS", "0"),
+        ("ROUTEPROOF_STORAGE_CONTAINER", "Bad_Name"),
+        ("ROUTEPROOF_HISTORY_MAX_BYTES_PER_TARGET", "12"),
+    ] {
+        let e = settings(&[
+            ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
+            (k, v),
+        ])
+        .unwrap_err();
         assert_eq!(e.class, StoreClass::Config, "{k}");
         assert!(e.message.contains(k), "{e}");
     }
@@ -87,13 +141,27 @@ fn identity_based_and_override() {
 #[test]
 fn errors_and_debug_never_carry_the_key() {
     let conn = format!("AccountName=acct;AccountKey={KEY};BlobEndpoint=http://127.0.0.1:1/acct");
-    let store = Store::from_env(&env_of(&[("AzureWebJobsStorage", &conn)])).unwrap().unwrap();
+    let store = Store::from_env(&env_of(&[("AzureWebJobsStorage", &conn)]))
+        .unwrap()
+        .unwrap();
     let dbg = format!("{store:?}");
     assert!(!dbg.contains(KEY) && dbg.contains("account_key"), "{dbg}");
-    let masked = store.backend.mask(&format!("oops {KEY} and {}", url::form_urlencoded::byte_serialize(KEY.as_bytes()).collect::<String>()));
-    assert!(!masked.contains(KEY) && !masked.contains("UExBTlRFRC1LRVkt"), "{masked}");
-    let e = StoreError::new(StoreClass::Auth, "AccountKey=abc;x https://h/c?sv=1&sig=PLANTEDSIG");
-    assert!(!e.to_string().contains("PLANTEDSIG") && !e.to_string().contains("abc;"), "{e}");
+    let masked = store.backend.mask(&format!(
+        "oops {KEY} and {}",
+        url::form_urlencoded::byte_serialize(KEY.as_bytes()).collect::<String>()
+    ));
+    assert!(
+        !masked.contains(KEY) && !masked.contains("UExBTlRFRC1LRVkt"),
+        "{masked}"
+    );
+    let e = StoreError::new(
+        StoreClass::Auth,
+        "AccountKey=abc;x https://h/c?sv=1&sig=PLANTEDSIG",
+    );
+    assert!(
+        !e.to_string().contains("PLANTEDSIG") && !e.to_string().contains("abc;"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -102,9 +170,17 @@ fn time_and_names() {
     assert_eq!(format_time(t), "2026-12-01T17:59:33.123Z");
     assert_eq!(hour_of(t), "2026-12-01T17");
     assert_eq!(hour_prefix("2026-12-01T17"), "history/2026/12/01/17/");
-    assert_eq!(hour_start_of_name("history/2026/12/01/17/i1.json"), parse_time("2026-12-01T17:00:00Z"));
+    assert_eq!(
+        hour_start_of_name("history/2026/12/01/17/i1.json"),
+        parse_time("2026-12-01T17:00:00Z")
+    );
     assert_eq!(hour_start_of_name("history/junk.json"), None);
-    assert!(Segment::parse(b"{\"schema\":\"someone.else\",\"instance\":\"x\",\"hour\":\"h\",\"runs\":[]}").is_err());
+    assert!(
+        Segment::parse(
+            b"{\"schema\":\"someone.else\",\"instance\":\"x\",\"hour\":\"h\",\"runs\":[]}"
+        )
+        .is_err()
+    );
     assert!(Segment::parse(b"{\"schema\":\"routeproof.history/v1\",\"ins").is_err());
 }
 
@@ -135,7 +211,10 @@ pub(crate) fn report(n: usize, failing: &[usize], started_at: &str) -> Report {
                 failure,
                 duration_ms: 12.345,
                 route: Vec::new(),
-                layers: vec![layer(Layer::Dns, 1.234, true), layer(Layer::Tcp, 11.1, !bad)],
+                layers: vec![
+                    layer(Layer::Dns, 1.234, true),
+                    layer(Layer::Tcp, 11.1, !bad),
+                ],
                 skipped: Vec::new(),
                 warnings: Vec::new(),
             }
@@ -163,15 +242,26 @@ fn compact_record_of_a_ten_target_run() {
     let r = report(10, &[3], "2026-12-01T17:00:00.000Z");
     let run = RunRecord::from_report(&r, Trigger::Timer, "configured", "inst-a");
     assert_eq!(run.finished_at, "2026-12-01T17:00:01.500Z");
-    assert_eq!(run.targets[3].class, Some(StoredClass::Known(FailureClass::TcpRefused)));
-    assert_eq!(run.targets[0].layers, vec![("dns".to_string(), 1.2), ("tcp".to_string(), 11.1)]);
+    assert_eq!(
+        run.targets[3].class,
+        Some(StoredClass::Known(FailureClass::TcpRefused))
+    );
+    assert_eq!(
+        run.targets[0].layers,
+        vec![("dns".to_string(), 1.2), ("tcp".to_string(), 11.1)]
+    );
     let bytes = serde_json::to_vec(&run).unwrap().len();
     // About 100 bytes per target: 7 days of a 1-minute timer fit the default bound.
     assert!(bytes < 1500, "{bytes}");
     let back: RunRecord = serde_json::from_slice(&serde_json::to_vec(&run).unwrap()).unwrap();
     assert_eq!(back, run);
-    let foreign: TargetRecord = serde_json::from_str(r#"{"name":"x","ok":false,"class":"service.firewall","ms":1}"#).unwrap();
-    assert_eq!(foreign.class, Some(StoredClass::Other("service.firewall".into())));
+    let foreign: TargetRecord =
+        serde_json::from_str(r#"{"name":"x","ok":false,"class":"service.firewall","ms":1}"#)
+            .unwrap();
+    assert_eq!(
+        foreign.class,
+        Some(StoredClass::Other("service.firewall".into()))
+    );
 }
 
 fn run_at(ms: i64, ok_a: bool, ok_b: bool) -> RunRecord {
@@ -203,7 +293,10 @@ fn uptime_over_a_synthetic_week() {
     let now = parse_time("2026-12-08T00:00:00Z").unwrap();
     let step = 10 * 60 * 1000;
     let start = now - 7 * DAY_MS;
-    let outage = (start + DAY_MS + 3600 * 1000, start + DAY_MS + 3 * 3600 * 1000);
+    let outage = (
+        start + DAY_MS + 3600 * 1000,
+        start + DAY_MS + 3 * 3600 * 1000,
+    );
     let runs: Vec<RunRecord> = (1..=7 * 144)
         .map(|i| {
             let t = start + i * step;
@@ -227,7 +320,10 @@ fn uptime_over_a_synthetic_week() {
     assert_eq!(lf.since, format_time(now - 20 * 60 * 1000));
     assert_eq!(lf.duration_ms, 20 * 60 * 1000);
     assert_eq!(lf.class, Some(StoredClass::Known(FailureClass::TcpTimeout)));
-    assert_eq!(a.last_good.as_deref(), Some(format_time(now - 30 * 60 * 1000).as_str()));
+    assert_eq!(
+        a.last_good.as_deref(),
+        Some(format_time(now - 30 * 60 * 1000).as_str())
+    );
     assert!(b.last_failure.is_none());
     assert_eq!(a.recent.len(), 30);
     assert!(!a.recent.last().unwrap().ok);

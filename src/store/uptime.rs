@@ -56,7 +56,10 @@ pub struct TargetUptime {
     pub recent: Vec<Mark>,
 }
 
-fn window(points: &[(i64, bool, Option<&StoredClass>)], from: i64, to: i64) -> Window {
+/// (finished at, ok, class) of one target in one run.
+type Point<'a> = (i64, bool, Option<&'a StoredClass>);
+
+fn window(points: &[Point], from: i64, to: i64) -> Window {
     let (mut runs, mut ok) = (0u32, 0u32);
     for (t, good, _) in points {
         if *t > from && *t <= to {
@@ -74,14 +77,17 @@ fn window(points: &[(i64, bool, Option<&StoredClass>)], from: i64, to: i64) -> W
 /// Per target (by name, in name order): 24 h and 7 d uptime ending at `now_ms`, the last
 /// good time, the last failure streak and the recent strip.
 pub fn summarize(runs: &[RunRecord], now_ms: i64) -> Vec<TargetUptime> {
-    let mut by_target: BTreeMap<&str, Vec<(i64, bool, Option<&StoredClass>)>> = BTreeMap::new();
+    let mut by_target: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
     for run in runs {
         let Some(t) = run.finished_ms() else { continue };
         if t > now_ms {
             continue;
         }
         for tr in &run.targets {
-            by_target.entry(tr.name.as_str()).or_default().push((t, tr.ok, tr.class.as_ref()));
+            by_target
+                .entry(tr.name.as_str())
+                .or_default()
+                .push((t, tr.ok, tr.class.as_ref()));
         }
     }
     by_target
@@ -109,9 +115,13 @@ pub fn summarize(runs: &[RunRecord], now_ms: i64) -> Vec<TargetUptime> {
 }
 
 /// `pts` sorted by time.
-fn last_failure(pts: &[(i64, bool, Option<&StoredClass>)], now_ms: i64) -> Option<LastFailure> {
+fn last_failure(pts: &[Point], now_ms: i64) -> Option<LastFailure> {
     let end = pts.iter().rposition(|p| !p.1)?;
-    let start = pts[..end].iter().rposition(|p| p.1).map(|i| i + 1).unwrap_or(0);
+    let start = pts[..end]
+        .iter()
+        .rposition(|p| p.1)
+        .map(|i| i + 1)
+        .unwrap_or(0);
     let since = pts[start].0;
     let until = pts.get(end + 1).map(|p| p.0);
     Some(LastFailure {
