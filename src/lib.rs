@@ -10,7 +10,8 @@
 //! 2. `report`: the versioned report, the failure classes and the Azure evidence types.
 //! 3. `config`: the TOML file parsed into `spec`, one file per section.
 //! 4. `diagnose`: the hint for each failure class.
-//! 5. `platform`: Azure facts and route reasoning, discovery, DNS servers.
+//! 5. `platform`: Azure facts and route reasoning, discovery, DNS servers; `store`: the
+//!    last report and run history in the app's storage account (docs/storage.md).
 //! 6. `policy`: what ad-hoc requests may probe (`AddressPolicy`).
 //! 7. `probe::{dns, tcp, tls, http, tds, step}`: the layers, one shape each.
 //! 8. the engine: `probe` (`Engine::run`), `probe::pipeline`, `probe::hop`.
@@ -35,6 +36,7 @@ pub mod report;
 pub mod secret;
 pub mod setting;
 pub mod spec;
+pub mod store;
 pub mod telemetry;
 pub mod zone;
 

@@ -30,6 +30,7 @@ const TIERS: &[(&str, u8)] = &[
     ("platform", 5),
     ("azure", 5),
     ("discover", 5),
+    ("store", 5),
     // 6: the ad-hoc policy
     ("policy", 6),
     // 7: the layers
