@@ -19,7 +19,7 @@ use super::resolvers::parse_resolv_conf;
 use crate::addr::{AZURE_PLATFORM_IP, AddrClass};
 use crate::env::EnvLookup;
 use crate::report::ResolverInfo;
-pub use crate::report::{AddressRoute, DnsSettings, RoutePath, Site, Tri};
+pub use crate::report::{AddressRoute, DnsSettings, RouteAllBasis, RoutePath, Site, Tri};
 
 /// Azure DNS, the platform resolver every VNet can reach.
 pub const AZURE_DNS: SocketAddr = SocketAddr::new(IpAddr::V4(AZURE_PLATFORM_IP), 53);
@@ -49,8 +49,16 @@ pub fn facts(
     };
     let on_azure = get("WEBSITE_SITE_NAME").is_some();
     let site = get("WEBSITE_SITE_NAME").map(|name| {
-        let (route_all, route_all_source) =
-            route_all(get("WEBSITE_VNET_ROUTE_ALL"), route_all_declared);
+        let sku = get("WEBSITE_SKU");
+        let RouteAll {
+            state: route_all,
+            basis: route_all_basis,
+            why: route_all_source,
+        } = route_all(
+            get("WEBSITE_VNET_ROUTE_ALL"),
+            route_all_declared,
+            is_flex(sku.as_deref()),
+        );
         let private_ip = get("WEBSITE_PRIVATE_IP");
         Site {
             name,
@@ -62,14 +70,16 @@ pub fn facts(
             },
             private_ip,
             region: get("REGION_NAME"),
-            sku: get("WEBSITE_SKU"),
+            sku,
             runtime: get("FUNCTIONS_WORKER_RUNTIME"),
             functions_version: get("FUNCTIONS_EXTENSION_VERSION"),
             route_all,
             route_all_source,
+            route_all_basis,
+            // Unset or 0 proves nothing: the site property vnetContentShareEnabled
+            // (invisible here) replaced the setting.
             content_over_vnet: match get("WEBSITE_CONTENTOVERVNET").as_deref().map(flag) {
                 Some(Some(true)) => Tri::On,
-                Some(Some(false)) => Tri::Off,
                 _ => Tri::Unknown,
             },
         }
@@ -118,6 +128,7 @@ pub fn facts(
             website_dns_server: get("WEBSITE_DNS_SERVER"),
             website_dns_alt_server: get("WEBSITE_DNS_ALT_SERVER"),
             resolv_conf: resolv,
+            resolvers_why: resolvers_why(resolvers, on_azure),
             custom,
             azure_dns: azure.map(|a| a.to_string()),
             azure_dns_why: why,
@@ -139,32 +150,84 @@ fn flag(v: &str) -> Option<bool> {
     }
 }
 
-/// The legacy app setting is what the instance can see; the site property
-/// `vnetRouteAllEnabled` is not visible from inside the app, so without the setting
-/// only the operator's declaration (`engine.route_all`) can say.
-fn route_all(setting: Option<String>, declared: Option<bool>) -> (Tri, String) {
-    match (setting.as_deref().map(|s| (s, flag(s))), declared) {
-        (Some((_, Some(true))), _) => (Tri::On, "WEBSITE_VNET_ROUTE_ALL=1".into()),
-        (Some((_, Some(false))), _) => (
-            Tri::Off,
-            "WEBSITE_VNET_ROUTE_ALL=0 (the site property vnetRouteAllEnabled is not visible to the app)".into(),
-        ),
-        (_, Some(d)) => (
+/// `WEBSITE_SKU=FlexConsumption`: a value the platform sets (the Functions host's source
+/// names it) but no documentation of the variable lists.
+fn is_flex(sku: Option<&str>) -> bool {
+    sku.is_some_and(|s| s.eq_ignore_ascii_case("FlexConsumption"))
+}
+
+/// The route-all verdict: the state, what it rests on, and the sentence for the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteAll {
+    pub state: Tri,
+    pub basis: RouteAllBasis,
+    pub why: String,
+}
+
+/// Route-all as far as the app can know it. The site property `vnetRouteAllEnabled`
+/// (newer API versions: `outboundVnetRouting.applicationTraffic`) overrides the legacy
+/// app setting and is not visible from inside the app, so: Flex Consumption routes
+/// everything through the VNet; else the operator's declaration (`engine.route_all`);
+/// else `WEBSITE_VNET_ROUTE_ALL=1` turns it on (a weak signal), while `0` proves
+/// nothing; else unknown, with the command that tells (docs/azure-facts.md R3-R6, R9).
+pub fn route_all(setting: Option<String>, declared: Option<bool>, flex: bool) -> RouteAll {
+    let v = |state, basis, why: String| RouteAll { state, basis, why };
+    const CHECK: &str = "check with `az functionapp config show -g RG -n APP --query vnetRouteAllEnabled` and declare engine.route_all";
+    if flex {
+        return v(
+            Tri::On,
+            RouteAllBasis::FlexConsumption,
+            "Flex Consumption: all outbound traffic goes through the integrated VNet (detected from WEBSITE_SKU=FlexConsumption, a value the platform sets but does not document)".into(),
+        );
+    }
+    if let Some(d) = declared {
+        return v(
             if d { Tri::On } else { Tri::Off },
+            RouteAllBasis::Declared,
             "declared in the config (engine.route_all)".into(),
+        );
+    }
+    match setting.as_deref().map(|s| (s, flag(s))) {
+        Some((_, Some(true))) => v(
+            Tri::On,
+            RouteAllBasis::AppSetting,
+            "WEBSITE_VNET_ROUTE_ALL=1: the legacy setting turns route-all on (a weak signal: the site properties vnetRouteAllEnabled / outboundVnetRouting are not visible to the app; declare engine.route_all to be sure)".into(),
         ),
-        (Some((raw, None)), None) => (
+        Some((_, Some(false))) => v(
             Tri::Unknown,
+            RouteAllBasis::None,
+            format!("WEBSITE_VNET_ROUTE_ALL=0 proves nothing: the site property vnetRouteAllEnabled (or outboundVnetRouting.applicationTraffic) overrides it and is not visible to the app; {CHECK}"),
+        ),
+        Some((raw, None)) => v(
+            Tri::Unknown,
+            RouteAllBasis::None,
             format!(
-                "WEBSITE_VNET_ROUTE_ALL=`{}` is not 0 or 1",
+                "WEBSITE_VNET_ROUTE_ALL=`{}` is not 0 or 1; {CHECK}",
                 raw.chars().take(16).collect::<String>()
             ),
         ),
-        (None, None) => (
+        None => v(
             Tri::Unknown,
-            "not visible to the app: vnetRouteAllEnabled is a site property; check it with `az functionapp show --query vnetRouteAllEnabled` or declare it as engine.route_all"
-                .into(),
+            RouteAllBasis::None,
+            "not visible to the app: route-all is the site property vnetRouteAllEnabled (newer API versions: outboundVnetRouting.applicationTraffic); check it with `az functionapp config show -g RG -n APP --query vnetRouteAllEnabled` and declare it as engine.route_all".into(),
         ),
+    }
+}
+
+/// Says which server is the app's own resolver path and which are asked to compare.
+fn resolvers_why(resolvers: &[ResolverInfo], on_azure: bool) -> String {
+    use crate::report::ResolverSource as S;
+    let has = |s: S| resolvers.iter().any(|r| r.source == s);
+    if has(S::Config) || has(S::Cli) {
+        return "explicit servers (--dns-server or engine.dns_servers) only".into();
+    }
+    let settings = has(S::WebsiteDnsServer) || has(S::WebsiteDnsAltServer);
+    match (on_azure, has(S::ResolvConf), settings) {
+        (true, true, true) => "resolv.conf first: the instance's own resolver path, which applies the site property dnsConfiguration.dnsServers and the VNet's DNS servers (both invisible to the app); WEBSITE_DNS_SERVER / WEBSITE_DNS_ALT_SERVER are asked alongside to compare (deprecated on Flex Consumption). A server named by both is labelled with the setting".into(),
+        (true, true, false) => "resolv.conf: the instance's own resolver path (no WEBSITE_DNS_SERVER is set)".into(),
+        (true, false, true) => "WEBSITE_DNS_SERVER / WEBSITE_DNS_ALT_SERVER only: resolv.conf was unreadable or named no server".into(),
+        (false, _, true) => "not on Azure: the app settings WEBSITE_DNS_SERVER / WEBSITE_DNS_ALT_SERVER, as set here".into(),
+        _ => "resolv.conf: this machine's resolver".into(),
     }
 }
 
@@ -201,7 +264,7 @@ pub fn route(facts: &Facts, ip: IpAddr) -> AddressRoute {
         (_, Some(site)) => match site.route_all {
             Tri::On => (
                 RoutePath::Vnet,
-                "public, and route-all is on: through the integration subnet, so its NSG and route table apply and the VNet needs an outbound path (NAT gateway or firewall)"
+                "public, and route-all is on: through the integration subnet, so its NSG and route table apply; without a route elsewhere it still leaves from the app's outbound addresses (a NAT gateway or firewall on the route becomes the source)"
                     .to_string(),
             ),
             Tri::Off => (
@@ -211,7 +274,7 @@ pub fn route(facts: &Facts, ip: IpAddr) -> AddressRoute {
             ),
             Tri::Unknown => (
                 RoutePath::RouteAllUnknown,
-                "public: through the integration subnet only if route-all (vnetRouteAllEnabled) is on, otherwise out the default path, bypassing NSGs and route tables; route-all is not visible here"
+                "public: through the integration subnet only if route-all is on (the site property vnetRouteAllEnabled / outboundVnetRouting, not visible here), otherwise out the default path, bypassing NSGs and route tables; declare engine.route_all"
                     .to_string(),
             ),
         },
@@ -285,14 +348,67 @@ mod tests {
     }
 
     #[test]
-    fn route_all_sources() {
-        assert_eq!(route_all(Some("1".into()), Some(false)).0, Tri::On);
-        assert_eq!(route_all(Some("0".into()), None).0, Tri::Off);
-        assert_eq!(route_all(None, Some(true)).0, Tri::On);
-        let (t, why) = route_all(None, None);
-        assert_eq!(t, Tri::Unknown);
-        assert!(why.contains("vnetRouteAllEnabled"), "{why}");
-        assert_eq!(route_all(Some("maybe".into()), None).0, Tri::Unknown);
+    fn route_all_table() {
+        // (WEBSITE_VNET_ROUTE_ALL, engine.route_all, Flex) -> (state, basis, words in the why)
+        type Row = (
+            Option<&'static str>,
+            Option<bool>,
+            bool,
+            Tri,
+            RouteAllBasis,
+            &'static [&'static str],
+        );
+        let table: &[Row] = &[
+            (None, None, true, Tri::On, RouteAllBasis::FlexConsumption, &["WEBSITE_SKU=FlexConsumption", "does not document"]),
+            (Some("0"), Some(false), true, Tri::On, RouteAllBasis::FlexConsumption, &["Flex Consumption"]),
+            (Some("1"), None, false, Tri::On, RouteAllBasis::AppSetting, &["weak signal", "engine.route_all"]),
+            (Some("true"), None, false, Tri::On, RouteAllBasis::AppSetting, &["weak signal"]),
+            (Some("0"), None, false, Tri::Unknown, RouteAllBasis::None, &["proves nothing", "az functionapp config show", "--query vnetRouteAllEnabled"]),
+            (Some("maybe"), None, false, Tri::Unknown, RouteAllBasis::None, &["`maybe` is not 0 or 1", "az functionapp config show"]),
+            (Some("1"), Some(false), false, Tri::Off, RouteAllBasis::Declared, &["declared"]),
+            (Some("0"), Some(true), false, Tri::On, RouteAllBasis::Declared, &["declared"]),
+            (None, Some(true), false, Tri::On, RouteAllBasis::Declared, &["engine.route_all"]),
+            (None, None, false, Tri::Unknown, RouteAllBasis::None, &["not visible", "outboundVnetRouting.applicationTraffic", "az functionapp config show -g RG -n APP --query vnetRouteAllEnabled"]),
+        ];
+        for (setting, declared, flex, state, basis, words) in table {
+            let r = route_all(setting.map(String::from), *declared, *flex);
+            assert_eq!((r.state, r.basis), (*state, *basis), "{setting:?} {declared:?} {flex}: {}", r.why);
+            for w in *words {
+                assert!(r.why.contains(w), "{setting:?} {declared:?} {flex}: {w:?} not in {}", r.why);
+            }
+            assert!(!r.why.contains("az functionapp show"), "{}", r.why);
+        }
+    }
+
+    #[test]
+    fn flex_and_content_share_from_the_environment() {
+        let missing = std::path::Path::new("/nonexistent/resolv.conf");
+        let flex = env_of(&[
+            ("WEBSITE_SITE_NAME", "app"),
+            ("WEBSITE_SKU", "FlexConsumption"),
+            ("WEBSITE_VNET_ROUTE_ALL", "0"),
+            ("WEBSITE_CONTENTOVERVNET", "0"),
+        ]);
+        let f = facts(&flex, missing, &[], None, None);
+        let site = f.site.as_ref().unwrap();
+        assert_eq!(site.route_all, Tri::On);
+        assert_eq!(site.route_all_basis, RouteAllBasis::FlexConsumption);
+        assert_eq!(site.content_over_vnet, Tri::Unknown);
+        let r = route(&f, "20.0.0.5".parse().unwrap());
+        assert_eq!(r.path, RoutePath::Vnet);
+        assert!(r.why.contains("outbound addresses") && !r.why.contains("needs an outbound path"), "{}", r.why);
+        let premium = env_of(&[
+            ("WEBSITE_SITE_NAME", "app"),
+            ("WEBSITE_SKU", "ElasticPremium"),
+            ("WEBSITE_CONTENTOVERVNET", "1"),
+        ]);
+        let f = facts(&premium, missing, &[], None, None);
+        let site = f.site.as_ref().unwrap();
+        assert_eq!(site.route_all, Tri::Unknown);
+        assert_eq!(site.content_over_vnet, Tri::On);
+        let r = route(&f, "20.0.0.5".parse().unwrap());
+        assert_eq!(r.path, RoutePath::RouteAllUnknown);
+        assert!(r.why.contains("declare engine.route_all"), "{}", r.why);
     }
 
     #[test]
