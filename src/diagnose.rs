@@ -58,7 +58,8 @@ impl Context {
 
     /// `WEBSITE_DNS_SERVER` is among the servers asked and `WEBSITE_DNS_ALT_SERVER` is not.
     fn only_primary_dns_setting(&self) -> bool {
-        self.resolver_sources.contains(&ResolverSource::WebsiteDnsServer)
+        self.resolver_sources
+            .contains(&ResolverSource::WebsiteDnsServer)
             && !self
                 .resolver_sources
                 .contains(&ResolverSource::WebsiteDnsAltServer)

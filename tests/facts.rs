@@ -112,10 +112,16 @@ fn flex_on_a_27_does_not_warn_and_a_30_is_refused() {
     let out = sb.dry_run(&env);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(!stderr.contains("warning: INTEGRATION_SUBNET_PREFIX"), "{stderr}");
+    assert!(
+        !stderr.contains("warning: INTEGRATION_SUBNET_PREFIX"),
+        "{stderr}"
+    );
     let env = sb.env_file(&["PLAN_KIND=flex", "INTEGRATION_SUBNET_PREFIX=10.60.1.0/30"]);
     let out = sb.dry_run(&env);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("the smallest Azure subnet is a /29"), "{stderr}");
+    assert!(
+        stderr.contains("the smallest Azure subnet is a /29"),
+        "{stderr}"
+    );
 }

@@ -21,9 +21,8 @@ fn privatelink_hop_sharpens_hints() {
     assert!(h.contains("A record is missing"), "{h}");
     let h = hint(FailureClass::DnsDivergent, &ctx);
     assert!(
-        h.contains(
-            "conditional forwarder for privatelink.database.windows.net to 168.63.129.16"
-        ) && h.contains("Private Resolver"),
+        h.contains("conditional forwarder for privatelink.database.windows.net to 168.63.129.16")
+            && h.contains("Private Resolver"),
         "{h}"
     );
 }
@@ -38,7 +37,9 @@ fn sql(n: Option<u32>) -> String {
 fn sql_hints_say_what_the_documentation_says() {
     let h = sql(Some(4060));
     assert!(
-        h.contains("Cannot open database") && h.contains("transient") && !h.contains("The login worked"),
+        h.contains("Cannot open database")
+            && h.contains("transient")
+            && !h.contains("The login worked"),
         "{h}"
     );
     let h = sql(Some(40613));
@@ -90,7 +91,8 @@ fn dns_timeout_names_the_missing_fallback() {
         h.contains("no fallback") && h.contains("WEBSITE_DNS_ALT_SERVER") && h.contains("down"),
         "{h}"
     );
-    ctx.resolver_sources.push(ResolverSource::WebsiteDnsAltServer);
+    ctx.resolver_sources
+        .push(ResolverSource::WebsiteDnsAltServer);
     let h = hint(FailureClass::DnsTimeout, &ctx);
     assert!(!h.contains("no fallback"), "{h}");
     ctx.resolver_sources = vec![ResolverSource::ResolvConf];
@@ -100,7 +102,10 @@ fn dns_timeout_names_the_missing_fallback() {
 
 #[test]
 fn tls_timeout_names_the_mtu_black_hole() {
-    let h = hint(FailureClass::TlsTimeout, &Context::new("app.azurewebsites.net"));
+    let h = hint(
+        FailureClass::TlsTimeout,
+        &Context::new("app.azurewebsites.net"),
+    );
     assert!(
         h.contains("MTU") && h.contains("ExpressRoute") && h.contains("MSS"),
         "{h}"
