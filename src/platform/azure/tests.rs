@@ -245,3 +245,33 @@ fn azure_dns_is_compared_only_with_custom_dns_and_on_azure_or_configured() {
         );
     }
 }
+
+#[test]
+fn resolvers_why_says_which_is_the_apps_own_path() {
+    let missing = std::path::Path::new("/nonexistent/resolv.conf");
+    let azure = env_of(&[("WEBSITE_SITE_NAME", "app")]);
+    let both = [
+        resolver("127.0.0.11:53", ResolverSource::ResolvConf),
+        resolver("10.0.0.4:53", ResolverSource::WebsiteDnsServer),
+    ];
+    let f = facts(&azure, missing, &both, None, None);
+    assert!(
+        f.dns.resolvers_why.starts_with("resolv.conf first")
+            && f.dns.resolvers_why.contains("asked alongside to compare"),
+        "{}",
+        f.dns.resolvers_why
+    );
+    let f = facts(&azure, missing, &both[1..], None, None);
+    assert!(
+        f.dns.resolvers_why.contains("resolv.conf was unreadable"),
+        "{}",
+        f.dns.resolvers_why
+    );
+    let cli = [resolver("127.0.0.53:53", ResolverSource::Cli)];
+    let f = facts(&|_| None, missing, &cli, None, None);
+    assert!(
+        f.dns.resolvers_why.starts_with("explicit"),
+        "{}",
+        f.dns.resolvers_why
+    );
+}
