@@ -264,8 +264,17 @@ pub fn route(facts: &Facts, ip: IpAddr) -> AddressRoute {
         (_, Some(site)) => match site.route_all {
             Tri::On => (
                 RoutePath::Vnet,
-                "public, and route-all is on: through the integration subnet, so its NSG and route table apply; without a route elsewhere it still leaves from the app's outbound addresses (a NAT gateway or firewall on the route becomes the source)"
-                    .to_string(),
+                format!(
+                    "public, and route-all is on{}: through the integration subnet, so its NSG and route table apply; without a route elsewhere it still leaves from the app's outbound addresses (a NAT gateway or firewall on the route becomes the source)",
+                    match site.route_all_basis {
+                        RouteAllBasis::FlexConsumption => " (Flex Consumption)",
+                        RouteAllBasis::Declared => " (declared)",
+                        RouteAllBasis::AppSetting => {
+                            " (only WEBSITE_VNET_ROUTE_ALL=1 says so, a weak signal)"
+                        }
+                        RouteAllBasis::None => "",
+                    }
+                ),
             ),
             Tri::Off => (
                 RoutePath::Internet,

@@ -199,6 +199,14 @@ fn flex_and_content_share_from_the_environment() {
         ("WEBSITE_SKU", "ElasticPremium"),
         ("WEBSITE_CONTENTOVERVNET", "1"),
     ]);
+    let weak = env_of(&[
+        ("WEBSITE_SITE_NAME", "app"),
+        ("WEBSITE_VNET_ROUTE_ALL", "1"),
+    ]);
+    let f = facts(&weak, missing, &[], None, None);
+    let r = route(&f, "20.0.0.5".parse().unwrap());
+    assert_eq!(r.path, RoutePath::Vnet);
+    assert!(r.why.contains("a weak signal"), "{}", r.why);
     let f = facts(&premium, missing, &[], None, None);
     let site = f.site.as_ref().unwrap();
     assert_eq!(site.route_all, Tri::Unknown);
