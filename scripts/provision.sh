@@ -234,14 +234,15 @@ fi
 #    keeps 5 per subnet, and a scale up/down briefly doubles the addresses in use, so a /28
 #    (16 - 5 = 11 usable) scales to about 5 instances; /26 (59 usable, ~29 instances) is the
 #    recommendation for Linux.
-#  - Flex Consumption: /27 minimum and recommended for one app (outbound goes through up to
-#    27 shared gateways, one address each, whatever the instance count); /26 when several
-#    apps share the subnet.
+#  - Flex Consumption: /27 recommended for one app, /26 for several apps or past 1,000
+#    instances (outbound goes through up to 27 shared gateways, one address each; plan ~40
+#    addresses per app). Smaller subnets only reduce outbound capacity: a warning, not an error.
 if [[ -v "len[INTEGRATION_SUBNET_PREFIX]" ]]; then
     il=${len[INTEGRATION_SUBNET_PREFIX]}
     case "$kind" in
         flex)
-            ((il <= 27)) || bad "INTEGRATION_SUBNET_PREFIX: Flex Consumption needs at least a /27 (27 shared outbound gateways), got /$il"
+            ((il <= 29)) || bad "INTEGRATION_SUBNET_PREFIX: the smallest Azure subnet is a /29, got /$il"
+            ((il <= 27)) || say "warning: INTEGRATION_SUBNET_PREFIX /$il is smaller than the /27 Microsoft recommends for one Flex Consumption app: outbound traffic uses up to 27 shared gateways in the subnet (one address each) and about 40 addresses per app, so a smaller subnet reduces outbound network capacity (load-test before production; a subnet cannot be resized while in use)"
             ;;
         premium | dedicated)
             ((il <= 28)) || bad "INTEGRATION_SUBNET_PREFIX: VNet integration needs at least a /28, got /$il"

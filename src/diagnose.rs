@@ -55,6 +55,15 @@ impl Context {
     fn custom_dns(&self) -> bool {
         self.resolver_sources.iter().any(|s| s.is_custom())
     }
+
+    /// `WEBSITE_DNS_SERVER` is among the servers asked and `WEBSITE_DNS_ALT_SERVER` is not.
+    fn only_primary_dns_setting(&self) -> bool {
+        self.resolver_sources
+            .contains(&ResolverSource::WebsiteDnsServer)
+            && !self
+                .resolver_sources
+                .contains(&ResolverSource::WebsiteDnsAltServer)
+    }
 }
 
 pub fn failure(
@@ -97,7 +106,16 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
             "The DNS server could not get an answer upstream. With a custom DNS server (WEBSITE_DNS_SERVER), {forwarder}; Azure DNS answers only from inside the VNet, so the forwarder itself must run there."
         ),
         FailureClass::DnsRefused => "The DNS server refuses this client: allow the integration subnet's address range in the server's ACL / recursion settings, or point WEBSITE_DNS_SERVER at a server that serves the VNet.".into(),
-        FailureClass::DnsTimeout => "No DNS answer: an NSG or firewall blocks UDP/TCP 53 from the integration subnet to the DNS server, or the server in WEBSITE_DNS_SERVER is down or not reachable through the VNet (check peering and route tables toward it).".into(),
+        FailureClass::DnsTimeout => {
+            let base = "No DNS answer: an NSG or firewall blocks UDP/TCP 53 from the integration subnet to the DNS server, or the server in WEBSITE_DNS_SERVER is down or not reachable through the VNet (check peering and route tables toward it).";
+            if ctx.only_primary_dns_setting() {
+                format!(
+                    "{base} Only WEBSITE_DNS_SERVER is set, so there is no fallback: set WEBSITE_DNS_ALT_SERVER to a second server (e.g. Azure DNS 168.63.129.16, or another resolver that forwards the privatelink zones) so a down server does not stop name resolution."
+                )
+            } else {
+                base.into()
+            }
+        }
         FailureClass::DnsNoRecords => "The name exists but has no record of the type asked: an A record may be missing in the private DNS zone (only a CNAME or TXT was created), or the service is IPv4-only and AAAA was asked.".into(),
         FailureClass::DnsPublicAddress => match &zone {
             Some(z) => format!(
@@ -120,18 +138,21 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
         }
         FailureClass::TcpTimeout => {
             let public = ctx.addresses.iter().any(|a| AddrClass::of(*a) == AddrClass::Public);
+            let private = ctx.addresses.iter().any(|a| AddrClass::of(*a) == AddrClass::Private);
             let extra = if public {
-                " The address is public: without route-all (vnetRouteAllEnabled) this traffic does not use the VNet at all."
+                " The address is public: unless route-all is on (always on Flex Consumption; elsewhere the vnetRouteAllEnabled / outboundVnetRouting site property, or WEBSITE_VNET_ROUTE_ALL=1), this traffic does not use the VNet at all."
+            } else if private && ctx.privatelink_hop().is_some() {
+                " The name went through a privatelink CNAME to a private endpoint's address: or the private endpoint connection is Pending/Rejected: check that it is Approved (the resource's Networking > Private endpoint connections); a connection that is not Approved carries no traffic."
             } else {
                 ""
             };
             format!(
-                "SYN unanswered: an NSG on the integration or endpoint subnet drops it, a route table (UDR) sends it to a firewall/NVA that drops it, or the target's VNet is not peered. Check the integration subnet's effective routes and NSG flow logs.{extra}"
+                "SYN unanswered: an NSG on the integration or endpoint subnet drops it, a route table (UDR) sends it to a firewall/NVA that drops it, or the target's VNet is not peered. Check the NSG rules and route table on the integration subnet and on the target's subnet (traffic from VNet integration may not appear in NSG flow logs).{extra}"
             )
         }
         FailureClass::TcpReset => "The connection was accepted, then reset: a firewall/NVA in the path (TLS inspection, session rules) or an unhealthy service behind the private endpoint or load balancer.".into(),
-        FailureClass::TcpUnreachable => "No route from the instance to this address: it is outside the integrated VNet and its peerings (missing peering or UDR), or it is IPv6, which regional VNet integration does not route.".into(),
-        FailureClass::TcpForbidden => "The platform refused to open this socket (EACCES/EPERM): App Service's sandbox blocks some outbound traffic (e.g. IPv6 through VNet integration, SMTP port 25). Use an IPv4 address or another port.".into(),
+        FailureClass::TcpUnreachable => "No route from the instance to this address: it is outside the integrated VNet and its peerings (missing peering or UDR), or it is IPv6, which regional VNet integration may not route (unverified).".into(),
+        FailureClass::TcpForbidden => "The platform refused to open this socket (EACCES/EPERM): the App Service sandbox blocks some outbound traffic. Port 25: Azure Functions networking options (03/2026) says regional VNet integration can't use port 25, while Integrate your app with an Azure virtual network (02/2026) says outbound SMTP on 25 works when routed through VNet integration, if the VNet's subscription allows it. IPv6 through VNet integration may also be refused (unverified). Use another port or an IPv4 address.".into(),
         FailureClass::TcpError => "The connection failed with an unexpected socket error; the message carries the OS error.".into(),
         FailureClass::TlsNameMismatch => {
             let name = ctx.tls_name.as_deref().unwrap_or("the name used");
@@ -149,7 +170,7 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
         FailureClass::TlsUntrusted => "The certificate chain does not lead to a trusted root: an internal CA (add it with `ca_file`), a TLS-inspecting firewall replacing certificates (its CA must be trusted), or a self-signed certificate.".into(),
         FailureClass::TlsExpired => "A certificate in the chain is expired or not yet valid: renew it (App Service/Key Vault certificate, Application Gateway listener), or check the clock of the server that issued it.".into(),
         FailureClass::TlsHandshake => "The TLS handshake failed before any certificate check: no TLS service on this port (plain HTTP, or TDS on 1433 which needs the sqlserver:// target), no common protocol version (the server may require TLS 1.2+ or 1.3), or a middlebox aborted it.".into(),
-        FailureClass::TlsTimeout => "TCP connected but the TLS handshake never completed: a firewall/NVA passing SYNs but dropping larger packets (MTU), a TLS-inspecting proxy that stalls, or a service not speaking TLS on this port.".into(),
+        FailureClass::TlsTimeout => "TCP connected but the TLS handshake never completed: likely a path-MTU black hole (small packets such as the SYN pass, the server's full-size certificate packets are lost because the ICMP \"fragmentation needed\" never comes back), typical on VPN or ExpressRoute paths and through firewalls/NVAs: clamp the TCP MSS on the VPN gateway, NVA or on-premises edge, or fix the MTU along the path. Otherwise a TLS-inspecting proxy that stalls, or a service not speaking TLS on this port.".into(),
         FailureClass::ExpectCertDaysLeft => "The certificate expires soon: renew it before it breaks this route (check auto-renewal on App Service Managed Certificates or Key Vault).".into(),
         FailureClass::HttpStatus => http_status_hint(ctx),
         FailureClass::HttpBody => "The server answered with the expected status but not the expected body: a default page (e.g. App Service's placeholder, a proxy's error page) answered instead of the app.".into(),
@@ -161,14 +182,14 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
         FailureClass::TdsEncryption => "Client and server cannot agree on encryption: the server does not support TLS, or it requires TDS 8 strict mode (`strict = true` / `Encrypt=Strict`). Azure SQL always requires encryption.".into(),
         FailureClass::TdsLoginFailed => sql_error_hint(ctx.sql_error),
         FailureClass::TdsRedirect => format!(
-            "The gateway answered and redirected the login to {} (Azure SQL's Redirect connection policy), which this app cannot reach: allow outbound TCP 11000-11999 from the integration subnet to the Sql service tag (1433-65535 with a private endpoint), or set the server's connection policy to Proxy.",
+            "The gateway answered and redirected the login to {} (Azure SQL's Redirect connection policy), which this app cannot reach. Over the public endpoint, Redirect needs outbound TCP 11000-11999 from the integration subnet to the Sql service tag (and 1433 to the gateway). Over a private endpoint, logins are proxied on 1433 unless the server's connection policy is explicitly Redirect; then the NSGs must allow 1433-65535 to the VNet that hosts the private endpoint. Or set the server's connection policy to Proxy.",
             ctx.redirect.as_deref().unwrap_or("a database node")
         ),
         FailureClass::TdsQuery => match ctx.sql_error {
             Some(229 | 230 | 262 | 297 | 300) => "Logged in, but the login lacks permission for the query: grant it, or probe with `SELECT 1`. The route works.".into(),
             _ => "Logged in, but the query failed: check the query and the login's permissions. The route works.".into(),
         },
-        FailureClass::TdsTimeout => "A TDS phase stalled (the message says which): a firewall/NVA inspecting port 1433 that holds the session, a paused serverless database, or a server under heavy load.".into(),
+        FailureClass::TdsTimeout => "A TDS phase stalled (the message says which): a firewall/NVA inspecting port 1433 that holds the session, or a server under heavy load. A paused serverless database does not stall: it answers the first login at once with error 40613 and resumes in about a minute.".into(),
         FailureClass::PolicyDenied => "routeproof's ad-hoc policy refused this target before connecting (the rule is named): ad-hoc targets must match a host pattern or resolve inside a network of `[policy] allow`, and link-local (IMDS, managed identity), loopback, 168.63.129.16 (except DNS), the handler's own port and the identity endpoint are always refused. Ask for a configured target by name instead, or extend the allow-list.".into(),
         FailureClass::ExpectAddresses => "The name resolved, but not to the expected address: a stale A record in the private DNS zone (the private endpoint was recreated with a new IP), or another zone answered.".into(),
         FailureClass::ExpectMaxMs => "Every layer passed but the probe took longer than `max_ms`; compare the layer timings to see which one is slow.".into(),
@@ -182,15 +203,14 @@ fn sql_error_hint(number: Option<u32>) -> String {
     match number {
         Some(18456) => "Login failed, but the route to SQL Server works: the server answered. The user, password or database is wrong; for Microsoft Entra logins the identity needs a user in the database (`CREATE USER [app-name] FROM EXTERNAL PROVIDER`).".into(),
         Some(18452) => "The server refused a Windows (integrated) login from an untrusted domain: use SQL or Microsoft Entra authentication from a Function App.".into(),
-        Some(4060) => "The login worked but the database cannot be opened: the database name is wrong, or the login has no user in it.".into(),
-        Some(40532) => "Cannot open the server named in the login: the server name (or the `user@server` suffix) is wrong, or the name resolved to another server's gateway.".into(),
-        Some(40613) => "The database is not available right now (failover, scaling, maintenance): retry; if it persists, check the database's resource health.".into(),
+        Some(4060) => "Cannot open the database requested by the login (error 4060: \"Cannot open database … requested by the login. The login failed.\"): the database name is wrong, or the login has no user in it. Microsoft lists 4060 among transient errors, so retry once before changing anything.".into(),
+        Some(40532) => "Likely: the server named in the login (or the `user@server` suffix) is not the server this gateway serves, or the name resolved to another server's gateway (error 40532; unverified: no public Microsoft documentation of this number was found). Check the server name and the DNS layer.".into(),
+        Some(40613) => "The database is not currently available (error 40613): it is being moved or reconfigured (failover, scaling, maintenance), or it is a paused serverless database that this first login is resuming, which takes about a minute. Retry; if it persists, check the database's resource health.".into(),
         Some(40615) => "The server firewall blocks this client's IP: the connection reached the public endpoint. With a private endpoint the name must resolve to its private IP (check the DNS layer); otherwise add a firewall or virtual network rule.".into(),
         Some(40914) => "A virtual network rule is missing: add the integration subnet (with the Microsoft.Sql service endpoint) to the server's virtual network rules, or connect through a private endpoint.".into(),
         Some(47073) => "Public network access is denied and the connection came through the public gateway: connect through the private endpoint, and make sure the name resolves to its private IP (check the DNS layer for the privatelink CNAME).".into(),
-        Some(42109) => "The serverless database is paused; it resumes on connection. Retry in a minute, or set a longer auto-pause delay.".into(),
-        Some(33155) => "The server waited for a Microsoft Entra token that never came: the token request failed or was slow (check the managed identity).".into(),
-        Some(18401) => "The server is in script-upgrade or single-user mode and refuses logins: wait and retry.".into(),
+        Some(33155) => "Likely: the server waited for a Microsoft Entra token that did not arrive in time (error 33155; unverified: no public documentation found). Check that the managed identity is enabled and that its token request succeeds.".into(),
+        Some(18401) => "Likely: the server is in script-upgrade or single-user mode and refuses logins (error 18401; unverified for Azure SQL: no public documentation found). Wait and retry.".into(),
         Some(n) => format!("The server refused the login with SQL error {n}: the route works; look the number up in the SQL Server error reference."),
         None => "The login did not complete: the message says why (for a managed identity, check that it is enabled and has a database user).".into(),
     }
@@ -237,34 +257,4 @@ fn http_status_hint(ctx: &Context) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_class_has_a_hint() {
-        let ctx = Context::new("x.example");
-        for c in FailureClass::ALL {
-            assert!(hint(*c, &ctx).len() > 40, "{c}");
-        }
-    }
-
-    #[test]
-    fn privatelink_hop_sharpens_hints() {
-        let mut ctx = Context::new("myserver.database.windows.net");
-        ctx.chain = vec!["myserver.privatelink.database.windows.net.".into()];
-        let h = hint(FailureClass::DnsPublicAddress, &ctx);
-        assert!(
-            h.contains("privatelink.database.windows.net is not linked"),
-            "{h}"
-        );
-        let h = hint(FailureClass::DnsNxdomain, &ctx);
-        assert!(h.contains("A record is missing"), "{h}");
-        let h = hint(FailureClass::DnsDivergent, &ctx);
-        assert!(
-            h.contains(
-                "conditional forwarder for privatelink.database.windows.net to 168.63.129.16"
-            ) && h.contains("Private Resolver"),
-            "{h}"
-        );
-    }
-}
+mod tests;

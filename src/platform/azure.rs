@@ -19,7 +19,7 @@ use super::resolvers::parse_resolv_conf;
 use crate::addr::{AZURE_PLATFORM_IP, AddrClass};
 use crate::env::EnvLookup;
 use crate::report::ResolverInfo;
-pub use crate::report::{AddressRoute, DnsSettings, RoutePath, Site, Tri};
+pub use crate::report::{AddressRoute, DnsSettings, RouteAllBasis, RoutePath, Site, Tri};
 
 /// Azure DNS, the platform resolver every VNet can reach.
 pub const AZURE_DNS: SocketAddr = SocketAddr::new(IpAddr::V4(AZURE_PLATFORM_IP), 53);
@@ -49,8 +49,16 @@ pub fn facts(
     };
     let on_azure = get("WEBSITE_SITE_NAME").is_some();
     let site = get("WEBSITE_SITE_NAME").map(|name| {
-        let (route_all, route_all_source) =
-            route_all(get("WEBSITE_VNET_ROUTE_ALL"), route_all_declared);
+        let sku = get("WEBSITE_SKU");
+        let RouteAll {
+            state: route_all,
+            basis: route_all_basis,
+            why: route_all_source,
+        } = route_all(
+            get("WEBSITE_VNET_ROUTE_ALL"),
+            route_all_declared,
+            is_flex(sku.as_deref()),
+        );
         let private_ip = get("WEBSITE_PRIVATE_IP");
         Site {
             name,
@@ -62,14 +70,16 @@ pub fn facts(
             },
             private_ip,
             region: get("REGION_NAME"),
-            sku: get("WEBSITE_SKU"),
+            sku,
             runtime: get("FUNCTIONS_WORKER_RUNTIME"),
             functions_version: get("FUNCTIONS_EXTENSION_VERSION"),
             route_all,
             route_all_source,
+            route_all_basis,
+            // Unset or 0 proves nothing: the site property vnetContentShareEnabled
+            // (invisible here) replaced the setting.
             content_over_vnet: match get("WEBSITE_CONTENTOVERVNET").as_deref().map(flag) {
                 Some(Some(true)) => Tri::On,
-                Some(Some(false)) => Tri::Off,
                 _ => Tri::Unknown,
             },
         }
@@ -118,6 +128,7 @@ pub fn facts(
             website_dns_server: get("WEBSITE_DNS_SERVER"),
             website_dns_alt_server: get("WEBSITE_DNS_ALT_SERVER"),
             resolv_conf: resolv,
+            resolvers_why: resolvers_why(resolvers, on_azure),
             custom,
             azure_dns: azure.map(|a| a.to_string()),
             azure_dns_why: why,
@@ -139,32 +150,84 @@ fn flag(v: &str) -> Option<bool> {
     }
 }
 
-/// The legacy app setting is what the instance can see; the site property
-/// `vnetRouteAllEnabled` is not visible from inside the app, so without the setting
-/// only the operator's declaration (`engine.route_all`) can say.
-fn route_all(setting: Option<String>, declared: Option<bool>) -> (Tri, String) {
-    match (setting.as_deref().map(|s| (s, flag(s))), declared) {
-        (Some((_, Some(true))), _) => (Tri::On, "WEBSITE_VNET_ROUTE_ALL=1".into()),
-        (Some((_, Some(false))), _) => (
-            Tri::Off,
-            "WEBSITE_VNET_ROUTE_ALL=0 (the site property vnetRouteAllEnabled is not visible to the app)".into(),
-        ),
-        (_, Some(d)) => (
+/// `WEBSITE_SKU=FlexConsumption`: a value the platform sets (the Functions host's source
+/// names it) but no documentation of the variable lists.
+fn is_flex(sku: Option<&str>) -> bool {
+    sku.is_some_and(|s| s.eq_ignore_ascii_case("FlexConsumption"))
+}
+
+/// The route-all verdict: the state, what it rests on, and the sentence for the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteAll {
+    pub state: Tri,
+    pub basis: RouteAllBasis,
+    pub why: String,
+}
+
+/// Route-all as far as the app can know it. The site property `vnetRouteAllEnabled`
+/// (newer API versions: `outboundVnetRouting.applicationTraffic`) overrides the legacy
+/// app setting and is not visible from inside the app, so: Flex Consumption routes
+/// everything through the VNet; else the operator's declaration (`engine.route_all`);
+/// else `WEBSITE_VNET_ROUTE_ALL=1` turns it on (a weak signal), while `0` proves
+/// nothing; else unknown, with the command that tells (docs/azure-facts.md R3-R6, R9).
+pub fn route_all(setting: Option<String>, declared: Option<bool>, flex: bool) -> RouteAll {
+    let v = |state, basis, why: String| RouteAll { state, basis, why };
+    const CHECK: &str = "check with `az functionapp config show -g RG -n APP --query vnetRouteAllEnabled` and declare engine.route_all";
+    if flex {
+        return v(
+            Tri::On,
+            RouteAllBasis::FlexConsumption,
+            "Flex Consumption: all outbound traffic goes through the integrated VNet (detected from WEBSITE_SKU=FlexConsumption, a value the platform sets but does not document)".into(),
+        );
+    }
+    if let Some(d) = declared {
+        return v(
             if d { Tri::On } else { Tri::Off },
+            RouteAllBasis::Declared,
             "declared in the config (engine.route_all)".into(),
+        );
+    }
+    match setting.as_deref().map(|s| (s, flag(s))) {
+        Some((_, Some(true))) => v(
+            Tri::On,
+            RouteAllBasis::AppSetting,
+            "WEBSITE_VNET_ROUTE_ALL=1: the legacy setting turns route-all on (a weak signal: the site properties vnetRouteAllEnabled / outboundVnetRouting are not visible to the app; declare engine.route_all to be sure)".into(),
         ),
-        (Some((raw, None)), None) => (
+        Some((_, Some(false))) => v(
             Tri::Unknown,
+            RouteAllBasis::None,
+            format!("WEBSITE_VNET_ROUTE_ALL=0 proves nothing: the site property vnetRouteAllEnabled (or outboundVnetRouting.applicationTraffic) overrides it and is not visible to the app; {CHECK}"),
+        ),
+        Some((raw, None)) => v(
+            Tri::Unknown,
+            RouteAllBasis::None,
             format!(
-                "WEBSITE_VNET_ROUTE_ALL=`{}` is not 0 or 1",
+                "WEBSITE_VNET_ROUTE_ALL=`{}` is not 0 or 1; {CHECK}",
                 raw.chars().take(16).collect::<String>()
             ),
         ),
-        (None, None) => (
+        None => v(
             Tri::Unknown,
-            "not visible to the app: vnetRouteAllEnabled is a site property; check it with `az functionapp show --query vnetRouteAllEnabled` or declare it as engine.route_all"
-                .into(),
+            RouteAllBasis::None,
+            "not visible to the app: route-all is the site property vnetRouteAllEnabled (newer API versions: outboundVnetRouting.applicationTraffic); check it with `az functionapp config show -g RG -n APP --query vnetRouteAllEnabled` and declare it as engine.route_all".into(),
         ),
+    }
+}
+
+/// Says which server is the app's own resolver path and which are asked to compare.
+fn resolvers_why(resolvers: &[ResolverInfo], on_azure: bool) -> String {
+    use crate::report::ResolverSource as S;
+    let has = |s: S| resolvers.iter().any(|r| r.source == s);
+    if has(S::Config) || has(S::Cli) {
+        return "explicit servers (--dns-server or engine.dns_servers) only".into();
+    }
+    let settings = has(S::WebsiteDnsServer) || has(S::WebsiteDnsAltServer);
+    match (on_azure, has(S::ResolvConf), settings) {
+        (true, true, true) => "resolv.conf first: the instance's own resolver path, which applies the site property dnsConfiguration.dnsServers and the VNet's DNS servers (both invisible to the app); WEBSITE_DNS_SERVER / WEBSITE_DNS_ALT_SERVER are asked alongside to compare (deprecated on Flex Consumption). A server named by both is labelled with the setting".into(),
+        (true, true, false) => "resolv.conf: the instance's own resolver path (no WEBSITE_DNS_SERVER is set)".into(),
+        (true, false, true) => "WEBSITE_DNS_SERVER / WEBSITE_DNS_ALT_SERVER only: resolv.conf was unreadable or named no server".into(),
+        (false, _, true) => "not on Azure: the app settings WEBSITE_DNS_SERVER / WEBSITE_DNS_ALT_SERVER, as set here".into(),
+        _ => "resolv.conf: this machine's resolver".into(),
     }
 }
 
@@ -201,8 +264,17 @@ pub fn route(facts: &Facts, ip: IpAddr) -> AddressRoute {
         (_, Some(site)) => match site.route_all {
             Tri::On => (
                 RoutePath::Vnet,
-                "public, and route-all is on: through the integration subnet, so its NSG and route table apply and the VNet needs an outbound path (NAT gateway or firewall)"
-                    .to_string(),
+                format!(
+                    "public, and route-all is on{}: through the integration subnet, so its NSG and route table apply; without a route elsewhere it still leaves from the app's outbound addresses (a NAT gateway or firewall on the route becomes the source)",
+                    match site.route_all_basis {
+                        RouteAllBasis::FlexConsumption => " (Flex Consumption)",
+                        RouteAllBasis::Declared => " (declared)",
+                        RouteAllBasis::AppSetting => {
+                            " (only WEBSITE_VNET_ROUTE_ALL=1 says so, a weak signal)"
+                        }
+                        RouteAllBasis::None => "",
+                    }
+                ),
             ),
             Tri::Off => (
                 RoutePath::Internet,
@@ -211,7 +283,7 @@ pub fn route(facts: &Facts, ip: IpAddr) -> AddressRoute {
             ),
             Tri::Unknown => (
                 RoutePath::RouteAllUnknown,
-                "public: through the integration subnet only if route-all (vnetRouteAllEnabled) is on, otherwise out the default path, bypassing NSGs and route tables; route-all is not visible here"
+                "public: through the integration subnet only if route-all is on (the site property vnetRouteAllEnabled / outboundVnetRouting, not visible here), otherwise out the default path, bypassing NSGs and route tables; declare engine.route_all"
                     .to_string(),
             ),
         },
@@ -228,108 +300,4 @@ pub fn route(facts: &Facts, ip: IpAddr) -> AddressRoute {
 pub const OFF_AZURE: &str = "not running in Azure App Service or Functions (WEBSITE_SITE_NAME is not set): no site facts, and route reasoning describes this machine";
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::report::ResolverSource;
-
-    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
-    fn resolver(server: &str, source: ResolverSource) -> ResolverInfo {
-        ResolverInfo {
-            server: server.into(),
-            source,
-        }
-    }
-
-    #[test]
-    fn route_table() {
-        let env = env_of(&[
-            ("WEBSITE_SITE_NAME", "app"),
-            ("WEBSITE_PRIVATE_IP", "10.0.1.5"),
-        ]);
-        let missing = std::path::Path::new("/nonexistent/resolv.conf");
-        let mut f = facts(&env, missing, &[], None, None);
-        let cases = [
-            ("10.1.2.4", RoutePath::Vnet),
-            ("20.0.0.5", RoutePath::RouteAllUnknown),
-            ("127.0.0.1", RoutePath::Local),
-            ("169.254.169.254", RoutePath::Platform),
-            ("168.63.129.16", RoutePath::Platform),
-        ];
-        for (ip, want) in cases {
-            assert_eq!(route(&f, ip.parse().unwrap()).path, want, "{ip}");
-        }
-        assert!(
-            route(&f, "10.1.2.4".parse().unwrap())
-                .why
-                .contains("10.0.1.5")
-        );
-        f.site.as_mut().unwrap().route_all = Tri::On;
-        assert_eq!(route(&f, "20.0.0.5".parse().unwrap()).path, RoutePath::Vnet);
-        f.site.as_mut().unwrap().route_all = Tri::Off;
-        let r = route(&f, "20.0.0.5".parse().unwrap());
-        assert_eq!(r.path, RoutePath::Internet);
-        assert!(r.why.contains("bypassing"), "{}", r.why);
-        let off = facts(&|_| None, missing, &[], None, None);
-        assert_eq!(
-            route(&off, "10.1.2.4".parse().unwrap()).path,
-            RoutePath::OffAzure
-        );
-    }
-
-    #[test]
-    fn route_all_sources() {
-        assert_eq!(route_all(Some("1".into()), Some(false)).0, Tri::On);
-        assert_eq!(route_all(Some("0".into()), None).0, Tri::Off);
-        assert_eq!(route_all(None, Some(true)).0, Tri::On);
-        let (t, why) = route_all(None, None);
-        assert_eq!(t, Tri::Unknown);
-        assert!(why.contains("vnetRouteAllEnabled"), "{why}");
-        assert_eq!(route_all(Some("maybe".into()), None).0, Tri::Unknown);
-    }
-
-    #[test]
-    fn azure_dns_is_compared_only_with_custom_dns_and_on_azure_or_configured() {
-        let missing = std::path::Path::new("/nonexistent/resolv.conf");
-        let azure = env_of(&[("WEBSITE_SITE_NAME", "app")]);
-        let custom = [resolver("10.0.0.4:53", ResolverSource::WebsiteDnsServer)];
-        let platform = [resolver("168.63.129.16:53", ResolverSource::ResolvConf)];
-        let loopback: SocketAddr = "127.0.0.1:5353".parse().unwrap();
-        // (env on Azure, resolvers, engine.azure_dns) -> compared with
-        type Case<'a> = (bool, &'a [ResolverInfo], Option<SocketAddr>, Option<String>);
-        let table: [Case; 5] = [
-            (true, &custom, None, Some(AZURE_DNS.to_string())),
-            (false, &custom, None, None),
-            (false, &custom, Some(loopback), Some(loopback.to_string())),
-            (true, &platform, None, None),
-            (
-                true,
-                &[resolver(
-                    "168.63.129.16:53",
-                    ResolverSource::WebsiteDnsServer,
-                )],
-                None,
-                None,
-            ),
-        ];
-        for (on, rs, configured, want) in table {
-            let f = if on {
-                facts(&azure, missing, rs, None, configured)
-            } else {
-                facts(&|_| None, missing, rs, None, configured)
-            };
-            assert_eq!(
-                f.dns.azure_dns, want,
-                "{on} {rs:?} {configured:?}: {}",
-                f.dns.azure_dns_why
-            );
-        }
-    }
-}
+mod tests;

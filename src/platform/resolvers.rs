@@ -1,5 +1,10 @@
-//! Which DNS servers a probe asks, and why: explicit (`--dns-server` or config), then the
-//! Azure app settings `WEBSITE_DNS_SERVER` / `WEBSITE_DNS_ALT_SERVER`, then resolv.conf.
+//! Which DNS servers a probe asks, and why: explicit (`--dns-server` or config); on Azure,
+//! the instance's own resolver path (resolv.conf) first, because the site property
+//! dnsConfiguration.dnsServers and the VNet's servers are applied there and are invisible
+//! to the app, with WEBSITE_DNS_SERVER / WEBSITE_DNS_ALT_SERVER asked alongside and
+//! compared (on Flex Consumption they are deprecated); elsewhere the app settings, then
+//! resolv.conf. A server that resolv.conf and a setting both name is labelled with the
+//! setting (it says why the server is there). docs/azure-facts.md D2, D4-D6.
 //! Every server gets its own single-server resolver so the report can say exactly which
 //! one answered: a pooled resolver hides that, and that is the fact a 3 a.m. SRE needs.
 
@@ -42,6 +47,7 @@ pub fn discover(
         return Ok(out);
     }
     // Azure defines both settings as comma-separated lists of IPs.
+    let mut settings: Vec<(SocketAddr, ResolverSource)> = Vec::new();
     for (key, source) in [
         ("WEBSITE_DNS_SERVER", ResolverSource::WebsiteDnsServer),
         (
@@ -52,16 +58,31 @@ pub fn discover(
         if let Some(v) = env(key) {
             for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 let addr = parse_dns_server(item).map_err(|e| format!("{key}: {e}"))?;
-                push(&mut out, addr, source);
+                settings.push((addr, source));
             }
         }
+    }
+    let on_azure = env("WEBSITE_SITE_NAME").is_some_and(|v| !v.trim().is_empty());
+    let resolv = std::fs::read_to_string(resolv_conf).map(|t| parse_resolv_conf(&t));
+    if on_azure && let Ok(ips) = &resolv {
+        for ip in ips {
+            let addr = SocketAddr::new(*ip, 53);
+            let source = settings
+                .iter()
+                .find(|(a, _)| *a == addr)
+                .map_or(ResolverSource::ResolvConf, |(_, s)| *s);
+            push(&mut out, addr, source);
+        }
+    }
+    for (addr, source) in &settings {
+        push(&mut out, *addr, *source);
     }
     if !out.is_empty() {
         return Ok(out);
     }
-    match std::fs::read_to_string(resolv_conf) {
-        Ok(text) => {
-            for ip in parse_resolv_conf(&text) {
+    match resolv {
+        Ok(ips) => {
+            for ip in ips {
                 push(
                     &mut out,
                     SocketAddr::new(ip, 53),
@@ -197,5 +218,47 @@ mod tests {
                 .contains("WEBSITE_DNS_SERVER")
         );
         assert!(discover(&[], "config", &none, &dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn on_azure_resolv_conf_first_and_the_settings_compared() {
+        let dir = tempfile::tempdir().unwrap();
+        let rc = dir.path().join("resolv.conf");
+        std::fs::write(&rc, "nameserver 127.0.0.11\nnameserver 127.0.0.3\n").unwrap();
+        let azure = |k: &str| match k {
+            "WEBSITE_SITE_NAME" => Some("app".to_string()),
+            "WEBSITE_DNS_SERVER" => Some("127.0.0.2,127.0.0.3".to_string()),
+            "WEBSITE_DNS_ALT_SERVER" => Some("127.0.0.4".to_string()),
+            _ => None,
+        };
+        let pairs = |got: Vec<ResolverInfo>| -> Vec<(String, &'static str)> {
+            got.into_iter()
+                .map(|r| (r.server, r.source.as_str()))
+                .collect()
+        };
+        let got = discover(&[], "config", &azure, &rc).unwrap();
+        assert_eq!(
+            pairs(got),
+            vec![
+                ("127.0.0.11:53".into(), "resolv.conf"),
+                // named by resolv.conf and WEBSITE_DNS_SERVER: labelled with the setting
+                ("127.0.0.3:53".into(), "WEBSITE_DNS_SERVER"),
+                ("127.0.0.2:53".into(), "WEBSITE_DNS_SERVER"),
+                ("127.0.0.4:53".into(), "WEBSITE_DNS_ALT_SERVER"),
+            ]
+        );
+        // explicit servers still come first and alone
+        let explicit: Vec<SocketAddr> = vec!["127.0.0.53:5353".parse().unwrap()];
+        let got = discover(&explicit, "cli", &azure, &rc).unwrap();
+        assert_eq!(pairs(got), vec![("127.0.0.53:5353".into(), "cli")]);
+        // resolv.conf unreadable on Azure: the settings alone
+        let got = discover(&[], "config", &azure, &dir.path().join("missing")).unwrap();
+        assert_eq!(got[0].source, "WEBSITE_DNS_SERVER");
+        assert_eq!(got.len(), 3);
+        // on Azure without settings: resolv.conf
+        let bare = |k: &str| (k == "WEBSITE_SITE_NAME").then(|| "app".to_string());
+        let got = discover(&[], "config", &bare, &rc).unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|r| r.source == "resolv.conf"));
     }
 }

@@ -78,6 +78,10 @@ impl Engine {
             },
         };
         ctx.addresses = addresses.clone();
+        // The CNAME chain DNS saw, so the hints of the layers above know a privatelink hop.
+        if let Some(Evidence::Dns(d)) = ran.layers.last().map(|l| &l.evidence) {
+            ctx.chain = d.cname_chain.iter().map(|h| h.target.clone()).collect();
+        }
         let route: Vec<crate::report::AddressRoute> = addresses
             .iter()
             .map(|ip| crate::platform::azure::route(&self.facts, *ip))

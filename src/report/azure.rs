@@ -39,7 +39,10 @@ pub struct Site {
     pub private_ip: Option<String>,
     /// `REGION_NAME`
     pub region: Option<String>,
-    /// `WEBSITE_SKU` (`ElasticPremium`, `FlexConsumption`, `Dynamic`, ...).
+    /// `WEBSITE_SKU` as the platform sets it. Documented values are Free, Shared, Basic
+    /// and Standard; others (ElasticPremium, FlexConsumption, Dynamic) appear in the
+    /// Functions host's source but not in documentation, so code that branches on them
+    /// says so.
     pub sku: Option<String>,
     /// `FUNCTIONS_WORKER_RUNTIME` (absent on Flex Consumption, where it is a site property).
     pub runtime: Option<String>,
@@ -52,8 +55,30 @@ pub struct Site {
     pub route_all: Tri,
     /// Where `route_all` came from, or why it is unknown.
     pub route_all_source: String,
-    /// `WEBSITE_CONTENTOVERVNET`: the content share is reached through the VNet.
+    /// What `route_all` rests on: `flex_consumption`, `declared`, `app_setting` (a weak
+    /// signal) or `none`.
+    pub route_all_basis: RouteAllBasis,
+    /// `WEBSITE_CONTENTOVERVNET`: the legacy setting asking for the content share over the
+    /// VNet, replaced by the site property vnetContentShareEnabled (not visible to the app)
+    /// and not used on Flex Consumption; `on` when it asks for it, otherwise `unknown`
+    /// (unset or 0 proves nothing).
     pub content_over_vnet: Tri,
+}
+
+/// What the route-all verdict rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteAllBasis {
+    /// The plan is Flex Consumption, where all outbound traffic goes through the VNet
+    /// (detected from `WEBSITE_SKU=FlexConsumption`, an undocumented value).
+    FlexConsumption,
+    /// The operator's declaration, `engine.route_all`.
+    Declared,
+    /// `WEBSITE_VNET_ROUTE_ALL=1` alone: a weak signal, the site properties override it.
+    AppSetting,
+    /// Nothing the app can see says.
+    #[default]
+    None,
 }
 
 /// The DNS settings in effect, and whether Azure DNS is asked alongside.
@@ -65,6 +90,9 @@ pub struct DnsSettings {
     pub website_dns_alt_server: Option<String>,
     /// `nameserver` lines of the resolv.conf routeproof reads.
     pub resolv_conf: Vec<String>,
+    /// Which of the servers asked is the app's own resolver path and which are asked
+    /// alongside to compare (see `environment.resolvers[].source`).
+    pub resolvers_why: String,
     /// A DNS server other than Azure DNS answers this app's queries.
     pub custom: bool,
     /// The Azure DNS address asked when a custom server fails, or `null` when no

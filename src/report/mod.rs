@@ -11,7 +11,7 @@ mod resolver;
 
 use serde::Serialize;
 
-pub use self::azure::{AddressRoute, DnsSettings, RoutePath, Site, Tri};
+pub use self::azure::{AddressRoute, DnsSettings, RouteAllBasis, RoutePath, Site, Tri};
 pub use self::class::FailureClass;
 pub use self::evidence::*;
 pub use self::resolver::ResolverSource;
