@@ -242,7 +242,7 @@ if [[ -v "len[INTEGRATION_SUBNET_PREFIX]" ]]; then
     case "$kind" in
         flex)
             ((il <= 29)) || bad "INTEGRATION_SUBNET_PREFIX: the smallest Azure subnet is a /29, got /$il"
-            ((il <= 27)) || say "warning: INTEGRATION_SUBNET_PREFIX /$il is smaller than the /27 Microsoft recommends for one Flex Consumption app: outbound traffic uses up to 27 shared gateways in the subnet (one address each) and about 40 addresses per app, so a smaller subnet reduces outbound network capacity (load-test before production; a subnet cannot be resized while in use)"
+            ((il <= 27 || il > 29)) || say "warning: INTEGRATION_SUBNET_PREFIX /$il is smaller than the /27 Microsoft recommends for one Flex Consumption app: outbound traffic uses up to 27 shared gateways in the subnet (one address each) and about 40 addresses per app, so a smaller subnet reduces outbound network capacity (load-test before production; a subnet cannot be resized while in use)"
             ;;
         premium | dedicated)
             ((il <= 28)) || bad "INTEGRATION_SUBNET_PREFIX: VNet integration needs at least a /28, got /$il"

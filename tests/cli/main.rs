@@ -9,5 +9,7 @@
 mod support;
 
 mod commands;
+mod facts;
 mod parsers;
 mod provision;
+mod provision_lock;

@@ -73,6 +73,16 @@ impl Sim {
         Sim { dir }
     }
 
+    /// A sim whose resolv.conf names no server: the instance's own resolver path is not
+    /// simulated (it would need a server on port 53), so on Azure routeproof asks the app
+    /// setting's server alone, as it does when resolv.conf names nothing
+    /// (src/platform/resolvers.rs). Its answers are then the app's answers.
+    fn without_resolv_conf_servers() -> Sim {
+        let sim = Sim::new();
+        std::fs::write(sim.dir.path().join("resolv.conf"), "# no nameserver\n").unwrap();
+        sim
+    }
+
     fn resolv(&self) -> String {
         self.dir.path().join("resolv.conf").display().to_string()
     }
@@ -101,7 +111,7 @@ async fn run(engine: &Arc<Engine>, targets: &str) -> Report {
 async fn divergence_table() {
     let custom = DnsServer::start(custom_zone()).await;
     let azure = DnsServer::start(azure_zone()).await;
-    let sim = Sim::new();
+    let sim = Sim::without_resolv_conf_servers();
     let engine = azure_engine(&sim, custom.addr, azure.addr);
 
     // The environment says what is compared with what.
@@ -110,7 +120,9 @@ async fn divergence_table() {
     assert!(env.dns.custom);
     assert_eq!(env.dns.website_dns_server, Some(custom.addr.to_string()));
     assert_eq!(env.dns.azure_dns, Some(azure.addr.to_string()));
-    assert_eq!(env.dns.resolv_conf, ["127.0.0.11"]);
+    assert!(env.dns.resolv_conf.is_empty(), "{:?}", env.dns.resolv_conf);
+    assert_eq!(env.resolvers.len(), 1, "{:?}", env.resolvers);
+    assert_eq!(env.resolvers[0].source, "WEBSITE_DNS_SERVER");
 
     // A healthy answer is never second-guessed: Azure DNS is not even asked.
     let r = run(

@@ -122,14 +122,24 @@ impl Fixture {
     }
 
     async fn report(&self, route_all: Option<&str>) -> routeproof::report::Report {
+        self.report_declared(route_all, None).await
+    }
+
+    /// `report`, with the operator's `engine.route_all` declaration when `declared` is set.
+    async fn report_declared(
+        &self,
+        route_all: Option<&str>,
+        declared: Option<bool>,
+    ) -> routeproof::report::Report {
         let settings = self.settings(route_all);
+        let declared = declared.map_or(String::new(), |d| format!("route_all = {d}\n"));
         let map: HashMap<String, String> = settings.iter().cloned().collect();
         let env = move |k: &str| map.get(k).cloned();
         let mut cfg = parse(
             &format!(
                 r#"
 [engine]
-azure_dns = "{}"
+{declared}azure_dns = "{}"
 resolv_conf = "{}"
 ca_file = "{}"
 tcp_settle = "0s"
@@ -195,14 +205,22 @@ async fn simulated_function_app_report() {
     assert_eq!(site["functions_version"], "~4");
     assert_eq!(site["vnet_integration"], "on");
     assert_eq!(site["route_all"], "on");
-    assert_eq!(site["route_all_source"], "WEBSITE_VNET_ROUTE_ALL=1");
+    assert_eq!(site["route_all_basis"], "app_setting");
+    let why = site["route_all_source"].as_str().unwrap();
+    assert!(
+        why.starts_with("WEBSITE_VNET_ROUTE_ALL=1") && why.contains("weak signal"),
+        "{why}"
+    );
     assert_eq!(site["content_over_vnet"], "on");
     let dns = &env["dns"];
     assert_eq!(dns["website_dns_server"], f.custom.addr.to_string());
     assert_eq!(dns["resolv_conf"], serde_json::json!(["127.0.0.11"]));
     assert_eq!(dns["custom"], true);
     assert_eq!(dns["azure_dns"], f.azure.addr.to_string());
-    assert_eq!(env["resolvers"][0]["source"], "WEBSITE_DNS_SERVER");
+    // The app's own resolver path first, the app setting's server asked alongside.
+    assert_eq!(env["resolvers"][0]["source"], "resolv.conf");
+    assert_eq!(env["resolvers"][0]["server"], "127.0.0.11:53");
+    assert_eq!(env["resolvers"][1]["source"], "WEBSITE_DNS_SERVER");
     assert_eq!(env["discovery"]["enabled"], true);
     assert_eq!(env["discovery"]["added"], 3);
 
@@ -264,7 +282,7 @@ async fn simulated_function_app_report() {
     // The text table says the same things.
     for want in [
         "site orders-func  instance 8f5c0a1b2c3d  region West Europe  sku ElasticPremium  runtime custom ~4",
-        "vnet private ip 10.0.1.5  route-all on (WEBSITE_VNET_ROUTE_ALL=1)",
+        "vnet private ip 10.0.1.5  route-all on (WEBSITE_VNET_ROUTE_ALL=1: ",
         &format!(
             "dns custom; failures compared with Azure DNS {}",
             f.azure.addr
@@ -286,24 +304,29 @@ async fn simulated_function_app_report() {
 #[tokio::test]
 async fn route_all_decides_the_path_of_public_addresses() {
     let f = fixture().await;
-    for (setting, path) in [
-        (Some("0"), "internet"),
-        (None, "route_all_unknown"),
-        (Some("1"), "vnet"),
+    // WEBSITE_VNET_ROUTE_ALL=0 proves nothing (the invisible site property may be on):
+    // only the operator's declaration says the path is the internet.
+    for (setting, declared, path) in [
+        (Some("0"), None, "route_all_unknown"),
+        (None, None, "route_all_unknown"),
+        (Some("1"), None, "vnet"),
+        (Some("0"), Some(false), "internet"),
     ] {
-        let json = serde_json::to_value(f.report(setting).await).unwrap();
+        let json = serde_json::to_value(f.report_declared(setting, declared).await).unwrap();
         let public = target(&json, "public-site");
-        assert_eq!(public["route"][0]["path"], path, "{setting:?}");
+        assert_eq!(public["route"][0]["path"], path, "{setting:?} {declared:?}");
         let private = target(&json, "internal-api");
         assert_eq!(private["route"][0]["path"], "vnet", "{setting:?}");
-        if setting.is_none() {
+        if declared.is_none() && setting != Some("1") {
             let why = json["environment"]["site"]["route_all_source"]
                 .as_str()
                 .unwrap();
             assert!(why.contains("vnetRouteAllEnabled"), "{why}");
+            assert!(why.contains("az functionapp config show"), "{why}");
             assert_eq!(json["environment"]["site"]["route_all"], "unknown");
         }
-        if setting == Some("0") {
+        if declared == Some(false) {
+            assert_eq!(json["environment"]["site"]["route_all_basis"], "declared");
             let why = public["route"][0]["why"].as_str().unwrap();
             assert!(
                 why.contains("bypassing the VNet, its NSGs and route tables"),

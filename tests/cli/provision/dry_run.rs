@@ -325,8 +325,9 @@ fn invalid_settings_fail_with_exit_2_naming_the_key() {
             &["INTEGRATION_SUBNET_PREFIX 10.60.1.0/26 overlaps PE_SUBNET_PREFIX"],
         ),
         (
-            &["PLAN_KIND=flex", "INTEGRATION_SUBNET_PREFIX=10.60.1.0/28"],
-            &["Flex Consumption needs at least a /27"],
+            // A /28 on Flex is a warning (tests/cli/facts.rs); below /29 is refused.
+            &["PLAN_KIND=flex", "INTEGRATION_SUBNET_PREFIX=10.60.1.0/30"],
+            &["the smallest Azure subnet is a /29"],
         ),
         (
             &["PLAN_KIND=flex", "INTEGRATION_SUBNET_NAME=snet_app"],

@@ -3,13 +3,11 @@
 //! page shows the environment as labelled rows. Peers: the handler itself on
 //! 127.0.0.1, loopback listeners; nothing leaves 127.0.0.0/8.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::host::{App, Caller, Host, TARGETS_OK};
+use crate::support::host::{App, Caller, Host, TARGETS_OK};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_routeproof");
