@@ -9,7 +9,5 @@
 mod support;
 
 mod commands;
-mod facts;
 mod parsers;
 mod provision;
-mod provision_lock;

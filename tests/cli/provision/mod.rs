@@ -136,6 +136,8 @@ impl Sandbox {
 
 mod az;
 mod dry_run;
+mod facts;
+mod lock;
 mod plan;
 mod real_run;
 

@@ -6,82 +6,10 @@
 //! last), existence checks before every create, no secret, no tool called; invalid lock
 //! settings fail with exit 2; the generated config names each service check.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use super::Sandbox;
 
 const STORAGE: &str = "strouteproofdemo01";
 const KV: &str = "kv-routeproof-demo";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A temp dir with tripwire `az` and `curl` first on PATH (a dry run must call neither).
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("bin")).unwrap();
-        for tool in ["az", "curl"] {
-            let p = dir.path().join("bin").join(tool);
-            let log = dir.path().join("tripwire.log");
-            std::fs::write(
-                &p,
-                format!(
-                    "#!/bin/sh\necho \"{tool} $*\" >> '{}'\nexit 99\n",
-                    log.display()
-                ),
-            )
-            .unwrap();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        Sandbox { dir }
-    }
-
-    /// The example settings with `edits` (`KEY=VALUE` replaces KEY's line).
-    fn env_file(&self, edits: &[&str]) -> PathBuf {
-        let example =
-            std::fs::read_to_string(root().join("scripts/provision.env.example")).unwrap();
-        let mut lines: Vec<String> = example.lines().map(str::to_string).collect();
-        for e in edits {
-            let (k, _) = e.split_once('=').unwrap();
-            match lines.iter_mut().find(|l| l.starts_with(&format!("{k}="))) {
-                Some(l) => *l = e.to_string(),
-                None => lines.push(e.to_string()),
-            }
-        }
-        let p = self.dir.path().join("lock.env");
-        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
-        p
-    }
-
-    fn provision(&self, env: &Path, args: &[&str]) -> Output {
-        let path = format!(
-            "{}:{}",
-            self.dir.path().join("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        Command::new("bash")
-            .arg(root().join("scripts/provision.sh"))
-            .arg("--env")
-            .arg(env)
-            .args(args)
-            .current_dir(root())
-            .env("PATH", path)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run provision.sh")
-    }
-
-    fn assert_no_tool_called(&self) {
-        let log = std::fs::read_to_string(self.dir.path().join("tripwire.log")).unwrap_or_default();
-        assert!(log.is_empty(), "a dry run called a tool:\n{log}");
-    }
-}
 
 /// The printed `az …` command lines, split into words (single quotes as the script writes them).
 fn commands(stdout: &str) -> Vec<Vec<String>> {
@@ -143,7 +71,7 @@ fn pos(cmds: &[Vec<String>], pred: impl Fn(&[String]) -> bool, what: &str) -> us
 }
 
 fn dry(sb: &Sandbox, edits: &[&str], args: &[&str]) -> (String, Vec<Vec<String>>) {
-    let env = sb.env_file(edits);
+    let env = sb.env_file("lock.env", edits);
     let out = sb.provision(&env, args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -367,14 +295,17 @@ fn invalid_lock_settings_fail_with_exit_2_naming_the_key() {
         ("KEY_VAULT_SECRET=bad_name!", "KEY_VAULT_SECRET"),
         ("LOCK_STORAGE=maybe", "LOCK_STORAGE"),
     ] {
-        let env = sb.env_file(&[
-            edit,
-            if key == "LOCK_STORAGE" {
-                "WITH_SQL=false"
-            } else {
-                "LOCK_STORAGE=true"
-            },
-        ]);
+        let env = sb.env_file(
+            "lock.env",
+            &[
+                edit,
+                if key == "LOCK_STORAGE" {
+                    "WITH_SQL=false"
+                } else {
+                    "LOCK_STORAGE=true"
+                },
+            ],
+        );
         let out = sb.provision(&env, &["--dry-run"]);
         assert_eq!(out.status.code(), Some(2), "{edit}");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -386,7 +317,7 @@ fn invalid_lock_settings_fail_with_exit_2_naming_the_key() {
 #[test]
 fn generated_config_checks_each_service_through_its_endpoint() {
     let sb = Sandbox::new();
-    let env = sb.env_file(&[]);
+    let env = sb.env_file("lock.env", &[]);
     let out = sb.provision(&env, &["--lock-storage", "--print-config"]);
     assert!(out.status.success());
     let cfg = String::from_utf8_lossy(&out.stdout);
