@@ -78,7 +78,10 @@ pub fn facts(
             route_all_basis,
             // Unset or 0 proves nothing: the site property vnetContentShareEnabled
             // (invisible here) replaced the setting.
-            content_over_vnet: match get("WEBSITE_CONTENTOVERVNET").as_deref().map(flag) {
+            content_over_vnet: match get("WEBSITE_CONTENTOVERVNET")
+                .as_deref()
+                .map(crate::setting::parse_yes_no)
+            {
                 Some(Some(true)) => Tri::On,
                 _ => Tri::Unknown,
             },
@@ -142,14 +145,6 @@ fn is_azure_dns(server: &str) -> bool {
         .is_ok_and(|a| a.ip() == IpAddr::V4(AZURE_PLATFORM_IP))
 }
 
-fn flag(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
 /// `WEBSITE_SKU=FlexConsumption`: a value the platform sets (the Functions host's source
 /// names it) but no documentation of the variable lists.
 fn is_flex(sku: Option<&str>) -> bool {
@@ -187,7 +182,7 @@ pub fn route_all(setting: Option<String>, declared: Option<bool>, flex: bool) ->
             "declared in the config (engine.route_all)".into(),
         );
     }
-    match setting.as_deref().map(|s| (s, flag(s))) {
+    match setting.as_deref().map(|s| (s, crate::setting::parse_yes_no(s))) {
         Some((_, Some(true))) => v(
             Tri::On,
             RouteAllBasis::AppSetting,

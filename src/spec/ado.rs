@@ -28,6 +28,9 @@ pub fn parse_ado(s: &str) -> Result<TargetSpec, TargetError> {
             "password" | "pwd" => auth.password = Some(Secret::new(value)),
             "authentication" => auth.authentication = Some(value),
             "encrypt" => auth.strict = value.eq_ignore_ascii_case("strict"),
+            // SqlClient's own keyword grammar (true/yes), not an app setting's yes/no
+            // (crate::setting::parse_yes_no): routeproof must not accept what the app's
+            // driver would not.
             "trustservercertificate" | "trust server certificate" => {
                 auth.trust_server_certificate =
                     matches!(value.to_ascii_lowercase().as_str(), "true" | "yes")
