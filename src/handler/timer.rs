@@ -129,7 +129,14 @@ pub async fn scheduled(
             crate::telemetry::FLUSH_BOUND,
         )
         .await;
-    let summary = summary_line("timer", &report);
+    let mut summary = summary_line("timer", &report);
+    // The shared store (docs/storage.md): a failure is logged and said in the reply,
+    // and never fails the invocation; the next run writes again.
+    if let Some(store) = state.settings().store.get() {
+        let line = persist(store, &report).await;
+        summary.push_str(&format!(" ({line})"));
+        logs.push(line);
+    }
     state.store_scheduled(Scheduled {
         report: Arc::clone(&report),
         invocation: inv.clone(),
@@ -137,6 +144,23 @@ pub async fn scheduled(
         is_past_due: info.is_past_due,
     });
     Ok(reply_body(Map::new(), logs, Value::String(summary)))
+}
+
+/// Writes the run to the store and says how it went, in one line for the reply and the log.
+pub async fn persist(store: &crate::store::Store, report: &crate::report::Report) -> String {
+    match store.record(report, crate::store::Trigger::Timer).await {
+        Ok(w) => {
+            for warning in &w.warnings {
+                tracing::warn!(warning = %warning, "run history: written with a warning");
+            }
+            tracing::info!(blob = %w.history_blob, bytes = w.record_bytes, "run history: run recorded");
+            format!("persisted: history {}", w.history_blob)
+        }
+        Err(e) => {
+            tracing::warn!(class = %e.class, "run history: persistence failed: {e}");
+            format!("persistence failed: {}: {}", e.class, e.message)
+        }
+    }
 }
 
 /// `/api/metrics`: the last scheduled report in Prometheus text format. A scrape never
