@@ -85,8 +85,55 @@ impl StoreHandle {
         }
     }
 
-    pub fn get(&self) -> Option<&Store> {
-        self.0.as_deref()
+    pub fn get(&self) -> Option<&Arc<Store>> {
+        self.0.as_ref()
+    }
+}
+
+/// The store's reads and writes, each on a task of its own: the futures own their `Arc`,
+/// so the handler's futures stay `Send` for every lifetime axum asks about. A task that
+/// panics reads as a store error, never as a failed invocation.
+pub mod shared {
+    use std::sync::Arc;
+
+    use crate::report::Report;
+    use crate::store::{
+        History, HistoryFilter, Last, Store, StoreClass, StoreError, TargetUptime, Trigger, Written,
+    };
+
+    fn joined<T>(
+        r: Result<Result<T, StoreError>, tokio::task::JoinError>,
+    ) -> Result<T, StoreError> {
+        r.unwrap_or_else(|e| {
+            Err(StoreError {
+                class: StoreClass::Error,
+                message: format!("the store task ended: {e}"),
+            })
+        })
+    }
+
+    pub async fn record(
+        store: &Arc<Store>,
+        report: &Arc<Report>,
+        trigger: Trigger,
+    ) -> Result<Written, StoreError> {
+        let (s, r) = (Arc::clone(store), Arc::clone(report));
+        joined(tokio::spawn(async move { s.record(&r, trigger).await }).await)
+    }
+
+    pub async fn last(store: &Arc<Store>) -> Result<Option<Last>, StoreError> {
+        let s = Arc::clone(store);
+        joined(tokio::spawn(async move { s.last().await }).await)
+    }
+
+    pub async fn uptime(store: &Arc<Store>) -> Result<Vec<TargetUptime>, StoreError> {
+        let s = Arc::clone(store);
+        joined(tokio::spawn(async move { s.uptime().await }).await)
+    }
+
+    pub async fn history(store: &Arc<Store>, filter: HistoryFilter) -> Result<History, StoreError> {
+        let s = Arc::clone(store);
+        joined(tokio::spawn(async move { s.history(&filter).await }).await)
     }
 }
 

@@ -5,4 +5,5 @@
 pub mod html;
 pub mod lines;
 pub mod prometheus;
+pub mod shared;
 pub mod text;
