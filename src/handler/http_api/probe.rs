@@ -36,6 +36,9 @@ pub async fn probe(state: &State, req: ApiRequest, inv: &Invocation) -> ApiReply
         Some(Err(m)) => return ApiReply::error(ErrorClass::RequestInvalid, m, inv),
         None => Format::negotiate(req.accept.as_deref()),
     };
+    if q.history {
+        return super::history::history(state, &q, inv).await;
+    }
     if state.adhoc().is_none() {
         if q.adhoc {
             return denied("adhoc.off", ADHOC_DENIED, None, inv);
@@ -54,6 +57,11 @@ pub async fn probe(state: &State, req: ApiRequest, inv: &Invocation) -> ApiReply
         Err(m) => return ApiReply::error(ErrorClass::RequestUnknownName, m, inv),
     };
     if q.last {
+        if let Some(store) = state.settings().store.get() {
+            if let Some(reply) = super::history::stored_last(store, names.as_deref(), inv).await {
+                return reply;
+            }
+        }
         return last(state, names.as_deref(), format, inv);
     }
     if state.targets().is_empty() {
