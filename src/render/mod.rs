@@ -2,6 +2,7 @@
 //! `prometheus` is the `/api/metrics` exposition; `html` is the status page; `lines` is
 //! one line per target for logs.
 
+pub mod history;
 pub mod html;
 pub mod lines;
 pub mod prometheus;

@@ -160,3 +160,22 @@ pub fn time_ms(key: &str, v: &str) -> Result<i64, String> {
             )
         })
 }
+
+/// The status page's `history` object (`render::history`): uptime per target from the
+/// store, or why there is none. Only HTML pages carry it.
+pub async fn page_extra(state: &State, format: Format, extra: &mut serde_json::Map<String, Value>) {
+    if format != Format::Html {
+        return;
+    }
+    let value = match state.settings().store.get() {
+        None => json!({ "off": HISTORY_OFF }),
+        Some(store) => match shared::uptime(store).await {
+            Ok(u) => json!({ "uptime": u, "store": store.info() }),
+            Err(e) => {
+                tracing::warn!(class = %e.class, "run history: store unreadable for the page: {e}");
+                json!({ "error": e.class.to_string() })
+            }
+        },
+    };
+    extra.insert("history".into(), value);
+}
