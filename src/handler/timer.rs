@@ -157,7 +157,7 @@ pub async fn persist(
                 tracing::warn!(warning = %warning, "run history: written with a warning");
             }
             tracing::info!(blob = %w.history_blob, bytes = w.record_bytes, "run history: run recorded");
-            format!("persisted: history {}", w.history_blob)
+            format!("persisted: {}", w.history_blob)
         }
         Err(e) => {
             tracing::warn!(class = %e.class, "run history: persistence failed: {e}");
