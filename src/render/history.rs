@@ -117,3 +117,48 @@ fn target(out: &mut String, t: &Value) {
     }
     out.push_str("</div>\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strip_uptime_and_last_failure_escaped() {
+        let h = json!({"uptime": [{
+            "name": "<sql>",
+            "day": {"runs": 4, "ok": 3, "uptime": 0.75},
+            "week": {"runs": 0, "ok": 0, "uptime": null},
+            "last_good": "2026-12-01T10:03:00.000Z",
+            "last_failure": {"class": "tcp.refused", "since": "2026-12-01T10:01:00.000Z",
+                "until": null, "duration_ms": 120000, "runs": 2},
+            "recent": [{"at": "2026-12-01T10:00:00.000Z", "ok": true},
+                       {"at": "2026-12-01T10:01:00.000Z", "ok": false, "class": "tcp.refused"}]
+        }]});
+        let mut out = String::new();
+        section(&mut out, &h);
+        assert!(
+            out.contains("&lt;sql&gt;") && !out.contains("<sql>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("uptime 24 h 75.00% (4 runs) &middot; 7 d no runs"),
+            "{out}"
+        );
+        assert!(
+            out.contains("title=\"2026-12-01T10:01:00.000Z failed: tcp.refused\""),
+            "{out}"
+        );
+        assert!(out.contains("<span class=\"run f\""), "{out}");
+        assert!(out.contains("ongoing (2.0 min, 2 runs)"), "{out}");
+        let mut out = String::new();
+        section(
+            &mut out,
+            &json!({"off": "history is off: set AzureWebJobsStorage or ROUTEPROOF_STORAGE"}),
+        );
+        assert!(
+            out.contains("history is off: set AzureWebJobsStorage"),
+            "{out}"
+        );
+    }
+}
