@@ -41,6 +41,28 @@ enum Cmd {
     },
     /// Serve the Azure Functions custom-handler API (the Functions host runs this).
     Serve(routeproof::handler::ServeArgs),
+    /// Runs kept in the shared store (AzureWebJobsStorage or ROUTEPROOF_STORAGE;
+    /// docs/storage.md), oldest first, with uptime per target.
+    History(HistoryArgs),
+}
+
+#[derive(Args)]
+struct HistoryArgs {
+    /// Only this target (each run reduced to it).
+    #[arg(long)]
+    target: Option<String>,
+    /// From (RFC 3339 or unix seconds); default: the retention window.
+    #[arg(long)]
+    from: Option<String>,
+    /// To (RFC 3339 or unix seconds); default: now.
+    #[arg(long)]
+    to: Option<String>,
+    /// At most this many runs (the newest).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Print JSON (`{"history":…,"uptime":…}`) instead of lines.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -64,6 +86,10 @@ struct ProbeArgs {
     /// Connect to every resolved address, not just the first that answers.
     #[arg(long)]
     all_addresses: bool,
+    /// Write the run to the shared store (AzureWebJobsStorage or ROUTEPROOF_STORAGE),
+    /// next to the app's own runs (docs/storage.md).
+    #[arg(long)]
+    record: bool,
     /// Target URIs: dns://NAME, tcp://HOST:PORT, tls://, http(s)://, sqlserver://, env:VAR.
     targets: Vec<String>,
 }
@@ -97,6 +123,7 @@ fn main() -> ExitCode {
             Cmd::Probe(args) => probe(args, &exports).await,
             Cmd::Check { config } => check(&config),
             Cmd::Demo { json } => demo(json).await,
+            Cmd::History(args) => history(args).await,
             Cmd::Serve(_) => unreachable!("dispatched above"),
         }
     });
@@ -159,9 +186,21 @@ async fn probe(args: ProbeArgs, exports: &Exports) -> Result<ExitCode, ConfigErr
             "nothing to probe: give target URIs or --config FILE (try `routeproof demo`)",
         ));
     }
+    // A store named but unusable is a usage error before anything is probed.
+    let store = match args.record {
+        false => None,
+        true => Some(open_store()?),
+    };
     let engine = app::engine(cfg.engine, source, &process_env)?;
     let report = engine.run(&cfg.targets, deadline).await;
     print_report(&report, args.json);
+    // A store that fails is said on stderr and never changes the exit code.
+    if let Some(store) = &store {
+        match store.record(&report, routeproof::store::Trigger::Cli).await {
+            Ok(w) => eprintln!("routeproof: recorded in {}", w.history_blob),
+            Err(e) => eprintln!("routeproof: persistence failed: {}: {}", e.class, e.message),
+        }
+    }
     // After the report is out: a slow or dead collector delays the exit by at most
     // FLUSH_BOUND and never changes the exit code.
     // A pipeline that traces its steps hands its context down in TRACEPARENT (the
@@ -183,6 +222,106 @@ async fn probe(args: ProbeArgs, exports: &Exports) -> Result<ExitCode, ConfigErr
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The shared store from the environment, or a usage error saying how to name one.
+fn open_store() -> Result<routeproof::store::Store, ConfigError> {
+    match routeproof::store::Store::from_env(&process_env) {
+        None => Err(ConfigError::new(
+            "ROUTEPROOF_STORAGE",
+            "history is off: set AzureWebJobsStorage or ROUTEPROOF_STORAGE (docs/storage.md)",
+        )),
+        Some(Err(e)) => Err(ConfigError::new(
+            "ROUTEPROOF_STORAGE",
+            format!("{}: {}", e.class, e.message),
+        )),
+        Some(Ok(s)) => Ok(s),
+    }
+}
+
+async fn history(args: HistoryArgs) -> Result<ExitCode, ConfigError> {
+    use routeproof::handler::http_api::history::time_ms;
+    let store = open_store()?;
+    let filter = routeproof::store::HistoryFilter {
+        target: args.target.clone(),
+        from_ms: args
+            .from
+            .as_deref()
+            .map(|v| time_ms("--from", v))
+            .transpose()
+            .map_err(|m| ConfigError::new("--from", m))?,
+        to_ms: args
+            .to
+            .as_deref()
+            .map(|v| time_ms("--to", v))
+            .transpose()
+            .map_err(|m| ConfigError::new("--to", m))?,
+        scope: None,
+        limit: args.limit,
+    };
+    let failed = |e: routeproof::store::StoreError| {
+        eprintln!(
+            "routeproof: the store could not be read: {}: {}",
+            e.class, e.message
+        );
+        ExitCode::from(1)
+    };
+    let h = match store.history(&filter).await {
+        Ok(h) => h,
+        Err(e) => return Ok(failed(e)),
+    };
+    let uptime = match store.uptime().await {
+        Ok(u) => u,
+        Err(e) => return Ok(failed(e)),
+    };
+    let uptime: Vec<_> = uptime
+        .into_iter()
+        .filter(|u| args.target.as_ref().is_none_or(|t| *t == u.name))
+        .collect();
+    if args.json {
+        let body = serde_json::json!({ "store": store.info(), "history": h, "uptime": uptime });
+        match serde_json::to_string_pretty(&body) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("routeproof: cannot encode the history: {e}"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} run(s) from {} to {}", h.runs.len(), h.from, h.to);
+    for r in &h.runs {
+        let targets: Vec<String> = r
+            .targets
+            .iter()
+            .map(|t| match &t.class {
+                Some(c) if !t.ok => format!("{} FAIL {}", t.name, c.as_str()),
+                _ if !t.ok => format!("{} FAIL", t.name),
+                _ => format!("{} ok", t.name),
+            })
+            .collect();
+        println!(
+            "{}  {:<16} {:<5} {}  {}",
+            r.finished_at,
+            r.instance,
+            format!("{:?}", r.trigger).to_lowercase(),
+            if r.ok { "ok  " } else { "FAIL" },
+            targets.join(", ")
+        );
+    }
+    let pct = |u: Option<f64>| u.map_or("-".to_string(), |v| format!("{:.2}%", v * 100.0));
+    for u in &uptime {
+        println!(
+            "{}: uptime 24h {} ({} runs), 7d {} ({} runs); last good {}",
+            u.name,
+            pct(u.day.uptime),
+            u.day.runs,
+            pct(u.week.uptime),
+            u.week.runs,
+            u.last_good.as_deref().unwrap_or("never")
+        );
+    }
+    for s in &h.skipped {
+        eprintln!("routeproof: skipped {}: {}", s.blob, s.reason);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_report(report: &routeproof::report::Report, json: bool) {

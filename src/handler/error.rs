@@ -35,6 +35,10 @@ pub enum ErrorClass {
     ConfigNoTargets,
     /// `?last` before any scheduled run finished (404).
     ReportNone,
+    /// `?history` without a store configured (404).
+    HistoryOff,
+    /// The store could not be read for `?history` (503; the class names why).
+    HistoryUnavailable,
     /// Our failure (500).
     HandlerInternal,
     /// No route at this path (404).
@@ -71,6 +75,8 @@ impl ErrorClass {
             PolicyDenied => (StatusCode::FORBIDDEN, "policy.denied"),
             ConfigNoTargets => (StatusCode::SERVICE_UNAVAILABLE, "config.no_targets"),
             ReportNone => (StatusCode::NOT_FOUND, "report.none"),
+            HistoryOff => (StatusCode::NOT_FOUND, "history.off"),
+            HistoryUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "history.unavailable"),
             HandlerInternal => (StatusCode::INTERNAL_SERVER_ERROR, "handler.internal"),
             HandlerNotFound => (StatusCode::NOT_FOUND, "handler.not_found"),
             HandlerUnknownFunction => (StatusCode::NOT_FOUND, "handler.unknown_function"),
@@ -121,7 +127,7 @@ mod tests {
 
     /// Every class (a new variant that is missing here still gets its string from
     /// the exhaustive `match` in `spec`).
-    const ALL: [ErrorClass; 20] = [
+    const ALL: [ErrorClass; 22] = [
         ErrorClass::RequestMethod,
         ErrorClass::RequestInvalid,
         ErrorClass::RequestUnknownName,
@@ -136,6 +142,8 @@ mod tests {
         ErrorClass::PolicyDenied,
         ErrorClass::ConfigNoTargets,
         ErrorClass::ReportNone,
+        ErrorClass::HistoryOff,
+        ErrorClass::HistoryUnavailable,
         ErrorClass::HandlerInternal,
         ErrorClass::HandlerNotFound,
         ErrorClass::HandlerUnknownFunction,

@@ -67,7 +67,7 @@ pub async fn invoke(
     let reply = if kind == "health" {
         http_api::health(&inv)
     } else if kind == "metrics" {
-        timer::metrics(state, &inv)
+        timer::metrics(state, &inv).await
     } else {
         http_api::probe(state, req, &inv).instrument(span).await
     };

@@ -153,6 +153,7 @@ fn prepare(args: &ServeArgs) -> Result<(SocketAddr, Arc<State>, String), String>
         handler_port: Some(addr.port()),
         // OTel and App Insights export, only when their standard variables are set.
         telemetry: app::telemetry(),
+        store: super::state::StoreHandle::from_env(&process_env),
         ..Settings::default()
     };
     let state = State::new(composed.config, settings, &process_env).map_err(|e| e.to_string())?;

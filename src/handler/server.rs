@@ -126,7 +126,7 @@ async fn api_metrics(
     let inv = Invocation::from_headers(&headers, "metrics", "http", http_mode(&headers));
     let start = Instant::now();
     let reply = if method == Method::GET {
-        super::timer::metrics(&state, &inv)
+        super::timer::metrics(&state, &inv).await
     } else {
         ApiReply::error(
             ErrorClass::RequestMethod,

@@ -11,6 +11,7 @@ use crate::config::{Config, ConfigError, EnvLookup, TargetConfig};
 use crate::policy::Policy;
 use crate::probe::{AddressPolicy, Engine};
 use crate::report::Report;
+use crate::store::Store;
 use crate::telemetry::Exports;
 
 use super::flight::{Abandoned, Role, SingleFlight};
@@ -48,6 +49,92 @@ pub struct Settings {
     /// Where finished runs are exported (`OTEL_*`, `APPLICATIONINSIGHTS_CONNECTION_STRING`):
     /// owned here, by the handler, and built by `serve` at start-up.
     pub telemetry: Exports,
+    /// The shared store (docs/storage.md), built once by `serve`; `None` keeps
+    /// everything in memory on this instance.
+    pub store: StoreHandle,
+}
+
+/// One `Arc<Store>` per process, or none. Two handles are equal when they share the store.
+#[derive(Debug, Clone, Default)]
+pub struct StoreHandle(pub Option<Arc<Store>>);
+
+impl PartialEq for StoreHandle {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl StoreHandle {
+    /// `Store::from_env`; unusable settings are logged once (class only) and give none.
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> StoreHandle {
+        match Store::from_env(env) {
+            None => StoreHandle(None),
+            Some(Ok(s)) => {
+                let info = s.info();
+                tracing::info!(source = info.source, endpoint = %info.endpoint, container = %info.container, auth = info.auth, "run history: store configured");
+                StoreHandle(Some(Arc::new(s)))
+            }
+            Some(Err(e)) => {
+                tracing::warn!(class = %e.class, "run history: store unusable, keeping runs in memory only: {e}");
+                StoreHandle(None)
+            }
+        }
+    }
+
+    pub fn get(&self) -> Option<&Arc<Store>> {
+        self.0.as_ref()
+    }
+}
+
+/// The store's reads and writes, each on a task of its own: the futures own their `Arc`,
+/// so the handler's futures stay `Send` for every lifetime axum asks about. A task that
+/// panics reads as a store error, never as a failed invocation.
+pub mod shared {
+    use std::sync::Arc;
+
+    use crate::report::Report;
+    use crate::store::{
+        History, HistoryFilter, Last, Store, StoreClass, StoreError, TargetUptime, Trigger, Written,
+    };
+
+    fn joined<T>(
+        r: Result<Result<T, StoreError>, tokio::task::JoinError>,
+    ) -> Result<T, StoreError> {
+        r.unwrap_or_else(|e| {
+            Err(StoreError {
+                class: StoreClass::Error,
+                message: format!("the store task ended: {e}"),
+            })
+        })
+    }
+
+    pub async fn record(
+        store: &Arc<Store>,
+        report: &Arc<Report>,
+        trigger: Trigger,
+    ) -> Result<Written, StoreError> {
+        let (s, r) = (Arc::clone(store), Arc::clone(report));
+        joined(tokio::spawn(async move { s.record(&r, trigger).await }).await)
+    }
+
+    pub async fn last(store: &Arc<Store>) -> Result<Option<Last>, StoreError> {
+        let s = Arc::clone(store);
+        joined(tokio::spawn(async move { s.last().await }).await)
+    }
+
+    pub async fn uptime(store: &Arc<Store>) -> Result<Vec<TargetUptime>, StoreError> {
+        let s = Arc::clone(store);
+        joined(tokio::spawn(async move { s.uptime().await }).await)
+    }
+
+    pub async fn history(store: &Arc<Store>, filter: HistoryFilter) -> Result<History, StoreError> {
+        let s = Arc::clone(store);
+        joined(tokio::spawn(async move { s.history(&filter).await }).await)
+    }
 }
 
 impl Default for Settings {
@@ -60,6 +147,7 @@ impl Default for Settings {
             allow_adhoc: None,
             handler_port: None,
             telemetry: Exports::default(),
+            store: StoreHandle::default(),
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::render::lines::{report_lines, summary_line};
 use super::error::ErrorClass;
 use super::http_api::ApiReply;
 use super::invocation::{Envelope, EnvelopeError, Invocation, get_ci, reply_body, unwrap_encoded};
-use super::state::{Scheduled, State};
+use super::state::{Scheduled, State, shared};
 
 /// What the timer binding tells us (docs/host-contract.md §5.3). The cron text is not sent.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -129,7 +129,14 @@ pub async fn scheduled(
             crate::telemetry::FLUSH_BOUND,
         )
         .await;
-    let summary = summary_line("timer", &report);
+    let mut summary = summary_line("timer", &report);
+    // The shared store (docs/storage.md): a failure is logged and said in the reply,
+    // and never fails the invocation; the next run writes again.
+    if let Some(store) = state.settings().store.get() {
+        let line = persist(store, &report).await;
+        summary.push_str(&format!(" ({line})"));
+        logs.push(line);
+    }
     state.store_scheduled(Scheduled {
         report: Arc::clone(&report),
         invocation: inv.clone(),
@@ -139,34 +146,100 @@ pub async fn scheduled(
     Ok(reply_body(Map::new(), logs, Value::String(summary)))
 }
 
+/// Writes the run to the store and says how it went, in one line for the reply and the log.
+pub async fn persist(
+    store: &Arc<crate::store::Store>,
+    report: &Arc<crate::report::Report>,
+) -> String {
+    match shared::record(store, report, crate::store::Trigger::Timer).await {
+        Ok(w) => {
+            for warning in &w.warnings {
+                tracing::warn!(warning = %warning, "run history: written with a warning");
+            }
+            tracing::info!(blob = %w.history_blob, bytes = w.record_bytes, "run history: run recorded");
+            format!("persisted: {}", w.history_blob)
+        }
+        Err(e) => {
+            tracing::warn!(class = %e.class, "run history: persistence failed: {e}");
+            format!("persistence failed: {}: {}", e.class, e.message)
+        }
+    }
+}
+
 /// `/api/metrics`: the last scheduled report in Prometheus text format. A scrape never
 /// probes (no private-network traffic per scrape); before the first scheduled run it
 /// answers 200 with `routeproof_report_available 0`, so the scrape itself stays up.
-pub fn metrics(state: &State, inv: &Invocation) -> ApiReply {
+///
+/// With a store, the last run comes from there (the same on every instance) with uptime
+/// per target; when the store cannot be read, this instance's memory answers and
+/// `routeproof_store_stale 1` says so.
+pub async fn metrics(state: &State, inv: &Invocation) -> ApiReply {
     let last = state.last_scheduled();
-    let source = crate::render::prometheus::Source {
-        finished_at_unix: last.as_ref().and_then(|s| {
-            humantime::parse_rfc3339_weak(&s.finished_at)
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs_f64())
-        }),
+    let memory = |stale: Option<&str>| {
+        let source = crate::render::prometheus::Source {
+            finished_at_unix: last.as_ref().and_then(|s| unix(&s.finished_at)),
+        };
+        let mut body = crate::render::prometheus::render(last.as_ref().map(|s| &*s.report), source);
+        if state.settings().store.get().is_some() {
+            crate::render::shared::stale(&mut body, stale.is_some(), stale);
+        }
+        body
     };
-    let body = crate::render::prometheus::render(last.as_ref().map(|s| &*s.report), source);
+    let mut from = match &last {
+        Some(s) => format!(
+            "last scheduled run on this instance, finished {}",
+            s.finished_at
+        ),
+        None => "no scheduled run yet".to_string(),
+    };
+    let body = match state.settings().store.get() {
+        None => memory(None),
+        Some(store) => match shared::last(store).await {
+            Ok(Some(l)) => {
+                let mut body = String::with_capacity(4096);
+                crate::render::shared::run(&mut body, &l.run, unix(&l.meta.finished_at));
+                crate::render::shared::stale(&mut body, false, None);
+                match shared::uptime(store).await {
+                    Ok(u) => crate::render::shared::uptime(&mut body, &u),
+                    Err(e) => {
+                        tracing::warn!(class = %e.class, "run history: uptime unreadable: {e}")
+                    }
+                }
+                from = format!(
+                    "stored run from instance {}, finished {}",
+                    l.meta.instance, l.meta.finished_at
+                );
+                body
+            }
+            Ok(None) => memory(None),
+            Err(e) => {
+                tracing::warn!(class = %e.class, "run history: store unreadable, metrics are stale: {e}");
+                from.push_str(&format!(
+                    "; the store is unreadable ({}), so this may be stale",
+                    e.class
+                ));
+                memory(Some(e.class.to_string().as_str()))
+            }
+        },
+    };
     ApiReply {
         status: axum::http::StatusCode::OK,
         content_type: crate::render::prometheus::CONTENT_TYPE,
         body,
         headers: Vec::new(),
         logs: vec![format!(
-            "routeproof metrics: {} ({})",
-            match &last {
-                Some(s) => format!("last scheduled run, finished {}", s.finished_at),
-                None => "no scheduled run yet".to_string(),
-            },
+            "routeproof metrics: {from} ({})",
             inv.mode.as_str()
         )],
     }
+}
+
+/// RFC 3339 text as unix seconds.
+fn unix(at: &str) -> Option<f64> {
+    humantime::parse_rfc3339_weak(at)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -58,8 +58,11 @@ pub fn render(report: &Report, extra: &Map<String, Value>) -> String {
         out,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>routeproof: {} ({}/{} ok)</title><style>{STYLE}</style></head><body><main>\n",
-        verdict, report.summary.ok, report.summary.total,
+         <title>routeproof: {} ({}/{} ok)</title><style>{STYLE}{}</style></head><body><main>\n",
+        verdict,
+        report.summary.ok,
+        report.summary.total,
+        super::history::STYLE,
     );
     let _ = writeln!(
         out,
@@ -110,9 +113,12 @@ pub fn render(report: &Report, extra: &Map<String, Value>) -> String {
         target_row(&mut out, t, scale);
     }
 
+    if let Some(h) = extra.get("history") {
+        super::history::section(&mut out, h);
+    }
     environment(&mut out, report);
     for (k, v) in extra {
-        if k == "scheduled" {
+        if k == "scheduled" || k == "history" {
             continue;
         }
         let _ = writeln!(

@@ -2,7 +2,9 @@
 //! `prometheus` is the `/api/metrics` exposition; `html` is the status page; `lines` is
 //! one line per target for logs.
 
+pub mod history;
 pub mod html;
 pub mod lines;
 pub mod prometheus;
+pub mod shared;
 pub mod text;

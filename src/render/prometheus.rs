@@ -235,7 +235,7 @@ pub fn earliest_expiry(t: &TargetReport) -> Option<i64> {
 
 /// Milliseconds (microsecond resolution in the report) to seconds without float noise
 /// (`0.349 / 1000.0` prints as `0.00034899999999999997`).
-fn secs(ms: f64) -> f64 {
+pub(super) fn secs(ms: f64) -> f64 {
     (ms * 1000.0).round() / 1_000_000.0
 }
 
@@ -271,12 +271,12 @@ fn per_target(
     }
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], v: f64) {
+pub(super) fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], v: f64) {
     out.push_str(name);
     if !labels.is_empty() {
         out.push('{');

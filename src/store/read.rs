@@ -186,16 +186,18 @@ impl Store {
                 reason: "not a history segment name (history/YYYY/MM/DD/HH/<instance>.json)".into(),
             })
             .collect();
-        let stale: Vec<&ObjectMeta> = {
+        // Owned, so the fetch futures borrow nothing but `self` and stay `Send` for any
+        // lifetime a caller's executor asks about.
+        let stale: Vec<ObjectMeta> = {
             let g = self.cache.lock();
             wanted
                 .iter()
-                .copied()
                 .filter(|m| {
                     g.segments
                         .get(m.location.as_ref())
                         .is_none_or(|(etag, _)| etag.is_none() || *etag != m.e_tag)
                 })
+                .map(|m| (*m).clone())
                 .collect()
         };
         let fetched: Vec<(String, Option<String>, Parsed)> = futures_util::stream::iter(stale)
@@ -211,7 +213,7 @@ impl Store {
                     }
                     Err(e) => return Err(self.backend.error(&e, "reading a history segment")),
                 };
-                Ok((name, m.e_tag.clone(), parsed))
+                Ok((name, m.e_tag, parsed))
             })
             .buffer_unordered(8)
             .try_collect()

@@ -6,6 +6,7 @@
 mod auth;
 mod azurite;
 mod blobs;
+mod doors;
 mod fixtures;
 mod oauth;
 mod secrets;

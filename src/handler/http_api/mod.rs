@@ -11,6 +11,7 @@
 //! (configured targets, `?last`, health), `adhoc` (ad-hoc targets under the policy).
 
 mod adhoc;
+pub mod history;
 mod probe;
 mod reply;
 mod request;

@@ -36,6 +36,9 @@ pub async fn probe(state: &State, req: ApiRequest, inv: &Invocation) -> ApiReply
         Some(Err(m)) => return ApiReply::error(ErrorClass::RequestInvalid, m, inv),
         None => Format::negotiate(req.accept.as_deref()),
     };
+    if q.history {
+        return super::history::history(state, &q, inv).await;
+    }
     if state.adhoc().is_none() {
         if q.adhoc {
             return denied("adhoc.off", ADHOC_DENIED, None, inv);
@@ -54,7 +57,15 @@ pub async fn probe(state: &State, req: ApiRequest, inv: &Invocation) -> ApiReply
         Err(m) => return ApiReply::error(ErrorClass::RequestUnknownName, m, inv),
     };
     if q.last {
-        return last(state, names.as_deref(), format, inv);
+        // The page renders a full report: this instance's own, when it has one, with the
+        // stored history under it; every other answer is the stored record.
+        let page_from_memory = format == Format::Html && state.last_scheduled().is_some();
+        if let (Some(store), false) = (state.settings().store.get(), page_from_memory)
+            && let Some(reply) = super::history::stored_last(store, names.as_deref(), inv).await
+        {
+            return reply;
+        }
+        return last(state, names.as_deref(), format, inv).await;
     }
     if state.targets().is_empty() {
         return ApiReply::error(
@@ -82,6 +93,7 @@ pub async fn probe(state: &State, req: ApiRequest, inv: &Invocation) -> ApiReply
             );
             let mut extra = Map::new();
             extra.insert("invocation".into(), invocation_value(inv, run));
+            super::history::page_extra(state, format, &mut extra).await;
             report_reply(&report, format, extra, "probe")
         }
         Err(_) => {
@@ -114,7 +126,12 @@ pub(super) async fn export(state: &State, report: &Report, inv: &Invocation) {
         .await;
 }
 
-fn last(state: &State, names: Option<&[String]>, format: Format, inv: &Invocation) -> ApiReply {
+async fn last(
+    state: &State,
+    names: Option<&[String]>,
+    format: Format,
+    inv: &Invocation,
+) -> ApiReply {
     let Some(s) = state.last_scheduled() else {
         return ApiReply::error(
             ErrorClass::ReportNone,
@@ -152,6 +169,7 @@ fn last(state: &State, names: Option<&[String]>, format: Format, inv: &Invocatio
             "is_past_due": s.is_past_due,
         }),
     );
+    super::history::page_extra(state, format, &mut extra).await;
     report_reply(&report, format, extra, "probe")
 }
 

@@ -30,7 +30,9 @@ pub enum RequestBody {
 /// Query keys /api/probe understands. `code` is the function key, which forward and
 /// proxy mode leave in the query. Anything else is refused so a typo (`?nmae=sql`)
 /// cannot silently probe every target.
-const QUERY_KEYS: &[&str] = &["name", "target", "last", "format", "code"];
+const QUERY_KEYS: &[&str] = &[
+    "name", "target", "last", "format", "history", "from", "to", "limit", "code",
+];
 
 #[derive(Default)]
 pub struct Query {
@@ -40,6 +42,12 @@ pub struct Query {
     pub targets: Vec<String>,
     pub last: bool,
     pub format: Option<String>,
+    /// `?history`: stored runs (docs/storage.md), filtered by `target`/`name`, `from`,
+    /// `to` (RFC 3339 or unix seconds) and `limit`.
+    pub history: bool,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: Option<String>,
 }
 
 pub fn parse_query(pairs: &[(String, String)]) -> Result<Query, String> {
@@ -54,12 +62,16 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<Query, String> {
             // `?last` alone, or any value but a no.
             "last" => q.last = crate::setting::parse_yes_no(v) != Some(false),
             "format" => q.format = Some(v.clone()),
+            "history" => q.history = crate::setting::parse_yes_no(v) != Some(false),
+            "from" => q.from = Some(v.clone()),
+            "to" => q.to = Some(v.clone()),
+            "limit" => q.limit = Some(v.clone()),
             "code" => {}
             _ => {
                 return Err(format!(
                     "unknown query parameter `{}` (expected {})",
                     k.chars().take(64).collect::<String>(),
-                    QUERY_KEYS[..4].join(", ")
+                    QUERY_KEYS[..8].join(", ")
                 ));
             }
         }
