@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::witness::{self, PathConclusion};
+use super::witness;
 use super::{Purpose, ServiceClass, ServiceTarget, exchange, hint, judge, request};
 use crate::budget::Budget;
 use crate::diagnose::{self, Context};
@@ -74,38 +74,30 @@ where
                 step.website_private_ip,
                 step.private,
             );
+            let code = j
+                .evidence
+                .error_code
+                .as_deref()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default();
+            let said = format!("{} answered {}{code}", t.kind.label(), a.status);
+            // A public witness where the private path is required is the root cause, even
+            // under a firewall refusal (which it explains).
             let error = match j.class() {
-                Some(c) => Some(fail(
-                    c,
-                    format!(
-                        "{} answered {}{}",
-                        t.kind.label(),
-                        a.status,
-                        j.evidence
-                            .error_code
-                            .as_deref()
-                            .map(|c| format!(" {c}"))
-                            .unwrap_or_default()
-                    ),
-                    Some(&j.evidence),
-                )),
-                None if path.failed => Some(fail(
+                _ if path.failed => Some(fail(
                     ServiceClass::PublicPath,
                     format!(
-                        "{} saw a public address; the target requires the private path",
-                        t.kind.label()
+                        "{said}; it saw a public address, and the target requires the private path"
                     ),
                     Some(&j.evidence),
                 )),
+                Some(c) => Some(fail(c, said, Some(&j.evidence))),
                 None => None,
             };
             let answer = serde_json::to_value(&j.evidence).unwrap_or_default();
             (error, answer, path, Some(j.verdict))
         }
     };
-    debug_assert!(
-        path.conclusion != PathConclusion::PublicPath || !step.private || error.is_some()
-    );
     let ev = ServiceEvidence {
         service: t.kind.as_str().to_string(),
         verdict: verdict
