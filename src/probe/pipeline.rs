@@ -266,6 +266,9 @@ impl Engine {
                     t.http.emulator,
                 ))
             }
+            // A recognised host with HTTP checks of its own (`status`, `header_contains`,
+            // ...) keeps the HTTP layer those checks belong to.
+            None if http_checks(&t.http) => None,
             None => service::ServiceTarget::recognise(&h),
         }
     }
@@ -388,6 +391,18 @@ fn finish(t: &TargetConfig, plan: &[Layer], ran: Ran, start: Instant) -> TargetR
         skipped,
         warnings,
     }
+}
+
+/// The target asks the HTTP layer for something beyond the default GET with 200-399.
+fn http_checks(o: &crate::spec::HttpOptions) -> bool {
+    o.method != "GET"
+        || !o.headers.is_empty()
+        || o.body.is_some()
+        || o.status != [(200, 399)]
+        || o.body_contains.is_some()
+        || o.body_regex.is_some()
+        || !o.header_contains.is_empty()
+        || o.follow_redirects
 }
 
 /// `smb://`: a refused or blackholed 445 is the content share's failure, with its hint.
