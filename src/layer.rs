@@ -14,6 +14,8 @@ pub enum Layer {
     Tls,
     Tds,
     Http,
+    Service,
+    Smb,
 }
 
 impl Layer {
@@ -24,6 +26,8 @@ impl Layer {
             Layer::Tls => "tls",
             Layer::Tds => "tds",
             Layer::Http => "http",
+            Layer::Service => "service",
+            Layer::Smb => "smb",
         }
     }
 }

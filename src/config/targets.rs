@@ -35,6 +35,9 @@ pub(super) struct RawTarget {
     pub(super) follow_redirects: Option<bool>,
     pub(super) max_redirects: Option<i64>,
     pub(super) max_body_bytes: Option<i64>,
+    // The service layer (https:// targets): the service a host name does not reveal.
+    pub(super) service: Option<String>,
+    pub(super) emulator: Option<bool>,
     // TDS (sqlserver:// and SQL connection-string targets)
     pub(super) user: Option<String>,
     pub(super) password: Option<String>,
@@ -111,7 +114,25 @@ pub(super) fn target_config(
             tds.strict = st;
         }
     }
-    let http = http_options(i, &raw, is_http, env)?;
+    let mut http = http_options(i, &raw, is_http, env)?;
+    let https = matches!(&spec, TargetSpec::Http { url, .. } if url.scheme() == "https");
+    only(i, !https && raw.service.is_some(), "service", "https://")?;
+    only(
+        i,
+        raw.service.is_none() && raw.emulator.is_some(),
+        "emulator",
+        "`service =`",
+    )?;
+    if let Some(svc) = &raw.service {
+        if svc.trim().is_empty() || svc.len() > 32 {
+            return Err(ConfigError::new(
+                key("service"),
+                "a service name: blob, queue, table, dfs, file, keyvault, cosmosdb, appconfig, acr",
+            ));
+        }
+        http.service = Some(svc.trim().to_string());
+    }
+    http.emulator = raw.emulator.unwrap_or(false);
     Ok(TargetConfig {
         name,
         source: None,

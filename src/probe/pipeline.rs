@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::hop::Connector;
 use super::step::Step;
-use super::{Engine, dns, http, tcp, tds, tls};
+use super::{Engine, dns, http, service, smb, tcp, tds, tls};
 use crate::budget::Budget;
 use crate::diagnose::{self, Context};
 use crate::policy::AddressPolicy;
@@ -124,7 +124,11 @@ impl Engine {
                 settle,
                 ctx: &ctx,
             };
-            if let Some(stream) = ran.push(tcp::run(step, budget).await) {
+            let mut tcp_step = tcp::run(step, budget).await;
+            if let TargetSpec::Smb { .. } = t.spec {
+                smb_transport_class(&mut tcp_step.result);
+            }
+            if let Some(stream) = ran.push(tcp_step) {
                 // Boxed: the TLS and HTTP futures are large (rustls, hyper), and inline
                 // they would make every spawned probe that size, TCP-only ones included
                 // (12 KB a task, measured with massif on 1,000 targets).
@@ -165,6 +169,33 @@ impl Engine {
                     ran,
                 )
                 .await;
+            }
+            TargetSpec::Http { url, host, .. }
+                if url.scheme() == "https" && self.service_target(t, host).is_some() =>
+            {
+                let Some(target) = self.service_target(t, host) else {
+                    return;
+                };
+                let local_addr = stream.local_addr().ok().map(|a| a.ip());
+                let alpn = vec![b"http/1.1".to_vec()];
+                let io = self.tls(t, stream, host, name.as_deref(), alpn, ctx, budget, ran);
+                if let Some(io) = io.await {
+                    let step = service::layer::ServiceStep {
+                        target,
+                        local_addr,
+                        website_private_ip: self
+                            .facts
+                            .site
+                            .as_ref()
+                            .and_then(|s| s.private_ip.as_deref()),
+                        private: t.expect.private,
+                        ctx,
+                    };
+                    ran.push(service::layer::run(io, step, budget).await);
+                }
+            }
+            TargetSpec::Smb { .. } => {
+                ran.push(smb::run(stream, smb::SmbStep { ctx }, budget).await);
             }
             TargetSpec::Http { url, host, .. } if url.scheme() == "https" => {
                 let alpn = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -218,6 +249,27 @@ impl Engine {
                 };
                 ran.push(tds::run(stream, step, budget).await);
             }
+        }
+    }
+
+    /// The service an https target names (`service = "…"`) or its host's suffix reveals.
+    fn service_target(&self, t: &TargetConfig, host: &Host) -> Option<service::ServiceTarget> {
+        let h = host.to_string();
+        let h = t.tls.sni.clone().unwrap_or(h);
+        match &t.http.service {
+            Some(k) => {
+                let kind = k.parse().ok()?;
+                Some(service::ServiceTarget::declared(
+                    kind,
+                    &h,
+                    None,
+                    t.http.emulator,
+                ))
+            }
+            // A recognised host with HTTP checks of its own (`status`, `header_contains`,
+            // ...) keeps the HTTP layer those checks belong to.
+            None if http_checks(&t.http) => None,
+            None => service::ServiceTarget::recognise(&h),
         }
     }
 
@@ -296,7 +348,11 @@ fn finish(t: &TargetConfig, plan: &[Layer], ran: Ran, start: Instant) -> TargetR
         .rev()
         .find(|l| l.ok || l.error.as_ref().is_some_and(|f| f.class.layer_answered()))
         .map(|l| l.layer);
-    let ran: Vec<Layer> = layers.iter().map(|l| l.layer).collect();
+    let mut ran: Vec<Layer> = layers.iter().map(|l| l.layer).collect();
+    // The service layer takes the HTTP layer's place on a service host.
+    if ran.contains(&Layer::Service) {
+        ran.push(Layer::Http);
+    }
     let mut skipped = Vec::new();
     for layer in plan.iter().filter(|l| !ran.contains(l)) {
         let reason = match &failure {
@@ -335,6 +391,43 @@ fn finish(t: &TargetConfig, plan: &[Layer], ran: Ran, start: Instant) -> TargetR
         skipped,
         warnings,
     }
+}
+
+/// The target asks the HTTP layer for something beyond the default GET with 200-399.
+fn http_checks(o: &crate::spec::HttpOptions) -> bool {
+    o.method != "GET"
+        || !o.headers.is_empty()
+        || o.body.is_some()
+        || o.status != [(200, 399)]
+        || o.body_contains.is_some()
+        || o.body_regex.is_some()
+        || !o.header_contains.is_empty()
+        || o.follow_redirects
+}
+
+/// `smb://`: a refused or blackholed 445 is the content share's failure, with its hint.
+fn smb_transport_class(l: &mut LayerResult) {
+    let Some(f) = l.error.as_mut() else {
+        return;
+    };
+    let (class, hint) = match f.class {
+        FailureClass::TcpRefused => (
+            FailureClass::SmbRefused,
+            smb::SmbError::Refused {
+                addr: match &l.evidence {
+                    Evidence::Tcp(t) => t.peer.map(|p| p.to_string()).unwrap_or_default(),
+                    _ => String::new(),
+                },
+            },
+        ),
+        FailureClass::TcpTimeout => (
+            FailureClass::SmbTimeout,
+            smb::SmbError::Timeout { phase: "connect" },
+        ),
+        _ => return,
+    };
+    f.class = class;
+    f.hint = hint.hint();
 }
 
 /// A name that went through a `privatelink` zone but ended on a public address passed

@@ -338,6 +338,54 @@ pub async fn probe(addr: SocketAddr, deadline: Instant) -> Result<Negotiated, Sm
     negotiate(stream, deadline).await
 }
 
+/// The SMB layer's input (the one layer shape): NEGOTIATE over the TCP layer's stream.
+pub struct SmbStep<'a> {
+    pub ctx: &'a crate::diagnose::Context,
+}
+
+/// The report class of an SMB outcome.
+pub fn failure_class(e: &SmbError) -> crate::report::FailureClass {
+    use crate::report::FailureClass as C;
+    match e {
+        SmbError::Refused { .. } => C::SmbRefused,
+        SmbError::Timeout { .. } => C::SmbTimeout,
+        SmbError::NotSmb { .. } | SmbError::Smb1Only => C::SmbNotSmb,
+        SmbError::NegotiateRejected { .. } => C::SmbNegotiateRejected,
+        SmbError::Closed => C::SmbClosed,
+        SmbError::Io { .. } => C::SmbError,
+    }
+}
+
+pub async fn run(
+    stream: TcpStream,
+    step: SmbStep<'_>,
+    budget: &crate::budget::Budget,
+) -> super::step::Step<()> {
+    use crate::report::{Evidence, Layer, LayerResult, SmbEvidence, ms};
+    let start = Instant::now();
+    let outcome = negotiate(stream, budget.deadline()).await;
+    let (error, smb) = match outcome {
+        Ok(n) => (None, serde_json::to_value(&n).unwrap_or_default()),
+        Err(e) => {
+            let mut f = crate::diagnose::failure(
+                Some(Layer::Smb),
+                failure_class(&e),
+                e.to_string(),
+                step.ctx,
+            );
+            f.hint = e.hint();
+            (Some(f), serde_json::to_value(&e).unwrap_or_default())
+        }
+    };
+    super::step::Step::last(LayerResult {
+        layer: Layer::Smb,
+        ok: error.is_none(),
+        duration_ms: ms(start.elapsed()),
+        error,
+        evidence: Evidence::Smb(SmbEvidence { smb }),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

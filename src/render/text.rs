@@ -152,6 +152,26 @@ fn layer(out: &mut String, l: &LayerResult, target_failure: Option<&Failure>) {
         Evidence::Tls(t) => tls(out, &head, &pad, t),
         Evidence::Http(h) => http(out, &head, &pad, h),
         Evidence::Tds(t) => tds(out, &head, &pad, t),
+        Evidence::Service(v) => {
+            let w = &v.witness;
+            let seen = w["witness"]["addr"].as_str().unwrap_or("-");
+            let _ = writeln!(
+                out,
+                "{head}{} {} (status {}), witness {} ({})",
+                v.service,
+                v.verdict,
+                v.answer["status"],
+                seen,
+                w["conclusion"].as_str().unwrap_or("unknown")
+            );
+        }
+        Evidence::Smb(s) => {
+            let _ = writeln!(
+                out,
+                "{head}SMB {}",
+                s.smb["dialect"].as_str().unwrap_or("no dialect")
+            );
+        }
         Evidence::None {} => {
             let _ = writeln!(out, "{head}");
         }

@@ -82,6 +82,24 @@ failure_classes! {
     ExpectAddresses = "expect.addresses",
     /// Every layer passed but the whole probe took longer than `max_ms`.
     ExpectMaxMs = "expect.max_ms",
+    /// The service layer (`probe/service/`): the verdict on the service's own answer.
+    ServiceFirewall = "service.firewall",
+    ServiceRbac = "service.rbac",
+    ServiceAuthFailed = "service.auth_failed",
+    ServiceNotService = "service.not_service",
+    ServiceError = "service.error",
+    ServiceUnexpected = "service.unexpected",
+    /// With `private = true`, the service's witness of our address is public.
+    ServicePublicPath = "service.public_path",
+    ServiceDeadline = "service.deadline",
+    ServiceHttpProtocol = "service.http_protocol",
+    /// SMB 445 (`probe/smb.rs`).
+    SmbRefused = "smb.refused",
+    SmbTimeout = "smb.timeout",
+    SmbNotSmb = "smb.not_smb",
+    SmbNegotiateRejected = "smb.negotiate_rejected",
+    SmbClosed = "smb.closed",
+    SmbError = "smb.error",
     ConfigInvalid = "config.invalid",
     /// The run deadline expired before this layer (or target) finished.
     Deadline = "deadline",
@@ -113,6 +131,13 @@ impl FailureClass {
                 | FailureClass::TdsLoginFailed
                 | FailureClass::TdsRedirect
                 | FailureClass::TdsQuery
+                | FailureClass::ServiceFirewall
+                | FailureClass::ServiceRbac
+                | FailureClass::ServiceAuthFailed
+                | FailureClass::ServiceError
+                | FailureClass::ServiceUnexpected
+                | FailureClass::ServicePublicPath
+                | FailureClass::SmbNegotiateRejected
         )
     }
 }
@@ -132,6 +157,6 @@ mod tests {
         for c in FailureClass::ALL {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str(), "{c:?}");
         }
-        assert_eq!(FailureClass::ALL.len(), 37);
+        assert_eq!(FailureClass::ALL.len(), 52);
     }
 }

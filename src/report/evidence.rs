@@ -14,6 +14,8 @@ pub enum Evidence {
     Tls(TlsEvidence),
     Http(HttpEvidence),
     Tds(Box<TdsEvidence>),
+    Service(Box<ServiceEvidence>),
+    Smb(SmbEvidence),
     None {},
 }
 
@@ -231,4 +233,26 @@ pub struct TcpAttempt {
     pub class: Option<FailureClass>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// The service layer's evidence (`probe/service/`): which service, the verdict, the
+/// service's answer (status, error code, request id, challenge; never a credential) and
+/// the witness of our address next to this instance's own.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceEvidence {
+    /// e.g. `key_vault`, `storage_blob`.
+    pub service: String,
+    /// e.g. `reached_service`, `firewall`.
+    pub verdict: String,
+    /// The service's answer, as `probe/service/verdict.rs` records it.
+    pub answer: serde_json::Value,
+    /// `{conclusion: private_path_proven | public_path | unknown, witness, matched, ...}`.
+    pub witness: serde_json::Value,
+}
+
+/// The SMB2 NEGOTIATE layer's evidence (`probe/smb.rs`): dialect, signing, server GUID,
+/// capabilities; or what answered instead.
+#[derive(Debug, Clone, Serialize)]
+pub struct SmbEvidence {
+    pub smb: serde_json::Value,
 }

@@ -156,6 +156,11 @@ pub struct HttpOptions {
     /// `max_body_bytes` was set: exceeding it fails (`http.too_large`). The default
     /// limit only bounds what is read.
     pub enforce_body_limit: bool,
+    /// `service = "blob" | "keyvault" | …`: run the service layer (`probe/service/`) on
+    /// an https target whose host name does not say which service it is.
+    pub service: Option<String>,
+    /// `emulator = true`: the declared service is an emulator (Azurite): path-style URLs.
+    pub emulator: bool,
 }
 
 impl Default for HttpOptions {
@@ -169,6 +174,8 @@ impl Default for HttpOptions {
             body_regex: None,
             header_contains: Vec::new(),
             follow_redirects: false,
+            service: None,
+            emulator: false,
             max_redirects: 5,
             max_body_bytes: 64 * 1024,
             enforce_body_limit: false,

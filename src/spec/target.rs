@@ -8,6 +8,7 @@
 //! | `tls://HOST[:PORT][?sni=NAME]` | dns, tcp, tls |
 //! | `http://…`, `https://…` | dns, tcp, (tls), http |
 //! | `sqlserver://HOST[:PORT][/DATABASE]` | dns, tcp, tds |
+//! | `smb://HOST[:PORT]` (445) | dns, tcp, smb |
 //! | `env:VAR` | the value of app setting VAR: a URI above or an ADO.NET connection string |
 
 use std::fmt;
@@ -126,6 +127,11 @@ pub enum TargetSpec {
         database: Option<String>,
         auth: SqlAuth,
     },
+    /// SMB2 NEGOTIATE (the content share on 445).
+    Smb {
+        host: Host,
+        port: u16,
+    },
 }
 
 impl TargetSpec {
@@ -148,6 +154,7 @@ impl TargetSpec {
                 v.push(Layer::Http);
             }
             TargetSpec::Sql { .. } => v.extend([Layer::Tcp, Layer::Tds]),
+            TargetSpec::Smb { .. } => v.extend([Layer::Tcp, Layer::Smb]),
         }
         v
     }
@@ -158,7 +165,8 @@ impl TargetSpec {
             TargetSpec::Tcp { host, .. }
             | TargetSpec::Tls { host, .. }
             | TargetSpec::Http { host, .. }
-            | TargetSpec::Sql { host, .. } => Some(host),
+            | TargetSpec::Sql { host, .. }
+            | TargetSpec::Smb { host, .. } => Some(host),
         }
     }
 
@@ -179,7 +187,8 @@ impl TargetSpec {
             TargetSpec::Tcp { port, .. }
             | TargetSpec::Tls { port, .. }
             | TargetSpec::Http { port, .. }
-            | TargetSpec::Sql { port, .. } => Some(*port),
+            | TargetSpec::Sql { port, .. }
+            | TargetSpec::Smb { port, .. } => Some(*port),
         }
     }
 }
@@ -202,6 +211,7 @@ impl fmt::Display for TargetSpec {
                 Ok(())
             }
             TargetSpec::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+            TargetSpec::Smb { host, port } => write!(f, "smb://{host}:{port}"),
             TargetSpec::Tls { host, port, sni } => {
                 write!(f, "tls://{host}:{port}")?;
                 if let Some(s) = sni {

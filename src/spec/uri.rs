@@ -81,6 +81,14 @@ pub fn parse_uri(input: &str) -> Result<TargetSpec, TargetError> {
             let port = nonzero(url.port_or_known_default().unwrap_or(80))?;
             Ok(TargetSpec::Http { url, host, port })
         }
+        "smb" => {
+            no_extras(&url, &[])?;
+            let host = host_of(&url)?;
+            Ok(TargetSpec::Smb {
+                host,
+                port: nonzero(url.port().unwrap_or(445))?,
+            })
+        }
         "sqlserver" | "mssql" => {
             // User info and a database path are allowed here; query and fragment are not.
             if url.query().is_some() || url.fragment().is_some() {
@@ -109,7 +117,7 @@ pub fn parse_uri(input: &str) -> Result<TargetSpec, TargetError> {
             })
         }
         other => err(format!(
-            "unknown scheme `{other}`: expected dns, tcp, tls, http, https, sqlserver or env:VAR"
+            "unknown scheme `{other}`: expected dns, tcp, tls, http, https, smb, sqlserver or env:VAR"
         )),
     }
 }

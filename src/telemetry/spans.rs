@@ -213,7 +213,14 @@ fn layer_span(
                 attrs.push(KeyValue::new("routeproof.tds.server_version", v.clone()));
             }
         }
-        Evidence::None {} => {}
+        Evidence::Service(v) => {
+            attrs.push(KeyValue::new("routeproof.service", v.service.clone()));
+            attrs.push(KeyValue::new(
+                "routeproof.service.verdict",
+                v.verdict.clone(),
+            ));
+        }
+        Evidence::Smb(_) | Evidence::None {} => {}
     }
     let mut span = tracer
         .span_builder(format!("routeproof.layer.{}", l.layer.as_str()))

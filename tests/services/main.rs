@@ -6,10 +6,17 @@
 #[allow(dead_code)]
 #[path = "../support/certs.rs"]
 mod certs;
+#[allow(dead_code)]
+#[path = "../support/dns.rs"]
+mod dns_support;
+#[allow(dead_code)]
+#[path = "../support/engine.rs"]
+mod engine_support;
 mod peers;
 mod stubs;
 
 mod azurite;
+mod engine;
 mod services;
 mod smb;
 

@@ -26,6 +26,7 @@
 //! | exchange: not HTTP / closed | `service.http_protocol` | the peer broke HTTP/1.1 |
 
 pub mod kind;
+pub mod layer;
 pub mod request;
 pub mod sharedkey;
 pub mod verdict;
