@@ -80,6 +80,12 @@ vault_target() { # NAME HOST [extra lines]
     printf '\n[[targets]]\nname = "%s"\ntarget = "https://%s/"\nstatus = [401]\n%s\n' "$1" "$2" "${3:-}"
 }
 
+# The same vault through routeproof's service layer (no HTTP checks, so the host's
+# suffix selects it): its report carries the far end's witness.
+vault_service_target() { # NAME HOST [extra lines]
+    printf '\n[[targets]]\nname = "%s"\ntarget = "https://%s/"\n%s\n' "$1" "$2" "${3:-}"
+}
+
 # The witness check: the Key Vault endpoint must have seen this client address.
 saw() { printf 'header_contains = { "x-ms-keyvault-network-info" = "addr=%s;" }' "$1"; }
 
@@ -133,12 +139,11 @@ address() { # IP: the DNS layer resolved exactly this address
     expect "resolved to $1" "[.layers[] | select(.layer == \"dns\") | .addresses[].ip] == [\"$1\"]"
 }
 chain_has() { expect "CNAME chain goes through $1" "[.layers[] | select(.layer == \"dns\") | .cname_chain[]?.target] | any(contains(\"$1\"))"; }
-# The far end's witness: the address the service saw, as its own header reports it.
-# routeproof asserts it itself (header_contains); the report does not show it yet.
-witness_pending() { # IP VERDICT
-    pending "the report shows the far end's witness $1 ($2 path)" \
-        "[.. | objects | select(has(\"witness\")) | .witness] | first | tostring | (contains(\"$1\") and contains(\"$2\"))" \
-        "issue 14: a witness field (address the service saw, verdict private/public) from x-ms-keyvault-network-info"
+# The far end's witness: the address the service saw, as its own header reports it, and
+# routeproof's verdict on it (private_path_proven / public_path) in the service layer.
+witness_is() { # IP VERDICT
+    expect "the report shows the far end's witness $1 ($2 path)" \
+        "[.layers[] | select(.layer == \"service\") | .witness] | first | (.witness | tostring | contains(\"$1\")) and (.conclusion | contains(\"$2\"))"
 }
 
 # ---- the scenarios ----
@@ -150,13 +155,15 @@ sc_01_healthy() {
         sql_target sql-redirect redirsql.database.windows.net 'private = true'
         vault_target vault labvault.vault.azure.net "private = true
 $(saw 10.60.1.4)"
+        vault_service_target vault-service labvault.vault.azure.net "private = true"
     } >"$LAB_DIR/runs/01-healthy.toml"; probe 01-healthy
     target sql; ok; address 10.60.2.4; chain_has privatelink.database.windows.net; path vnet
     expect "reached tds, logged in" '.reached == "tds" and ([.layers[] | select(.layer == "tds") | .logged_in] == [true])'
     target sql-redirect; ok; path vnet
     expect "redirect followed to 11000" '[.layers[] | select(.layer == "tds") | .redirect.target] == ["redirsql.database.windows.net:11000"]'
     target vault; ok; address 10.60.2.5; path vnet
-    witness_pending 10.60.1.4 private
+    target vault-service; ok; address 10.60.2.5; path vnet
+    witness_is 10.60.1.4 private
     say "ok: sql, sql via redirect, vault (witness saw 10.60.1.4: private path)"
 }
 
@@ -166,12 +173,14 @@ sc_02_zone_not_linked() {
         engine
         sql_target sql myserver.database.windows.net 'private = true'
         vault_target vault labvault.vault.azure.net "$(saw 198.51.100.20)"
+        vault_service_target vault-service labvault.vault.azure.net
     } >"$LAB_DIR/runs/02-zone-not-linked.toml"; probe 02-zone-not-linked
     target sql; fails dns dns.public_address; address 203.0.113.10
     hint "privatelink.database.windows.net is not linked" "Virtual network links"
     target vault; ok; address 203.0.113.20; path internet
     expect "warning names the unlinked zone" '(.warnings // []) | any(contains("privatelink.vaultcore.azure.net"))'
-    witness_pending 198.51.100.20 public
+    target vault-service; ok; path internet
+    witness_is 198.51.100.20 public
     say "sql: dns.public_address; vault (private = false): reached over the internet, witness saw 198.51.100.20"
 }
 
@@ -231,22 +240,24 @@ sc_08_route_all() {
         engine false
         vault_target public pubvault.vault.azure.net "$(saw 198.51.100.20)"
         vault_target public-via-nat pubvault.vault.azure.net "$(saw 198.51.100.10)"
+        vault_service_target public-service pubvault.vault.azure.net
     } >"$LAB_DIR/runs/08-route-all-off.toml"; probe 08-route-all-off
     target public; ok; path internet
     target public-via-nat; fails http http.body; message "addr=198.51.100.10;"
-    target public
-    witness_pending 198.51.100.20 public
+    target public-service; ok; path internet
+    witness_is 198.51.100.20 public
     # on: everything enters the VNet, and the NAT gateway is its way out
     ipn app route replace default via 10.60.1.1
     {
         engine true
         vault_target public pubvault.vault.azure.net "$(saw 198.51.100.10)"
         vault_target public-via-platform pubvault.vault.azure.net "$(saw 198.51.100.20)"
+        vault_service_target public-service pubvault.vault.azure.net
     } >"$LAB_DIR/runs/08-route-all-on.toml"; probe 08-route-all-on
     target public; ok; path vnet
     target public-via-platform; fails http http.body; message "addr=198.51.100.20;"
-    target public
-    witness_pending 198.51.100.10 public
+    target public-service; ok; path vnet
+    witness_is 198.51.100.10 public
     say "off: path internet, witness 198.51.100.20 (platform); on: path vnet, witness 198.51.100.10 (NAT gateway)"
 }
 
