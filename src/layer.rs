@@ -14,6 +14,7 @@ pub enum Layer {
     Tls,
     Tds,
     Http,
+    Postgres,
 }
 
 impl Layer {
@@ -24,6 +25,7 @@ impl Layer {
             Layer::Tls => "tls",
             Layer::Tds => "tds",
             Layer::Http => "http",
+            Layer::Postgres => "postgres",
         }
     }
 }

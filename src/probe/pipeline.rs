@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::hop::Connector;
 use super::step::Step;
-use super::{Engine, dns, http, tcp, tds, tls};
+use super::{Engine, dns, http, postgres, tcp, tds, tls};
 use crate::budget::Budget;
 use crate::diagnose::{self, Context};
 use crate::policy::AddressPolicy;
@@ -218,6 +218,55 @@ impl Engine {
                 };
                 ran.push(tds::run(stream, step, budget).await);
             }
+            TargetSpec::Postgres { database, .. } => {
+                let mut ctx = ctx.clone();
+                let server_name = tds::server_name(name.as_deref(), stream.peer_addr().ok());
+                ctx.tls_name = Some(server_name.to_str().into_owned());
+                let step = self.postgres_step(t, database, server_name, &ctx);
+                let out = postgres::run(stream, step, budget).await;
+                if let Some(tls) = out.tls {
+                    ran.push::<()>(Step::last(tls));
+                }
+                ran.push(out.step);
+            }
+        }
+    }
+
+    fn postgres_step<'a>(
+        &self,
+        t: &TargetConfig,
+        database: &Option<String>,
+        server_name: rustls::pki_types::ServerName<'static>,
+        ctx: &'a Context,
+    ) -> postgres::PostgresStep<'a> {
+        use super::handshake::{Credential, TlsMode};
+        use crate::spec::DbTls;
+        let tls = match t.db.tls {
+            DbTls::Disable => TlsMode::Disable,
+            DbTls::Require => TlsMode::Require,
+            DbTls::VerifyFull => TlsMode::VerifyFull,
+        };
+        let mut opts = postgres::Options::credential_free(tls);
+        opts.database = database.clone();
+        if let Some(u) = &t.db.user {
+            opts.user = u.clone();
+        }
+        if let Some(p) = &t.db.password {
+            opts.credential = Credential::Password(p.clone());
+        }
+        postgres::PostgresStep {
+            opts,
+            tls: tls::TlsStep {
+                server_name,
+                roots: self.roots_for(&t.tls),
+                insecure: t.tls.insecure || t.db.tls == DbTls::Require,
+                alpn: Vec::new(),
+                timeout: self.settings.timeouts.tls,
+                cert_days_left: t.tls.cert_days_left,
+                ctx,
+            },
+            timeout: self.settings.timeouts.login + self.settings.timeouts.query,
+            ctx,
         }
     }
 

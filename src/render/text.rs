@@ -152,6 +152,12 @@ fn layer(out: &mut String, l: &LayerResult, target_failure: Option<&Failure>) {
         Evidence::Tls(t) => tls(out, &head, &pad, t),
         Evidence::Http(h) => http(out, &head, &pad, h),
         Evidence::Tds(t) => tds(out, &head, &pad, t),
+        Evidence::Protocol(p) => {
+            let _ = match p.witness {
+                Some(w) => writeln!(out, "{head}{} (server saw us as {w})", p.protocol),
+                None => writeln!(out, "{head}{}", p.protocol),
+            };
+        }
         Evidence::None {} => {
             let _ = writeln!(out, "{head}");
         }

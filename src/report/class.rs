@@ -76,6 +76,29 @@ failure_classes! {
     TdsQuery = "tds.query",
     /// The message says which phase: prelogin, login or query.
     TdsTimeout = "tds.timeout",
+    /// PostgreSQL (`probe/postgres.rs`): the port answered, but not with `S`/`N`.
+    PostgresNotPostgres = "postgres.not_postgres",
+    /// TCP accepted; `SSLRequest` never answered.
+    PostgresNoAnswer = "postgres.no_answer",
+    PostgresTlsRefused = "postgres.tls_refused",
+    PostgresTlsFailed = "postgres.tls_failed",
+    /// 28000 `no pg_hba.conf entry for host "ADDR"`: the evidence's `witness`.
+    PostgresNoHbaEntry = "postgres.no_hba_entry",
+    PostgresHbaRejected = "postgres.hba_rejected",
+    PostgresAuthFailed = "postgres.auth_failed",
+    PostgresTokenRejected = "postgres.token_rejected",
+    PostgresUnknownUser = "postgres.unknown_user",
+    PostgresDatabaseMissing = "postgres.database_missing",
+    PostgresTooManyConnections = "postgres.too_many_connections",
+    PostgresServerStarting = "postgres.server_starting",
+    PostgresAuthUnsupported = "postgres.auth_unsupported",
+    PostgresQueryFailed = "postgres.query_failed",
+    PostgresServerError = "postgres.server_error",
+    PostgresProtocol = "postgres.protocol",
+    /// The server closed mid-handshake (the message says which phase).
+    PostgresClosed = "postgres.closed",
+    PostgresTimeout = "postgres.timeout",
+    PostgresIo = "postgres.io",
     /// The request was refused by policy before any packet was sent (ad-hoc targets).
     PolicyDenied = "policy.denied",
     /// The resolved addresses are not the ones the target expects.
@@ -113,6 +136,18 @@ impl FailureClass {
                 | FailureClass::TdsLoginFailed
                 | FailureClass::TdsRedirect
                 | FailureClass::TdsQuery
+                | FailureClass::PostgresTlsRefused
+                | FailureClass::PostgresNoHbaEntry
+                | FailureClass::PostgresHbaRejected
+                | FailureClass::PostgresAuthFailed
+                | FailureClass::PostgresTokenRejected
+                | FailureClass::PostgresUnknownUser
+                | FailureClass::PostgresDatabaseMissing
+                | FailureClass::PostgresTooManyConnections
+                | FailureClass::PostgresServerStarting
+                | FailureClass::PostgresAuthUnsupported
+                | FailureClass::PostgresQueryFailed
+                | FailureClass::PostgresServerError
         )
     }
 }
@@ -132,6 +167,6 @@ mod tests {
         for c in FailureClass::ALL {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str(), "{c:?}");
         }
-        assert_eq!(FailureClass::ALL.len(), 37);
+        assert_eq!(FailureClass::ALL.len(), 56);
     }
 }

@@ -8,6 +8,7 @@
 //! | `tls://HOST[:PORT][?sni=NAME]` | dns, tcp, tls |
 //! | `http://…`, `https://…` | dns, tcp, (tls), http |
 //! | `sqlserver://HOST[:PORT][/DATABASE]` | dns, tcp, tds |
+//! | `postgres://HOST[:5432][/DATABASE]` | dns, tcp, postgres (TLS inside) |
 //! | `env:VAR` | the value of app setting VAR: a URI above or an ADO.NET connection string |
 
 use std::fmt;
@@ -126,6 +127,11 @@ pub enum TargetSpec {
         database: Option<String>,
         auth: SqlAuth,
     },
+    Postgres {
+        host: Host,
+        port: u16,
+        database: Option<String>,
+    },
 }
 
 impl TargetSpec {
@@ -148,6 +154,7 @@ impl TargetSpec {
                 v.push(Layer::Http);
             }
             TargetSpec::Sql { .. } => v.extend([Layer::Tcp, Layer::Tds]),
+            TargetSpec::Postgres { .. } => v.extend([Layer::Tcp, Layer::Postgres]),
         }
         v
     }
@@ -158,7 +165,8 @@ impl TargetSpec {
             TargetSpec::Tcp { host, .. }
             | TargetSpec::Tls { host, .. }
             | TargetSpec::Http { host, .. }
-            | TargetSpec::Sql { host, .. } => Some(host),
+            | TargetSpec::Sql { host, .. }
+            | TargetSpec::Postgres { host, .. } => Some(host),
         }
     }
 
@@ -179,7 +187,8 @@ impl TargetSpec {
             TargetSpec::Tcp { port, .. }
             | TargetSpec::Tls { port, .. }
             | TargetSpec::Http { port, .. }
-            | TargetSpec::Sql { port, .. } => Some(*port),
+            | TargetSpec::Sql { port, .. }
+            | TargetSpec::Postgres { port, .. } => Some(*port),
         }
     }
 }
@@ -217,6 +226,17 @@ impl fmt::Display for TargetSpec {
                 ..
             } => {
                 write!(f, "sqlserver://{host}:{port}")?;
+                if let Some(db) = database {
+                    write!(f, "/{db}")?;
+                }
+                Ok(())
+            }
+            TargetSpec::Postgres {
+                host,
+                port,
+                database,
+            } => {
+                write!(f, "postgres://{host}:{port}")?;
                 if let Some(db) = database {
                     write!(f, "/{db}")?;
                 }

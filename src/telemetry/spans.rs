@@ -213,6 +213,11 @@ fn layer_span(
                 attrs.push(KeyValue::new("routeproof.tds.server_version", v.clone()));
             }
         }
+        Evidence::Protocol(p) => {
+            if let Some(w) = p.witness {
+                attrs.push(KeyValue::new("routeproof.witness", w.to_string()));
+            }
+        }
         Evidence::None {} => {}
     }
     let mut span = tracer

@@ -1,0 +1,100 @@
+//! The protocol layers wired into the engine: config text -> `Engine::run` -> report,
+//! against the same real servers the protocol modules' own tests start (`postgres::start`).
+
+use routeproof::report::{Evidence, FailureClass, Layer, TargetReport};
+
+use crate::peers::{self, Certs, PLANTED_PASSWORD};
+use crate::support::engine::{class, engine_toml, env_of, hint, layers, no_env, run};
+
+fn head() -> String {
+    // IP targets: no DNS query is sent; both servers point at loopback anyway.
+    let dns = "127.0.0.1:9".parse().unwrap();
+    engine_toml(&[dns], "azure_dns = \"127.0.0.1:9\"", &[])
+}
+
+fn witness(t: &TargetReport) -> Option<std::net::IpAddr> {
+    t.layers.iter().find_map(|l| match &l.evidence {
+        Evidence::Protocol(p) => p.witness,
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn engine_postgres_reaches_the_protocol_with_witness_and_hides_the_password() {
+    let certs = Certs::new();
+    let pg = match crate::postgres::start(&certs, true) {
+        Ok(pg) => pg,
+        Err(why) => return peers::skip("engine_postgres_reaches_the_protocol", &why),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    certs.write(dir.path());
+    let ca = dir.path().join("ca.crt");
+    let port = pg.proc.port;
+    let target = |extra: &str| {
+        format!(
+            "[[targets]]\ntarget = \"postgres://127.0.0.1:{port}/postgres\"\nsni = \"localhost\"\nca_file = \"{}\"\n{extra}\n",
+            ca.display()
+        )
+    };
+    // Credential-free: the probe user has no pg_hba entry; the server names our address.
+    let text = format!("{}{}", head(), target(""));
+    let r = peers::bounded(30, run(&text, &no_env, None)).await;
+    let t = &r.targets[0];
+    assert_eq!(class(t), Some(FailureClass::PostgresNoHbaEntry), "{t:#?}");
+    assert_eq!(t.reached, Some(Layer::Postgres));
+    assert_eq!(layers(t), vec![Layer::Tcp, Layer::Tls, Layer::Postgres]);
+    assert_eq!(witness(t), Some("127.0.0.1".parse().unwrap()));
+    assert!(
+        hint(t).contains("127.0.0.1, a private address"),
+        "{}",
+        hint(t)
+    );
+    let tls = &t.layers[1];
+    assert!(tls.ok, "{tls:#?}");
+    let Evidence::Tls(tls_ev) = &tls.evidence else {
+        panic!("no TLS evidence: {tls:#?}")
+    };
+    assert!(
+        !tls_ev.chain.is_empty(),
+        "the certificate evidence is the TLS layer's"
+    );
+
+    // A login with the right password: ok, SELECT 1 ran.
+    let text = format!(
+        "{}{}",
+        head(),
+        target("user = \"scramuser\"\npassword = \"env:PG_PW\"")
+    );
+    let r = run(&text, &env_of(&[("PG_PW", "scrampass")]), None).await;
+    let t = &r.targets[0];
+    assert!(t.ok, "{t:#?}");
+    assert_eq!(t.reached, Some(Layer::Postgres));
+
+    // A planted wrong password: auth_failed, and the password is nowhere in the report.
+    let r = run(&text, &env_of(&[("PG_PW", PLANTED_PASSWORD)]), None).await;
+    let t = &r.targets[0];
+    assert_eq!(class(t), Some(FailureClass::PostgresAuthFailed), "{t:#?}");
+    assert_eq!(t.reached, Some(Layer::Postgres));
+    assert!(hint(t).contains("password is wrong"), "{}", hint(t));
+    peers::assert_no_secret("the JSON report", &serde_json::to_string(&r).unwrap());
+    peers::assert_no_secret("the report's Debug", &format!("{r:?}"));
+}
+
+#[tokio::test]
+async fn engine_postgres_on_an_http_listener_is_not_postgres() {
+    let addr = peers::http_server().await;
+    let text = format!(
+        "{}[[targets]]\ntarget = \"postgres://127.0.0.1:{}\"\n",
+        head(),
+        addr.port()
+    );
+    let r = peers::bounded(30, run(&text, &no_env, None)).await;
+    let t = &r.targets[0];
+    assert_eq!(class(t), Some(FailureClass::PostgresNotPostgres), "{t:#?}");
+    assert_eq!(t.reached, Some(Layer::Tcp));
+    assert!(
+        hint(t).contains("did not answer PostgreSQL's SSLRequest"),
+        "{}",
+        hint(t)
+    );
+}
