@@ -211,6 +211,28 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
         | FailureClass::PostgresClosed
         | FailureClass::PostgresTimeout
         | FailureClass::PostgresIo => data::postgres(class, ctx),
+        FailureClass::MysqlNotMysql
+        | FailureClass::MysqlNoGreeting
+        | FailureClass::MysqlTlsRefused
+        | FailureClass::MysqlTlsFailed
+        | FailureClass::MysqlAuthFailed
+        | FailureClass::MysqlTokenRejected
+        | FailureClass::MysqlHostNotAllowed
+        | FailureClass::MysqlFirewall
+        | FailureClass::MysqlInsecureTransport
+        | FailureClass::MysqlDatabaseMissing
+        | FailureClass::MysqlDatabaseAccessDenied
+        | FailureClass::MysqlTooManyConnections
+        | FailureClass::MysqlPasswordExpired
+        | FailureClass::MysqlCleartextNeedsTls
+        | FailureClass::MysqlAuthUnsupported
+        | FailureClass::MysqlQueryFailed
+        | FailureClass::MysqlServerError
+        | FailureClass::MysqlProtocol
+        | FailureClass::MysqlClosed
+        | FailureClass::MysqlTimeout
+        | FailureClass::MysqlIo
+            => data::mysql(class, ctx),
         FailureClass::PolicyDenied => "routeproof's ad-hoc policy refused this target before connecting (the rule is named): ad-hoc targets must match a host pattern or resolve inside a network of `[policy] allow`, and link-local (IMDS, managed identity), loopback, 168.63.129.16 (except DNS), the handler's own port and the identity endpoint are always refused. Ask for a configured target by name instead, or extend the allow-list.".into(),
         FailureClass::ExpectAddresses => "The name resolved, but not to the expected address: a stale A record in the private DNS zone (the private endpoint was recreated with a new IP), or another zone answered.".into(),
         FailureClass::ExpectMaxMs => "Every layer passed but the probe took longer than `max_ms`; compare the layer timings to see which one is slow.".into(),

@@ -15,6 +15,7 @@ pub enum Layer {
     Tds,
     Http,
     Postgres,
+    Mysql,
 }
 
 impl Layer {
@@ -26,6 +27,7 @@ impl Layer {
             Layer::Tds => "tds",
             Layer::Http => "http",
             Layer::Postgres => "postgres",
+            Layer::Mysql => "mysql",
         }
     }
 }

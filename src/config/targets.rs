@@ -77,10 +77,15 @@ pub(super) fn target_config(
     let plan = spec.layers();
     let is_http = plan.contains(&Layer::Http);
     let is_tds = plan.contains(&Layer::Tds);
-    let is_db = plan.contains(&Layer::Postgres);
+    let is_db = plan.contains(&Layer::Postgres) || plan.contains(&Layer::Mysql);
     let (mut tds, tds_tls) = TdsOptions::from_spec(&spec);
     let tls = tls_options(i, &raw, &spec, &plan, tds_tls)?;
-    only(i, !is_db && raw.tls.is_some(), "tls", "postgres://")?;
+    only(
+        i,
+        !is_db && raw.tls.is_some(),
+        "tls",
+        "postgres:// and mysql://",
+    )?;
     let db = if is_db {
         only(
             i,

@@ -29,8 +29,7 @@ pub(super) fn tls_options(
 ) -> Result<TlsOptions, ConfigError> {
     let key = |k: &str| format!("targets[{i}].{k}");
     // TDS targets handshake TLS too (inside PRELOGIN), so they take the TLS keys.
-    let is_tls =
-        plan.contains(&Layer::Tls) || plan.contains(&Layer::Tds) || plan.contains(&Layer::Postgres);
+    let is_tls = plan.contains(&Layer::Tls) || plan.contains(&Layer::Tds);
     let what = "tls:// and https://";
     only(i, !is_tls && raw.sni.is_some(), "sni", what)?;
     only(i, !is_tls && raw.ca_file.is_some(), "ca_file", what)?;

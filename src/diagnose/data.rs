@@ -1,5 +1,5 @@
-//! Hints of the data-service layers (`postgres`): the decisive content of each is in the
-//! table at the top of `probe/postgres.rs`.
+//! Hints of the data-service layers (`postgres`, `mysql`): the decisive content of each is
+//! in the table at the top of `probe/postgres.rs` and `probe/mysql.rs`.
 
 use super::Context;
 use crate::addr::AddrClass;
@@ -7,9 +7,13 @@ use crate::report::FailureClass;
 
 /// What the server's witness says about the route, for the pg_hba hints.
 fn witness_route(ctx: &Context) -> String {
+    witness_of(ctx, "privatelink.postgres.database.azure.com")
+}
+
+fn witness_of(ctx: &Context, zone: &str) -> String {
     match ctx.witness {
         Some(ip) if AddrClass::of(ip) == AddrClass::Public => format!(
-            "The server saw this app as the public address {ip}: the connection went over the server's public endpoint, not a private endpoint or VNet integration, so fix the route first (the DNS layer shows where the name led: a private endpoint's name goes through privatelink.postgres.database.azure.com)."
+            "The server saw this app as the public address {ip}: the connection went over the server's public endpoint, not a private endpoint or VNet integration, so fix the route first (the DNS layer shows where the name led: a private endpoint's name goes through {zone})."
         ),
         Some(ip) => format!(
             "The server saw this app as {ip}, a private address: the route is private; allow that address (or the integration subnet's range) on the server."
@@ -46,5 +50,33 @@ pub(super) fn postgres(class: FailureClass, ctx: &Context) -> String {
         C::PostgresClosed => "The server closed the connection mid-handshake (the message says in which phase): a proxy or firewall cutting the session, or the server refusing the client.".into(),
         C::PostgresTimeout => "A PostgreSQL phase stalled (the message says which): a firewall/NVA holding the session after TLS, or a server under heavy load.".into(),
         _ => "A socket error during the PostgreSQL exchange: the connection was cut.".into(),
+    }
+}
+
+pub(super) fn mysql(class: FailureClass, ctx: &Context) -> String {
+    use FailureClass as C;
+    let w = || witness_of(ctx, "privatelink.mysql.database.azure.com");
+    match class {
+        C::MysqlNotMysql => "The port spoke, but not a MySQL greeting: another service, a proxy or an appliance holds this port (MySQL is 3306).".into(),
+        C::MysqlNoGreeting => "TCP connected but no greeting came: MySQL always speaks first, so this is another service, or a firewall/NVA that accepts connections and holds them.".into(),
+        C::MysqlTlsRefused => "MySQL answered, but its greeting lacks the SSL capability: TLS is off on this server. Azure Database for MySQL supports TLS (and requires it by default: `require_secure_transport`); or set `tls = \"disable\"`.".into(),
+        C::MysqlTlsFailed => "MySQL offered TLS but the handshake failed (the TLS layer's result names why): the certificate of an Azure server names `<server>.mysql.database.azure.com`, so probe that name, or set `ca_file` for a private CA.".into(),
+        C::MysqlAuthFailed => format!("MySQL answered (the route works) and refused the login (1045): a wrong password or an unknown user (MySQL does not say which). {}", w()),
+        C::MysqlTokenRejected => "MySQL answered (the route works) but refused the Microsoft Entra token: the token must be for `https://ossrdbms-aad.database.windows.net/.default`, the user must be the Entra principal's name, and the Entra admin/user must exist on the server.".into(),
+        C::MysqlHostNotAllowed => format!("MySQL answered; no account matches the address it saw (1130). {}", w()),
+        C::MysqlFirewall => format!("Azure Database for MySQL refused this client by its firewall rules or because public access is disabled. {}", w()),
+        C::MysqlInsecureTransport => "MySQL answered (the route works) and requires TLS (3159, `require_secure_transport = ON`): use `tls = \"require\"` or `\"verify-full\"`.".into(),
+        C::MysqlDatabaseMissing => "MySQL answered (the route works); the database does not exist (1049): check the database in the target URI.".into(),
+        C::MysqlDatabaseAccessDenied => "MySQL answered (the route works); the user may not use that database (1044).".into(),
+        C::MysqlTooManyConnections => "MySQL answered (the route works) but has no connection left (1040/1203): `max_connections` of the tier is reached.".into(),
+        C::MysqlPasswordExpired => "MySQL answered (the route works); the user's password has expired and must be changed (1820/1862).".into(),
+        C::MysqlCleartextNeedsTls => "The probe refused to send a password or token in clear text without TLS: enable TLS (`tls = \"require\"` or `\"verify-full\"`).".into(),
+        C::MysqlAuthUnsupported => "MySQL answered (the route works) but asked for an authentication plugin the probe does not do (or caching_sha2_password full authentication without TLS).".into(),
+        C::MysqlQueryFailed => "Logged in (the route works), but `SELECT 1` failed: see the server's message.".into(),
+        C::MysqlServerError => "MySQL answered (the route works) with an error: the evidence carries its code and message.".into(),
+        C::MysqlProtocol => "The answer is not valid MySQL protocol: a proxy or another service on this port.".into(),
+        C::MysqlClosed => "The server closed the connection mid-handshake (the message says in which phase): a proxy or firewall cutting the session, or the server refusing the client.".into(),
+        C::MysqlTimeout => "A MySQL phase stalled (the message says which): a firewall/NVA holding the session after TLS, or a server under heavy load.".into(),
+        _ => "A socket error during the MySQL exchange: the connection was cut.".into(),
     }
 }

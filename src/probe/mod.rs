@@ -19,7 +19,7 @@ pub mod step;
 pub mod tcp;
 pub mod tds;
 pub mod tls;
-mod tls_upgrade;
+pub mod tls_upgrade;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};

@@ -8,14 +8,15 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::handshake::{Credential, TlsMode};
 use super::hop::Connector;
 use super::step::Step;
-use super::{Engine, dns, http, postgres, tcp, tds, tls};
+use super::{Engine, dns, http, mysql, postgres, tcp, tds, tls};
 use crate::budget::Budget;
 use crate::diagnose::{self, Context};
 use crate::policy::AddressPolicy;
 use crate::report::{Evidence, FailureClass, Layer, LayerResult, Skipped, TargetReport, ms};
-use crate::spec::{Host, TargetConfig, TargetSpec};
+use crate::spec::{DbTls, Host, TargetConfig, TargetSpec};
 
 /// The layers run so far and the warnings they raised.
 #[derive(Default)]
@@ -31,6 +32,14 @@ impl Ran {
         let ok = step.result.ok;
         self.layers.push(step.result);
         step.next.filter(|_| ok)
+    }
+
+    /// A data-service layer's result, after the TLS layer's if TLS ran inside it.
+    fn push_tls_and(&mut self, out: super::tls_upgrade::Ran) {
+        if let Some(tls) = out.tls {
+            self.push::<()>(Step::last(tls));
+        }
+        self.push(out.step);
     }
 }
 
@@ -222,52 +231,71 @@ impl Engine {
                 let mut ctx = ctx.clone();
                 let server_name = tds::server_name(name.as_deref(), stream.peer_addr().ok());
                 ctx.tls_name = Some(server_name.to_str().into_owned());
-                let step = self.postgres_step(t, database, server_name, &ctx);
-                let out = postgres::run(stream, step, budget).await;
-                if let Some(tls) = out.tls {
-                    ran.push::<()>(Step::last(tls));
+                let (mode, tls) = self.db_tls(t, server_name, &ctx);
+                let mut opts = postgres::Options::credential_free(mode);
+                opts.database = database.clone();
+                if let Some(u) = &t.db.user {
+                    opts.user = u.clone();
                 }
-                ran.push(out.step);
+                if let Some(p) = &t.db.password {
+                    opts.credential = Credential::Password(p.clone());
+                }
+                let timeout = self.settings.timeouts.login + self.settings.timeouts.query;
+                let step = postgres::PostgresStep {
+                    opts,
+                    tls,
+                    timeout,
+                    ctx: &ctx,
+                };
+                ran.push_tls_and(postgres::run(stream, step, budget).await);
+            }
+            TargetSpec::Mysql { database, .. } => {
+                let mut ctx = ctx.clone();
+                let server_name = tds::server_name(name.as_deref(), stream.peer_addr().ok());
+                ctx.tls_name = Some(server_name.to_str().into_owned());
+                let (mode, tls) = self.db_tls(t, server_name, &ctx);
+                let mut opts = mysql::Options::credential_free(mode);
+                opts.database = database.clone();
+                if let Some(u) = &t.db.user {
+                    opts.user = u.clone();
+                }
+                if let Some(p) = &t.db.password {
+                    opts.credential = Credential::Password(p.clone());
+                }
+                let timeout = self.settings.timeouts.login + self.settings.timeouts.query;
+                let step = mysql::MysqlStep {
+                    opts,
+                    tls,
+                    timeout,
+                    ctx: &ctx,
+                };
+                ran.push_tls_and(mysql::run(stream, step, budget).await);
             }
         }
     }
 
-    fn postgres_step<'a>(
+    /// The TLS mode and the TLS layer's input of a data-service target (`postgres://`, `mysql://`).
+    fn db_tls<'a>(
         &self,
         t: &TargetConfig,
-        database: &Option<String>,
         server_name: rustls::pki_types::ServerName<'static>,
         ctx: &'a Context,
-    ) -> postgres::PostgresStep<'a> {
-        use super::handshake::{Credential, TlsMode};
-        use crate::spec::DbTls;
-        let tls = match t.db.tls {
+    ) -> (TlsMode, tls::TlsStep<'a>) {
+        let mode = match t.db.tls {
             DbTls::Disable => TlsMode::Disable,
             DbTls::Require => TlsMode::Require,
             DbTls::VerifyFull => TlsMode::VerifyFull,
         };
-        let mut opts = postgres::Options::credential_free(tls);
-        opts.database = database.clone();
-        if let Some(u) = &t.db.user {
-            opts.user = u.clone();
-        }
-        if let Some(p) = &t.db.password {
-            opts.credential = Credential::Password(p.clone());
-        }
-        postgres::PostgresStep {
-            opts,
-            tls: tls::TlsStep {
-                server_name,
-                roots: self.roots_for(&t.tls),
-                insecure: t.tls.insecure || t.db.tls == DbTls::Require,
-                alpn: Vec::new(),
-                timeout: self.settings.timeouts.tls,
-                cert_days_left: t.tls.cert_days_left,
-                ctx,
-            },
-            timeout: self.settings.timeouts.login + self.settings.timeouts.query,
+        let step = tls::TlsStep {
+            server_name,
+            roots: self.roots_for(&t.tls),
+            insecure: t.tls.insecure || t.db.tls == DbTls::Require,
+            alpn: Vec::new(),
+            timeout: self.settings.timeouts.tls,
+            cert_days_left: t.tls.cert_days_left,
             ctx,
-        }
+        };
+        (mode, step)
     }
 
     /// The TLS layer over `stream`; hands on the TLS stream when it passed.

@@ -9,9 +9,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::handshake::{TlsInfo, TlsUpgrade, UpgradeError, UpgradeErrorKind};
+use super::step::Step;
 use super::tls::{self, TlsStep};
 use crate::budget::Budget;
 use crate::report::{FailureClass, LayerResult};
+
+/// What the layer hands back: the TLS layer's result (if TLS ran) and its own.
+pub struct Ran {
+    pub tls: Option<LayerResult>,
+    pub step: Step<()>,
+}
 
 /// One upgrade over the TLS layer; the layer's result is left in `out` for the engine.
 pub struct LayerUpgrade<'a> {

@@ -99,6 +99,28 @@ failure_classes! {
     PostgresClosed = "postgres.closed",
     PostgresTimeout = "postgres.timeout",
     PostgresIo = "postgres.io",
+    /// MySQL / MariaDB (`probe/mysql.rs`); 1045/1130/firewall refusals carry the `witness`.
+    MysqlNotMysql = "mysql.not_mysql",
+    MysqlNoGreeting = "mysql.no_greeting",
+    MysqlTlsRefused = "mysql.tls_refused",
+    MysqlTlsFailed = "mysql.tls_failed",
+    MysqlAuthFailed = "mysql.auth_failed",
+    MysqlTokenRejected = "mysql.token_rejected",
+    MysqlHostNotAllowed = "mysql.host_not_allowed",
+    MysqlFirewall = "mysql.firewall",
+    MysqlInsecureTransport = "mysql.insecure_transport",
+    MysqlDatabaseMissing = "mysql.database_missing",
+    MysqlDatabaseAccessDenied = "mysql.database_access_denied",
+    MysqlTooManyConnections = "mysql.too_many_connections",
+    MysqlPasswordExpired = "mysql.password_expired",
+    MysqlCleartextNeedsTls = "mysql.cleartext_needs_tls",
+    MysqlAuthUnsupported = "mysql.auth_unsupported",
+    MysqlQueryFailed = "mysql.query_failed",
+    MysqlServerError = "mysql.server_error",
+    MysqlProtocol = "mysql.protocol",
+    MysqlClosed = "mysql.closed",
+    MysqlTimeout = "mysql.timeout",
+    MysqlIo = "mysql.io",
     /// The request was refused by policy before any packet was sent (ad-hoc targets).
     PolicyDenied = "policy.denied",
     /// The resolved addresses are not the ones the target expects.
@@ -148,6 +170,19 @@ impl FailureClass {
                 | FailureClass::PostgresAuthUnsupported
                 | FailureClass::PostgresQueryFailed
                 | FailureClass::PostgresServerError
+                | FailureClass::MysqlTlsRefused
+                | FailureClass::MysqlAuthFailed
+                | FailureClass::MysqlTokenRejected
+                | FailureClass::MysqlHostNotAllowed
+                | FailureClass::MysqlFirewall
+                | FailureClass::MysqlInsecureTransport
+                | FailureClass::MysqlDatabaseMissing
+                | FailureClass::MysqlDatabaseAccessDenied
+                | FailureClass::MysqlTooManyConnections
+                | FailureClass::MysqlPasswordExpired
+                | FailureClass::MysqlAuthUnsupported
+                | FailureClass::MysqlQueryFailed
+                | FailureClass::MysqlServerError
         )
     }
 }
@@ -167,6 +202,6 @@ mod tests {
         for c in FailureClass::ALL {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str(), "{c:?}");
         }
-        assert_eq!(FailureClass::ALL.len(), 56);
+        assert_eq!(FailureClass::ALL.len(), 77);
     }
 }

@@ -9,6 +9,7 @@
 //! | `http://…`, `https://…` | dns, tcp, (tls), http |
 //! | `sqlserver://HOST[:PORT][/DATABASE]` | dns, tcp, tds |
 //! | `postgres://HOST[:5432][/DATABASE]` | dns, tcp, postgres (TLS inside) |
+//! | `mysql://HOST[:3306][/DATABASE]` | dns, tcp, mysql (TLS inside) |
 //! | `env:VAR` | the value of app setting VAR: a URI above or an ADO.NET connection string |
 
 use std::fmt;
@@ -132,6 +133,11 @@ pub enum TargetSpec {
         port: u16,
         database: Option<String>,
     },
+    Mysql {
+        host: Host,
+        port: u16,
+        database: Option<String>,
+    },
 }
 
 impl TargetSpec {
@@ -154,7 +160,8 @@ impl TargetSpec {
                 v.push(Layer::Http);
             }
             TargetSpec::Sql { .. } => v.extend([Layer::Tcp, Layer::Tds]),
-            TargetSpec::Postgres { .. } => v.extend([Layer::Tcp, Layer::Postgres]),
+            TargetSpec::Postgres { .. } => v.extend([Layer::Tcp, Layer::Tls, Layer::Postgres]),
+            TargetSpec::Mysql { .. } => v.extend([Layer::Tcp, Layer::Tls, Layer::Mysql]),
         }
         v
     }
@@ -166,7 +173,8 @@ impl TargetSpec {
             | TargetSpec::Tls { host, .. }
             | TargetSpec::Http { host, .. }
             | TargetSpec::Sql { host, .. }
-            | TargetSpec::Postgres { host, .. } => Some(host),
+            | TargetSpec::Postgres { host, .. }
+            | TargetSpec::Mysql { host, .. } => Some(host),
         }
     }
 
@@ -188,7 +196,8 @@ impl TargetSpec {
             | TargetSpec::Tls { port, .. }
             | TargetSpec::Http { port, .. }
             | TargetSpec::Sql { port, .. }
-            | TargetSpec::Postgres { port, .. } => Some(*port),
+            | TargetSpec::Postgres { port, .. }
+            | TargetSpec::Mysql { port, .. } => Some(*port),
         }
     }
 }
@@ -235,8 +244,17 @@ impl fmt::Display for TargetSpec {
                 host,
                 port,
                 database,
+            }
+            | TargetSpec::Mysql {
+                host,
+                port,
+                database,
             } => {
-                write!(f, "postgres://{host}:{port}")?;
+                let scheme = match self {
+                    TargetSpec::Mysql { .. } => "mysql",
+                    _ => "postgres",
+                };
+                write!(f, "{scheme}://{host}:{port}")?;
                 if let Some(db) = database {
                     write!(f, "/{db}")?;
                 }

@@ -44,7 +44,7 @@ pub fn parse(
 pub fn parse_uri(input: &str) -> Result<TargetSpec, TargetError> {
     let Some((scheme, _)) = input.split_once("://") else {
         return err(format!(
-            "`{}` is not a target URI: expected dns://, tcp://, tls://, http(s)://, sqlserver://, postgres:// or env:VAR",
+            "`{}` is not a target URI: expected dns://, tcp://, tls://, http(s)://, sqlserver://, postgres://, mysql:// or env:VAR",
             shorten(input)
         ));
     };
@@ -108,25 +108,39 @@ pub fn parse_uri(input: &str) -> Result<TargetSpec, TargetError> {
                 },
             })
         }
-        "postgres" | "postgresql" => {
+        "postgres" | "postgresql" | "mysql" => {
+            let pg = scheme != "mysql";
             // No user info (a password in a URI would be shown): user and password are keys.
             if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-                return err(
-                    "postgres:// takes HOST[:PORT][/DATABASE] only; put tls, user and password in the target's keys",
-                );
+                return err(format!(
+                    "{scheme}:// takes HOST[:PORT][/DATABASE] only; put tls, user and password in the target's keys"
+                ));
             }
             let path = url.path().trim_matches('/');
             if path.contains('/') {
-                return err("postgres:// takes at most one path segment: the database");
+                return err(format!(
+                    "{scheme}:// takes at most one path segment: the database"
+                ));
             }
-            Ok(TargetSpec::Postgres {
-                host: host_of(&url)?,
-                port: nonzero(url.port().unwrap_or(5432))?,
-                database: (!path.is_empty()).then(|| path.to_string()),
+            let (host, database) = (host_of(&url)?, (!path.is_empty()).then(|| path.to_string()));
+            Ok(if pg {
+                let port = nonzero(url.port().unwrap_or(5432))?;
+                TargetSpec::Postgres {
+                    host,
+                    port,
+                    database,
+                }
+            } else {
+                let port = nonzero(url.port().unwrap_or(3306))?;
+                TargetSpec::Mysql {
+                    host,
+                    port,
+                    database,
+                }
             })
         }
         other => err(format!(
-            "unknown scheme `{other}`: expected dns, tcp, tls, http, https, sqlserver, postgres or env:VAR"
+            "unknown scheme `{other}`: expected dns, tcp, tls, http, https, sqlserver, postgres, mysql or env:VAR"
         )),
     }
 }

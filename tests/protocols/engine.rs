@@ -98,3 +98,63 @@ async fn engine_postgres_on_an_http_listener_is_not_postgres() {
         hint(t)
     );
 }
+
+#[tokio::test]
+async fn engine_mysql_reaches_the_protocol_with_witness_and_hides_the_password() {
+    let certs = Certs::new();
+    let db = match crate::mysql::start(&certs, true) {
+        Ok(p) => p,
+        Err(why) => return peers::skip("engine_mysql_reaches_the_protocol", &why),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    certs.write(dir.path());
+    let target = |extra: &str| {
+        format!(
+            "{}[[targets]]\ntarget = \"mysql://127.0.0.1:{}\"\nsni = \"localhost\"\nca_file = \"{}\"\n{extra}\n",
+            head(),
+            db.port,
+            dir.path().join("ca.crt").display()
+        )
+    };
+    // Credential-free: greeting, TLS (the TLS layer's), 1045 naming our address: passed.
+    let r = peers::bounded(30, run(&target(""), &no_env, None)).await;
+    let t = &r.targets[0];
+    assert!(t.ok, "{t:#?}");
+    assert_eq!(t.reached, Some(Layer::Mysql));
+    assert_eq!(layers(t), vec![Layer::Tcp, Layer::Tls, Layer::Mysql]);
+    assert_eq!(witness(t), Some("127.0.0.1".parse().unwrap()));
+
+    // A planted wrong password: mysql.auth_failed with the witness; no password in the report.
+    let text = target("user = \"nativeuser\"\npassword = \"env:MY_PW\"");
+    let r = run(&text, &env_of(&[("MY_PW", PLANTED_PASSWORD)]), None).await;
+    let t = &r.targets[0];
+    assert_eq!(class(t), Some(FailureClass::MysqlAuthFailed), "{t:#?}");
+    assert_eq!(t.reached, Some(Layer::Mysql));
+    assert!(
+        hint(t).contains("127.0.0.1, a private address"),
+        "{}",
+        hint(t)
+    );
+    peers::assert_no_secret("the JSON report", &serde_json::to_string(&r).unwrap());
+
+    // The right password: logged in.
+    let r = run(&text, &env_of(&[("MY_PW", "nativepass")]), None).await;
+    assert!(r.targets[0].ok, "{:#?}", r.targets[0]);
+}
+
+#[tokio::test]
+async fn engine_mysql_on_an_http_listener_is_not_mysql() {
+    // An HTTP server waits for the client to speak; MySQL always speaks first.
+    let addr = peers::http_server().await;
+    let dns = "127.0.0.1:9".parse().unwrap();
+    let timeouts = [("tls", "1s"), ("login", "1s"), ("query", "1s")];
+    let head = engine_toml(&[dns], "azure_dns = \"127.0.0.1:9\"", &timeouts);
+    let text = format!(
+        "{head}[[targets]]\ntarget = \"mysql://127.0.0.1:{}\"\n",
+        addr.port()
+    );
+    let r = peers::bounded(30, run(&text, &no_env, None)).await;
+    let t = &r.targets[0];
+    assert_eq!(class(t), Some(FailureClass::MysqlNoGreeting), "{t:#?}");
+    assert!(hint(t).contains("MySQL always speaks first"), "{}", hint(t));
+}

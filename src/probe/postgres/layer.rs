@@ -14,6 +14,7 @@ use crate::diagnose::{self, Context};
 use crate::probe::step::Step;
 use crate::probe::tls::TlsStep;
 use crate::probe::tls_upgrade::LayerUpgrade;
+pub use crate::probe::tls_upgrade::Ran;
 use crate::report::{Evidence, FailureClass, Layer, LayerResult, ProtocolEvidence, ms};
 
 pub struct PostgresStep<'a> {
@@ -23,12 +24,6 @@ pub struct PostgresStep<'a> {
     /// Startup, authentication and query together.
     pub timeout: Duration,
     pub ctx: &'a Context,
-}
-
-/// What the layer hands back: the TLS layer's result (if TLS ran) and its own.
-pub struct Ran {
-    pub tls: Option<LayerResult>,
-    pub step: Step<()>,
 }
 
 pub async fn run(stream: TcpStream, step: PostgresStep<'_>, budget: &Budget) -> Ran {
