@@ -233,6 +233,24 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
         | FailureClass::MysqlTimeout
         | FailureClass::MysqlIo
             => data::mysql(class, ctx),
+        FailureClass::RedisNotRedis
+        | FailureClass::RedisNoAnswer
+        | FailureClass::RedisTlsRefused
+        | FailureClass::RedisTlsFailed
+        | FailureClass::RedisPlaintextRefused
+        | FailureClass::RedisAuthFailed
+        | FailureClass::RedisTokenRejected
+        | FailureClass::RedisTokenExpired
+        | FailureClass::RedisNoPermission
+        | FailureClass::RedisProtectedMode
+        | FailureClass::RedisFirewall
+        | FailureClass::RedisLoading
+        | FailureClass::RedisServerError
+        | FailureClass::RedisProtocol
+        | FailureClass::RedisClosed
+        | FailureClass::RedisTimeout
+        | FailureClass::RedisIo
+            => data::redis(class),
         FailureClass::PolicyDenied => "routeproof's ad-hoc policy refused this target before connecting (the rule is named): ad-hoc targets must match a host pattern or resolve inside a network of `[policy] allow`, and link-local (IMDS, managed identity), loopback, 168.63.129.16 (except DNS), the handler's own port and the identity endpoint are always refused. Ask for a configured target by name instead, or extend the allow-list.".into(),
         FailureClass::ExpectAddresses => "The name resolved, but not to the expected address: a stale A record in the private DNS zone (the private endpoint was recreated with a new IP), or another zone answered.".into(),
         FailureClass::ExpectMaxMs => "Every layer passed but the probe took longer than `max_ms`; compare the layer timings to see which one is slow.".into(),

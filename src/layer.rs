@@ -16,6 +16,7 @@ pub enum Layer {
     Http,
     Postgres,
     Mysql,
+    Redis,
 }
 
 impl Layer {
@@ -28,6 +29,7 @@ impl Layer {
             Layer::Http => "http",
             Layer::Postgres => "postgres",
             Layer::Mysql => "mysql",
+            Layer::Redis => "redis",
         }
     }
 }

@@ -77,7 +77,9 @@ pub(super) fn target_config(
     let plan = spec.layers();
     let is_http = plan.contains(&Layer::Http);
     let is_tds = plan.contains(&Layer::Tds);
-    let is_db = plan.contains(&Layer::Postgres) || plan.contains(&Layer::Mysql);
+    let is_db = plan.contains(&Layer::Postgres)
+        || plan.contains(&Layer::Mysql)
+        || plan.contains(&Layer::Redis);
     let (mut tds, tds_tls) = TdsOptions::from_spec(&spec);
     let tls = tls_options(i, &raw, &spec, &plan, tds_tls)?;
     only(

@@ -80,3 +80,26 @@ pub(super) fn mysql(class: FailureClass, ctx: &Context) -> String {
         _ => "A socket error during the MySQL exchange: the connection was cut.".into(),
     }
 }
+
+pub(super) fn redis(class: FailureClass) -> String {
+    use FailureClass as C;
+    match class {
+        C::RedisNotRedis => "The port answered PING, but not as Redis: another service or an appliance holds this port (Azure Cache for Redis: 6380 with TLS; 6379 is the non-TLS port, off by default).".into(),
+        C::RedisNoAnswer => "TCP connected but PING was never answered: not Redis, or a firewall/NVA that accepts connections and holds them; a TLS port (6380) probed without TLS also stays silent: use `rediss://`.".into(),
+        C::RedisTlsRefused => "The server did not accept TLS: a plain (non-TLS) Redis port; Azure Cache for Redis serves TLS on 6380: use that port, or `redis://` for a plain port.".into(),
+        C::RedisTlsFailed => "The TLS handshake failed (the TLS layer's result names why): the certificate of an Azure cache names `<cache>.redis.cache.windows.net`, so probe that name, or set `ca_file` for a private CA.".into(),
+        C::RedisPlaintextRefused => "Redis answered (the route works) and refuses plain text: use `rediss://` on the TLS port (6380).".into(),
+        C::RedisAuthFailed => "Redis answered (the route works); the password or access key is wrong for this user (WRONGPASS).".into(),
+        C::RedisTokenRejected => "Redis answered (the route works) but refused the Microsoft Entra token: the user must be the identity's object id and the identity must have a data access policy on the cache.".into(),
+        C::RedisTokenExpired => "Redis answered (the route works); the Microsoft Entra token has expired: get a fresh one.".into(),
+        C::RedisNoPermission => "Redis answered (the route works); the user is authenticated but may not run PING (NOPERM): check its ACL or data access policy.".into(),
+        C::RedisProtectedMode => "Redis answered in protected mode: no password is set and it accepts only loopback clients; not how an Azure cache answers.".into(),
+        C::RedisFirewall => "Azure Cache for Redis refused this client by its firewall rules or because public network access is disabled: connect through the private endpoint (privatelink.redis.cache.windows.net).".into(),
+        C::RedisLoading => "Redis answered (the route works) but is loading its dataset into memory (LOADING): retry shortly; on Azure, after a restart or failover.".into(),
+        C::RedisServerError => "Redis answered (the route works) with an error: see the message.".into(),
+        C::RedisProtocol => "The answer is not valid Redis protocol (RESP): a proxy or another service on this port.".into(),
+        C::RedisClosed => "The server closed the connection (the message says in which phase): a TLS port probed without TLS, a proxy, or the server refusing the client.".into(),
+        C::RedisTimeout => "A Redis phase stalled (the message says which): a firewall/NVA holding the session after TLS, or a busy server.".into(),
+        _ => "A socket error during the Redis exchange: the connection was cut.".into(),
+    }
+}

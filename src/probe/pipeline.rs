@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::handshake::{Credential, TlsMode};
 use super::hop::Connector;
 use super::step::Step;
-use super::{Engine, dns, http, mysql, postgres, tcp, tds, tls};
+use super::{Engine, dns, http, mysql, postgres, redis, tcp, tds, tls};
 use crate::budget::Budget;
 use crate::diagnose::{self, Context};
 use crate::policy::AddressPolicy;
@@ -270,6 +270,28 @@ impl Engine {
                     ctx: &ctx,
                 };
                 ran.push_tls_and(mysql::run(stream, step, budget).await);
+            }
+            TargetSpec::Redis { tls: on, .. } => {
+                let mut ctx = ctx.clone();
+                let server_name = tds::server_name(name.as_deref(), stream.peer_addr().ok());
+                ctx.tls_name = Some(server_name.to_str().into_owned());
+                let (mode, tls) = self.db_tls(t, server_name, &ctx);
+                let opts = redis::Options {
+                    tls: if *on { mode } else { TlsMode::Disable },
+                    user: t.db.user.clone(),
+                    credential: match &t.db.password {
+                        Some(p) => Credential::Password(p.clone()),
+                        None => Credential::None,
+                    },
+                };
+                let timeout = self.settings.timeouts.login + self.settings.timeouts.query;
+                let step = redis::RedisStep {
+                    opts,
+                    tls,
+                    timeout,
+                    ctx: &ctx,
+                };
+                ran.push_tls_and(redis::run(stream, step, budget).await);
             }
         }
     }

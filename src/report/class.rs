@@ -121,6 +121,24 @@ failure_classes! {
     MysqlClosed = "mysql.closed",
     MysqlTimeout = "mysql.timeout",
     MysqlIo = "mysql.io",
+    /// Redis (`probe/redis.rs`).
+    RedisNotRedis = "redis.not_redis",
+    RedisNoAnswer = "redis.no_answer",
+    RedisTlsRefused = "redis.tls_refused",
+    RedisTlsFailed = "redis.tls_failed",
+    RedisPlaintextRefused = "redis.plaintext_refused",
+    RedisAuthFailed = "redis.auth_failed",
+    RedisTokenRejected = "redis.token_rejected",
+    RedisTokenExpired = "redis.token_expired",
+    RedisNoPermission = "redis.no_permission",
+    RedisProtectedMode = "redis.protected_mode",
+    RedisFirewall = "redis.firewall",
+    RedisLoading = "redis.loading",
+    RedisServerError = "redis.server_error",
+    RedisProtocol = "redis.protocol",
+    RedisClosed = "redis.closed",
+    RedisTimeout = "redis.timeout",
+    RedisIo = "redis.io",
     /// The request was refused by policy before any packet was sent (ad-hoc targets).
     PolicyDenied = "policy.denied",
     /// The resolved addresses are not the ones the target expects.
@@ -183,6 +201,16 @@ impl FailureClass {
                 | FailureClass::MysqlAuthUnsupported
                 | FailureClass::MysqlQueryFailed
                 | FailureClass::MysqlServerError
+                | FailureClass::RedisTlsRefused
+                | FailureClass::RedisPlaintextRefused
+                | FailureClass::RedisAuthFailed
+                | FailureClass::RedisTokenRejected
+                | FailureClass::RedisTokenExpired
+                | FailureClass::RedisNoPermission
+                | FailureClass::RedisProtectedMode
+                | FailureClass::RedisFirewall
+                | FailureClass::RedisLoading
+                | FailureClass::RedisServerError
         )
     }
 }
@@ -202,6 +230,6 @@ mod tests {
         for c in FailureClass::ALL {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str(), "{c:?}");
         }
-        assert_eq!(FailureClass::ALL.len(), 77);
+        assert_eq!(FailureClass::ALL.len(), 94);
     }
 }

@@ -10,6 +10,7 @@
 //! | `sqlserver://HOST[:PORT][/DATABASE]` | dns, tcp, tds |
 //! | `postgres://HOST[:5432][/DATABASE]` | dns, tcp, postgres (TLS inside) |
 //! | `mysql://HOST[:3306][/DATABASE]` | dns, tcp, mysql (TLS inside) |
+//! | `redis://HOST[:6379]`, `rediss://HOST[:6380]` | dns, tcp, (tls), redis |
 //! | `env:VAR` | the value of app setting VAR: a URI above or an ADO.NET connection string |
 
 use std::fmt;
@@ -138,6 +139,12 @@ pub enum TargetSpec {
         port: u16,
         database: Option<String>,
     },
+    /// `rediss://` is `tls: true`.
+    Redis {
+        host: Host,
+        port: u16,
+        tls: bool,
+    },
 }
 
 impl TargetSpec {
@@ -162,6 +169,8 @@ impl TargetSpec {
             TargetSpec::Sql { .. } => v.extend([Layer::Tcp, Layer::Tds]),
             TargetSpec::Postgres { .. } => v.extend([Layer::Tcp, Layer::Tls, Layer::Postgres]),
             TargetSpec::Mysql { .. } => v.extend([Layer::Tcp, Layer::Tls, Layer::Mysql]),
+            TargetSpec::Redis { tls: true, .. } => v.extend([Layer::Tcp, Layer::Tls, Layer::Redis]),
+            TargetSpec::Redis { .. } => v.extend([Layer::Tcp, Layer::Redis]),
         }
         v
     }
@@ -174,7 +183,8 @@ impl TargetSpec {
             | TargetSpec::Http { host, .. }
             | TargetSpec::Sql { host, .. }
             | TargetSpec::Postgres { host, .. }
-            | TargetSpec::Mysql { host, .. } => Some(host),
+            | TargetSpec::Mysql { host, .. }
+            | TargetSpec::Redis { host, .. } => Some(host),
         }
     }
 
@@ -197,7 +207,8 @@ impl TargetSpec {
             | TargetSpec::Http { port, .. }
             | TargetSpec::Sql { port, .. }
             | TargetSpec::Postgres { port, .. }
-            | TargetSpec::Mysql { port, .. } => Some(*port),
+            | TargetSpec::Mysql { port, .. }
+            | TargetSpec::Redis { port, .. } => Some(*port),
         }
     }
 }
@@ -212,6 +223,9 @@ impl fmt::Debug for TargetSpec {
 impl fmt::Display for TargetSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            TargetSpec::Redis { host, port, tls } => {
+                write!(f, "redis{}://{host}:{port}", if *tls { "s" } else { "" })
+            }
             TargetSpec::Dns { name, qtype } => {
                 write!(f, "dns://{name}")?;
                 if *qtype != QueryType::A {

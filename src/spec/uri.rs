@@ -44,7 +44,7 @@ pub fn parse(
 pub fn parse_uri(input: &str) -> Result<TargetSpec, TargetError> {
     let Some((scheme, _)) = input.split_once("://") else {
         return err(format!(
-            "`{}` is not a target URI: expected dns://, tcp://, tls://, http(s)://, sqlserver://, postgres://, mysql:// or env:VAR",
+            "`{}` is not a target URI: expected dns://, tcp://, tls://, http(s)://, sqlserver://, postgres://, mysql://, redis(s):// or env:VAR",
             shorten(input)
         ));
     };
@@ -139,8 +139,25 @@ pub fn parse_uri(input: &str) -> Result<TargetSpec, TargetError> {
                 }
             })
         }
+        "redis" | "rediss" => {
+            if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+                return err(format!(
+                    "{scheme}:// takes HOST[:PORT] only; put user and password in the target's keys"
+                ));
+            }
+            if !url.path().trim_matches('/').is_empty() {
+                return err(format!("{scheme}:// takes no path"));
+            }
+            let tls = scheme == "rediss";
+            let port = nonzero(url.port().unwrap_or(if tls { 6380 } else { 6379 }))?;
+            Ok(TargetSpec::Redis {
+                host: host_of(&url)?,
+                port,
+                tls,
+            })
+        }
         other => err(format!(
-            "unknown scheme `{other}`: expected dns, tcp, tls, http, https, sqlserver, postgres, mysql or env:VAR"
+            "unknown scheme `{other}`: expected dns, tcp, tls, http, https, sqlserver, postgres, mysql, redis, rediss or env:VAR"
         )),
     }
 }

@@ -158,3 +158,71 @@ async fn engine_mysql_on_an_http_listener_is_not_mysql() {
     assert_eq!(class(t), Some(FailureClass::MysqlNoGreeting), "{t:#?}");
     assert!(hint(t).contains("MySQL always speaks first"), "{}", hint(t));
 }
+
+#[tokio::test]
+async fn engine_redis_reaches_the_protocol_and_hides_the_password() {
+    let certs = Certs::new();
+    let rd = match crate::redis::start(&certs) {
+        Ok(r) => r,
+        Err(why) => return peers::skip("engine_redis_reaches_the_protocol", &why),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    certs.write(dir.path());
+    let target = |extra: &str| {
+        format!(
+            "{}[[targets]]\ntarget = \"rediss://127.0.0.1:{}\"\nsni = \"localhost\"\nca_file = \"{}\"\n{extra}\n",
+            head(),
+            rd.tls.port,
+            dir.path().join("ca.crt").display()
+        )
+    };
+    // Credential-free: TLS (the TLS layer's), PING answered (-NOAUTH proves Redis): passed.
+    let r = peers::bounded(30, run(&target(""), &no_env, None)).await;
+    let t = &r.targets[0];
+    assert!(t.ok, "{t:#?}");
+    assert_eq!(t.reached, Some(Layer::Redis));
+    assert_eq!(layers(t), vec![Layer::Tcp, Layer::Tls, Layer::Redis]);
+
+    // A planted wrong password for an ACL user: redis.auth_failed; not in the report.
+    let text = target("user = \"alice\"\npassword = \"env:RD_PW\"");
+    let r = run(&text, &env_of(&[("RD_PW", PLANTED_PASSWORD)]), None).await;
+    let t = &r.targets[0];
+    assert_eq!(class(t), Some(FailureClass::RedisAuthFailed), "{t:#?}");
+    assert_eq!(t.reached, Some(Layer::Redis));
+    assert!(
+        hint(t).contains("password or access key is wrong"),
+        "{}",
+        hint(t)
+    );
+    peers::assert_no_secret("the JSON report", &serde_json::to_string(&r).unwrap());
+
+    let r = run(&text, &env_of(&[("RD_PW", "alicepass")]), None).await;
+    assert!(r.targets[0].ok, "{:#?}", r.targets[0]);
+}
+
+#[tokio::test]
+async fn engine_redis_on_an_http_listener_is_not_redis() {
+    let addr = peers::http_server().await;
+    let dns = "127.0.0.1:9".parse().unwrap();
+    let timeouts = [("login", "2s"), ("query", "1s")];
+    let head = engine_toml(&[dns], "azure_dns = \"127.0.0.1:9\"", &timeouts);
+    let text = format!(
+        "{head}[[targets]]\ntarget = \"redis://127.0.0.1:{}\"\n",
+        addr.port()
+    );
+    let r = peers::bounded(30, run(&text, &no_env, None)).await;
+    let t = &r.targets[0];
+    assert_eq!(t.reached, Some(Layer::Tcp), "{t:#?}");
+    assert!(
+        matches!(
+            class(t),
+            Some(FailureClass::RedisNotRedis | FailureClass::RedisProtocol)
+        ),
+        "{t:#?}"
+    );
+    assert!(
+        hint(t).contains("not as Redis") || hint(t).contains("not valid Redis protocol"),
+        "{}",
+        hint(t)
+    );
+}
