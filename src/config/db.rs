@@ -1,5 +1,6 @@
 //! The keys of a data-service target (`postgres://`): `tls` (disable, require,
-//! verify-full), `user`, `password` (a value or `env:VAR`; a password makes the probe log in).
+//! verify-full), `user`, `password` (a value or `env:VAR`; a password makes the probe log in;
+//! Redis takes one alone: `AUTH password`, the default user / access key).
 
 use crate::env::{ConfigError, EnvLookup};
 use crate::secret::Secret;
@@ -10,6 +11,7 @@ pub(super) fn db_keys(
     tls: &Option<String>,
     user: &Option<String>,
     password: &Option<String>,
+    needs_user: bool,
     env: EnvLookup,
 ) -> Result<DbOptions, ConfigError> {
     let key = |k: &str| format!("targets[{i}].{k}");
@@ -33,7 +35,7 @@ pub(super) fn db_keys(
         })),
         None => None,
     };
-    if password.is_some() && user.is_none() {
+    if needs_user && password.is_some() && user.is_none() {
         return Err(ConfigError::new(key("user"), "a login needs a user"));
     }
     if let Some(u) = user

@@ -96,7 +96,14 @@ pub(super) fn target_config(
             "sqlserver://",
         )?;
         only(i, raw.client_id.is_some(), "client_id", "sqlserver://")?;
-        db_keys(i, &raw.tls, &raw.user, &raw.password, env)?
+        db_keys(
+            i,
+            &raw.tls,
+            &raw.user,
+            &raw.password,
+            !plan.contains(&Layer::Redis),
+            env,
+        )?
     } else {
         Default::default()
     };
