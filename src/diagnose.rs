@@ -27,6 +27,8 @@ pub struct Context {
     pub sql_error: Option<u32>,
     /// `host:port` of a TDS redirect.
     pub redirect: Option<String>,
+    /// The address a data service said it saw us as (pg_hba's `host "ADDR"`).
+    pub witness: Option<IpAddr>,
 }
 
 impl Context {
@@ -190,6 +192,65 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
             _ => "Logged in, but the query failed: check the query and the login's permissions. The route works.".into(),
         },
         FailureClass::TdsTimeout => "A TDS phase stalled (the message says which): a firewall/NVA inspecting port 1433 that holds the session, or a server under heavy load. A paused serverless database does not stall: it answers the first login at once with error 40613 and resumes in about a minute.".into(),
+        FailureClass::PostgresNotPostgres
+        | FailureClass::PostgresNoAnswer
+        | FailureClass::PostgresTlsRefused
+        | FailureClass::PostgresTlsFailed
+        | FailureClass::PostgresNoHbaEntry
+        | FailureClass::PostgresHbaRejected
+        | FailureClass::PostgresAuthFailed
+        | FailureClass::PostgresTokenRejected
+        | FailureClass::PostgresUnknownUser
+        | FailureClass::PostgresDatabaseMissing
+        | FailureClass::PostgresTooManyConnections
+        | FailureClass::PostgresServerStarting
+        | FailureClass::PostgresAuthUnsupported
+        | FailureClass::PostgresQueryFailed
+        | FailureClass::PostgresServerError
+        | FailureClass::PostgresProtocol
+        | FailureClass::PostgresClosed
+        | FailureClass::PostgresTimeout
+        | FailureClass::PostgresIo => data::postgres(class, ctx),
+        FailureClass::MysqlNotMysql
+        | FailureClass::MysqlNoGreeting
+        | FailureClass::MysqlTlsRefused
+        | FailureClass::MysqlTlsFailed
+        | FailureClass::MysqlAuthFailed
+        | FailureClass::MysqlTokenRejected
+        | FailureClass::MysqlHostNotAllowed
+        | FailureClass::MysqlFirewall
+        | FailureClass::MysqlInsecureTransport
+        | FailureClass::MysqlDatabaseMissing
+        | FailureClass::MysqlDatabaseAccessDenied
+        | FailureClass::MysqlTooManyConnections
+        | FailureClass::MysqlPasswordExpired
+        | FailureClass::MysqlCleartextNeedsTls
+        | FailureClass::MysqlAuthUnsupported
+        | FailureClass::MysqlQueryFailed
+        | FailureClass::MysqlServerError
+        | FailureClass::MysqlProtocol
+        | FailureClass::MysqlClosed
+        | FailureClass::MysqlTimeout
+        | FailureClass::MysqlIo
+            => data::mysql(class, ctx),
+        FailureClass::RedisNotRedis
+        | FailureClass::RedisNoAnswer
+        | FailureClass::RedisTlsRefused
+        | FailureClass::RedisTlsFailed
+        | FailureClass::RedisPlaintextRefused
+        | FailureClass::RedisAuthFailed
+        | FailureClass::RedisTokenRejected
+        | FailureClass::RedisTokenExpired
+        | FailureClass::RedisNoPermission
+        | FailureClass::RedisProtectedMode
+        | FailureClass::RedisFirewall
+        | FailureClass::RedisLoading
+        | FailureClass::RedisServerError
+        | FailureClass::RedisProtocol
+        | FailureClass::RedisClosed
+        | FailureClass::RedisTimeout
+        | FailureClass::RedisIo
+            => data::redis(class),
         FailureClass::PolicyDenied => "routeproof's ad-hoc policy refused this target before connecting (the rule is named): ad-hoc targets must match a host pattern or resolve inside a network of `[policy] allow`, and link-local (IMDS, managed identity), loopback, 168.63.129.16 (except DNS), the handler's own port and the identity endpoint are always refused. Ask for a configured target by name instead, or extend the allow-list.".into(),
         FailureClass::ExpectAddresses => "The name resolved, but not to the expected address: a stale A record in the private DNS zone (the private endpoint was recreated with a new IP), or another zone answered.".into(),
         FailureClass::ExpectMaxMs => "Every layer passed but the probe took longer than `max_ms`; compare the layer timings to see which one is slow.".into(),
@@ -271,5 +332,6 @@ fn http_status_hint(ctx: &Context) -> String {
     }
 }
 
+mod data;
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,9 @@ pub enum Layer {
     Http,
     Service,
     Smb,
+    Postgres,
+    Mysql,
+    Redis,
 }
 
 impl Layer {
@@ -28,6 +31,9 @@ impl Layer {
             Layer::Http => "http",
             Layer::Service => "service",
             Layer::Smb => "smb",
+            Layer::Postgres => "postgres",
+            Layer::Mysql => "mysql",
+            Layer::Redis => "redis",
         }
     }
 }

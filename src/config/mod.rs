@@ -4,6 +4,7 @@
 //! `TargetSpec` belongs. One file per section: `engine`, `targets`, `tls_http`, `tds`,
 //! `policy`, and the value parsers in `values`.
 
+mod db;
 mod engine;
 mod policy;
 mod targets;

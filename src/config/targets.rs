@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use super::db::db_keys;
 use super::tds::tds_keys;
 use super::tls_http::{RawStatus, http_options, tls_options};
 use super::values::parse_net;
@@ -45,6 +46,8 @@ pub(super) struct RawTarget {
     pub(super) client_id: Option<String>,
     pub(super) query: Option<String>,
     pub(super) strict: Option<bool>,
+    // Data services (postgres://): disable, require, verify-full; user and password above.
+    pub(super) tls: Option<String>,
 }
 
 pub(super) fn target_config(
@@ -77,11 +80,39 @@ pub(super) fn target_config(
     let plan = spec.layers();
     let is_http = plan.contains(&Layer::Http);
     let is_tds = plan.contains(&Layer::Tds);
+    let is_db = plan.contains(&Layer::Postgres)
+        || plan.contains(&Layer::Mysql)
+        || plan.contains(&Layer::Redis);
     let (mut tds, tds_tls) = TdsOptions::from_spec(&spec);
     let tls = tls_options(i, &raw, &spec, &plan, tds_tls)?;
+    only(
+        i,
+        !is_db && raw.tls.is_some(),
+        "tls",
+        "postgres:// and mysql://",
+    )?;
+    let db = if is_db {
+        only(
+            i,
+            raw.authentication.is_some(),
+            "authentication",
+            "sqlserver://",
+        )?;
+        only(i, raw.client_id.is_some(), "client_id", "sqlserver://")?;
+        db_keys(
+            i,
+            &raw.tls,
+            &raw.user,
+            &raw.password,
+            !plan.contains(&Layer::Redis),
+            env,
+        )?
+    } else {
+        Default::default()
+    };
     for (k, present) in [
-        ("user", raw.user.is_some()),
-        ("password", raw.password.is_some()),
+        ("user", !is_db && raw.user.is_some()),
+        ("password", !is_db && raw.password.is_some()),
         ("authentication", raw.authentication.is_some()),
         ("client_id", raw.client_id.is_some()),
         ("query", raw.query.is_some()),
@@ -142,6 +173,7 @@ pub(super) fn target_config(
         tls,
         http,
         tds,
+        db,
     })
 }
 

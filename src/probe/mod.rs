@@ -19,6 +19,7 @@ pub mod step;
 pub mod tcp;
 pub mod tds;
 pub mod tls;
+pub mod tls_upgrade;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};

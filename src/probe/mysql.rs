@@ -46,11 +46,13 @@ use super::handshake::{
     self, Credential, IoFail, IoStop, TlsInfo, TlsMode, TlsUpgrade, UpgradeErrorKind, ms,
 };
 
+mod layer;
 mod login;
 #[cfg(test)]
 mod tests;
 mod wire;
 
+pub use layer::{MysqlStep, Ran, class, run};
 pub use wire::{CACHING_SHA2, CLEAR, NATIVE};
 
 pub const PROBE_USER: &str = "routeproof_probe";

@@ -8,14 +8,15 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::handshake::{Credential, TlsMode};
 use super::hop::Connector;
 use super::step::Step;
-use super::{Engine, dns, http, service, smb, tcp, tds, tls};
+use super::{Engine, dns, http, mysql, postgres, redis, service, smb, tcp, tds, tls};
 use crate::budget::Budget;
 use crate::diagnose::{self, Context};
 use crate::policy::AddressPolicy;
 use crate::report::{Evidence, FailureClass, Layer, LayerResult, Skipped, TargetReport, ms};
-use crate::spec::{Host, TargetConfig, TargetSpec};
+use crate::spec::{DbTls, Host, TargetConfig, TargetSpec};
 
 /// The layers run so far and the warnings they raised.
 #[derive(Default)]
@@ -31,6 +32,14 @@ impl Ran {
         let ok = step.result.ok;
         self.layers.push(step.result);
         step.next.filter(|_| ok)
+    }
+
+    /// A data-service layer's result, after the TLS layer's if TLS ran inside it.
+    fn push_tls_and(&mut self, out: super::tls_upgrade::Ran) {
+        if let Some(tls) = out.tls {
+            self.push::<()>(Step::last(tls));
+        }
+        self.push(out.step);
     }
 }
 
@@ -249,6 +258,72 @@ impl Engine {
                 };
                 ran.push(tds::run(stream, step, budget).await);
             }
+            TargetSpec::Postgres { database, .. } => {
+                let mut ctx = ctx.clone();
+                let server_name = tds::server_name(name.as_deref(), stream.peer_addr().ok());
+                ctx.tls_name = Some(server_name.to_str().into_owned());
+                let (mode, tls) = self.db_tls(t, server_name, &ctx);
+                let mut opts = postgres::Options::credential_free(mode);
+                opts.database = database.clone();
+                if let Some(u) = &t.db.user {
+                    opts.user = u.clone();
+                }
+                if let Some(p) = &t.db.password {
+                    opts.credential = Credential::Password(p.clone());
+                }
+                let timeout = self.settings.timeouts.login + self.settings.timeouts.query;
+                let step = postgres::PostgresStep {
+                    opts,
+                    tls,
+                    timeout,
+                    ctx: &ctx,
+                };
+                ran.push_tls_and(postgres::run(stream, step, budget).await);
+            }
+            TargetSpec::Mysql { database, .. } => {
+                let mut ctx = ctx.clone();
+                let server_name = tds::server_name(name.as_deref(), stream.peer_addr().ok());
+                ctx.tls_name = Some(server_name.to_str().into_owned());
+                let (mode, tls) = self.db_tls(t, server_name, &ctx);
+                let mut opts = mysql::Options::credential_free(mode);
+                opts.database = database.clone();
+                if let Some(u) = &t.db.user {
+                    opts.user = u.clone();
+                }
+                if let Some(p) = &t.db.password {
+                    opts.credential = Credential::Password(p.clone());
+                }
+                let timeout = self.settings.timeouts.login + self.settings.timeouts.query;
+                let step = mysql::MysqlStep {
+                    opts,
+                    tls,
+                    timeout,
+                    ctx: &ctx,
+                };
+                ran.push_tls_and(mysql::run(stream, step, budget).await);
+            }
+            TargetSpec::Redis { tls: on, .. } => {
+                let mut ctx = ctx.clone();
+                let server_name = tds::server_name(name.as_deref(), stream.peer_addr().ok());
+                ctx.tls_name = Some(server_name.to_str().into_owned());
+                let (mode, tls) = self.db_tls(t, server_name, &ctx);
+                let opts = redis::Options {
+                    tls: if *on { mode } else { TlsMode::Disable },
+                    user: t.db.user.clone(),
+                    credential: match &t.db.password {
+                        Some(p) => Credential::Password(p.clone()),
+                        None => Credential::None,
+                    },
+                };
+                let timeout = self.settings.timeouts.login + self.settings.timeouts.query;
+                let step = redis::RedisStep {
+                    opts,
+                    tls,
+                    timeout,
+                    ctx: &ctx,
+                };
+                ran.push_tls_and(redis::run(stream, step, budget).await);
+            }
         }
     }
 
@@ -271,6 +346,30 @@ impl Engine {
             None if http_checks(&t.http) => None,
             None => service::ServiceTarget::recognise(&h),
         }
+    }
+
+    /// The TLS mode and the TLS layer's input of a data-service target (`postgres://`, `mysql://`).
+    fn db_tls<'a>(
+        &self,
+        t: &TargetConfig,
+        server_name: rustls::pki_types::ServerName<'static>,
+        ctx: &'a Context,
+    ) -> (TlsMode, tls::TlsStep<'a>) {
+        let mode = match t.db.tls {
+            DbTls::Disable => TlsMode::Disable,
+            DbTls::Require => TlsMode::Require,
+            DbTls::VerifyFull => TlsMode::VerifyFull,
+        };
+        let step = tls::TlsStep {
+            server_name,
+            roots: self.roots_for(&t.tls),
+            insecure: t.tls.insecure || t.db.tls == DbTls::Require,
+            alpn: Vec::new(),
+            timeout: self.settings.timeouts.tls,
+            cert_days_left: t.tls.cert_days_left,
+            ctx,
+        };
+        (mode, step)
     }
 
     /// The TLS layer over `stream`; hands on the TLS stream when it passed.

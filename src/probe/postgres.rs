@@ -50,9 +50,12 @@ use super::handshake::{
 };
 
 mod auth;
+mod layer;
 #[cfg(test)]
 mod tests;
 mod wire;
+
+pub use layer::{PostgresStep, Ran, class, run};
 
 /// The user the credential-free startup names. It need not exist: the pg_hba check
 /// (and its witness) comes before the role lookup.

@@ -35,6 +35,9 @@ use super::handshake::{
     self, Credential, IoFail, IoStop, TlsInfo, TlsMode, TlsUpgrade, UpgradeErrorKind, ms, printable,
 };
 
+mod layer;
+pub use layer::{Ran, RedisStep, class, run};
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub tls: TlsMode,

@@ -172,6 +172,12 @@ fn layer(out: &mut String, l: &LayerResult, target_failure: Option<&Failure>) {
                 s.smb["dialect"].as_str().unwrap_or("no dialect")
             );
         }
+        Evidence::Protocol(p) => {
+            let _ = match p.witness {
+                Some(w) => writeln!(out, "{head}{} (server saw us as {w})", p.protocol),
+                None => writeln!(out, "{head}{}", p.protocol),
+            };
+        }
         Evidence::None {} => {
             let _ = writeln!(out, "{head}");
         }

@@ -76,6 +76,69 @@ failure_classes! {
     TdsQuery = "tds.query",
     /// The message says which phase: prelogin, login or query.
     TdsTimeout = "tds.timeout",
+    /// PostgreSQL (`probe/postgres.rs`): the port answered, but not with `S`/`N`.
+    PostgresNotPostgres = "postgres.not_postgres",
+    /// TCP accepted; `SSLRequest` never answered.
+    PostgresNoAnswer = "postgres.no_answer",
+    PostgresTlsRefused = "postgres.tls_refused",
+    PostgresTlsFailed = "postgres.tls_failed",
+    /// 28000 `no pg_hba.conf entry for host "ADDR"`: the evidence's `witness`.
+    PostgresNoHbaEntry = "postgres.no_hba_entry",
+    PostgresHbaRejected = "postgres.hba_rejected",
+    PostgresAuthFailed = "postgres.auth_failed",
+    PostgresTokenRejected = "postgres.token_rejected",
+    PostgresUnknownUser = "postgres.unknown_user",
+    PostgresDatabaseMissing = "postgres.database_missing",
+    PostgresTooManyConnections = "postgres.too_many_connections",
+    PostgresServerStarting = "postgres.server_starting",
+    PostgresAuthUnsupported = "postgres.auth_unsupported",
+    PostgresQueryFailed = "postgres.query_failed",
+    PostgresServerError = "postgres.server_error",
+    PostgresProtocol = "postgres.protocol",
+    /// The server closed mid-handshake (the message says which phase).
+    PostgresClosed = "postgres.closed",
+    PostgresTimeout = "postgres.timeout",
+    PostgresIo = "postgres.io",
+    /// MySQL / MariaDB (`probe/mysql.rs`); 1045/1130/firewall refusals carry the `witness`.
+    MysqlNotMysql = "mysql.not_mysql",
+    MysqlNoGreeting = "mysql.no_greeting",
+    MysqlTlsRefused = "mysql.tls_refused",
+    MysqlTlsFailed = "mysql.tls_failed",
+    MysqlAuthFailed = "mysql.auth_failed",
+    MysqlTokenRejected = "mysql.token_rejected",
+    MysqlHostNotAllowed = "mysql.host_not_allowed",
+    MysqlFirewall = "mysql.firewall",
+    MysqlInsecureTransport = "mysql.insecure_transport",
+    MysqlDatabaseMissing = "mysql.database_missing",
+    MysqlDatabaseAccessDenied = "mysql.database_access_denied",
+    MysqlTooManyConnections = "mysql.too_many_connections",
+    MysqlPasswordExpired = "mysql.password_expired",
+    MysqlCleartextNeedsTls = "mysql.cleartext_needs_tls",
+    MysqlAuthUnsupported = "mysql.auth_unsupported",
+    MysqlQueryFailed = "mysql.query_failed",
+    MysqlServerError = "mysql.server_error",
+    MysqlProtocol = "mysql.protocol",
+    MysqlClosed = "mysql.closed",
+    MysqlTimeout = "mysql.timeout",
+    MysqlIo = "mysql.io",
+    /// Redis (`probe/redis.rs`).
+    RedisNotRedis = "redis.not_redis",
+    RedisNoAnswer = "redis.no_answer",
+    RedisTlsRefused = "redis.tls_refused",
+    RedisTlsFailed = "redis.tls_failed",
+    RedisPlaintextRefused = "redis.plaintext_refused",
+    RedisAuthFailed = "redis.auth_failed",
+    RedisTokenRejected = "redis.token_rejected",
+    RedisTokenExpired = "redis.token_expired",
+    RedisNoPermission = "redis.no_permission",
+    RedisProtectedMode = "redis.protected_mode",
+    RedisFirewall = "redis.firewall",
+    RedisLoading = "redis.loading",
+    RedisServerError = "redis.server_error",
+    RedisProtocol = "redis.protocol",
+    RedisClosed = "redis.closed",
+    RedisTimeout = "redis.timeout",
+    RedisIo = "redis.io",
     /// The request was refused by policy before any packet was sent (ad-hoc targets).
     PolicyDenied = "policy.denied",
     /// The resolved addresses are not the ones the target expects.
@@ -138,6 +201,41 @@ impl FailureClass {
                 | FailureClass::ServiceUnexpected
                 | FailureClass::ServicePublicPath
                 | FailureClass::SmbNegotiateRejected
+                | FailureClass::PostgresTlsRefused
+                | FailureClass::PostgresNoHbaEntry
+                | FailureClass::PostgresHbaRejected
+                | FailureClass::PostgresAuthFailed
+                | FailureClass::PostgresTokenRejected
+                | FailureClass::PostgresUnknownUser
+                | FailureClass::PostgresDatabaseMissing
+                | FailureClass::PostgresTooManyConnections
+                | FailureClass::PostgresServerStarting
+                | FailureClass::PostgresAuthUnsupported
+                | FailureClass::PostgresQueryFailed
+                | FailureClass::PostgresServerError
+                | FailureClass::MysqlTlsRefused
+                | FailureClass::MysqlAuthFailed
+                | FailureClass::MysqlTokenRejected
+                | FailureClass::MysqlHostNotAllowed
+                | FailureClass::MysqlFirewall
+                | FailureClass::MysqlInsecureTransport
+                | FailureClass::MysqlDatabaseMissing
+                | FailureClass::MysqlDatabaseAccessDenied
+                | FailureClass::MysqlTooManyConnections
+                | FailureClass::MysqlPasswordExpired
+                | FailureClass::MysqlAuthUnsupported
+                | FailureClass::MysqlQueryFailed
+                | FailureClass::MysqlServerError
+                | FailureClass::RedisTlsRefused
+                | FailureClass::RedisPlaintextRefused
+                | FailureClass::RedisAuthFailed
+                | FailureClass::RedisTokenRejected
+                | FailureClass::RedisTokenExpired
+                | FailureClass::RedisNoPermission
+                | FailureClass::RedisProtectedMode
+                | FailureClass::RedisFirewall
+                | FailureClass::RedisLoading
+                | FailureClass::RedisServerError
         )
     }
 }
@@ -157,6 +255,6 @@ mod tests {
         for c in FailureClass::ALL {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str(), "{c:?}");
         }
-        assert_eq!(FailureClass::ALL.len(), 52);
+        assert_eq!(FailureClass::ALL.len(), 109);
     }
 }

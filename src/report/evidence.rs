@@ -16,7 +16,19 @@ pub enum Evidence {
     Tds(Box<TdsEvidence>),
     Service(Box<ServiceEvidence>),
     Smb(SmbEvidence),
+    Protocol(Box<ProtocolEvidence>),
     None {},
+}
+
+/// A data-service protocol layer (`postgres`): the probe module's own evidence, as it
+/// serializes it, and the address the server said it saw us as, if it named one.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProtocolEvidence {
+    pub protocol: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness: Option<std::net::IpAddr>,
+    /// The module's evidence (`postgres::Evidence`), never a password or token.
+    pub detail: serde_json::Value,
 }
 
 /// SQL Server / Azure SQL evidence. Phases are absent when they did not run.

@@ -36,6 +36,28 @@ pub struct TargetConfig {
     pub tls: TlsOptions,
     pub http: HttpOptions,
     pub tds: TdsOptions,
+    /// The data-service keys (`postgres://`).
+    pub db: DbOptions,
+}
+
+/// Whether and how a data-service probe encrypts (like libpq's `sslmode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DbTls {
+    Disable,
+    /// Encrypt without checking the certificate.
+    Require,
+    /// Chain and name checked (the default).
+    #[default]
+    VerifyFull,
+}
+
+/// The keys of a data-service target (`postgres://`): TLS mode, login user, password.
+/// Without a password the probe is credential-free.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DbOptions {
+    pub tls: DbTls,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
 }
 
 /// How a `sqlserver://` target logs in and what it runs.
@@ -111,6 +133,7 @@ impl TargetConfig {
             },
             http: HttpOptions::default(),
             tds,
+            db: DbOptions::default(),
         }
     }
 }

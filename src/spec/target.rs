@@ -9,6 +9,9 @@
 //! | `http://…`, `https://…` | dns, tcp, (tls), http |
 //! | `sqlserver://HOST[:PORT][/DATABASE]` | dns, tcp, tds |
 //! | `smb://HOST[:PORT]` (445) | dns, tcp, smb |
+//! | `postgres://HOST[:5432][/DATABASE]` | dns, tcp, postgres (TLS inside) |
+//! | `mysql://HOST[:3306][/DATABASE]` | dns, tcp, mysql (TLS inside) |
+//! | `redis://HOST[:6379]`, `rediss://HOST[:6380]` | dns, tcp, (tls), redis |
 //! | `env:VAR` | the value of app setting VAR: a URI above or an ADO.NET connection string |
 
 use std::fmt;
@@ -132,6 +135,22 @@ pub enum TargetSpec {
         host: Host,
         port: u16,
     },
+    Postgres {
+        host: Host,
+        port: u16,
+        database: Option<String>,
+    },
+    Mysql {
+        host: Host,
+        port: u16,
+        database: Option<String>,
+    },
+    /// `rediss://` is `tls: true`.
+    Redis {
+        host: Host,
+        port: u16,
+        tls: bool,
+    },
 }
 
 impl TargetSpec {
@@ -155,6 +174,10 @@ impl TargetSpec {
             }
             TargetSpec::Sql { .. } => v.extend([Layer::Tcp, Layer::Tds]),
             TargetSpec::Smb { .. } => v.extend([Layer::Tcp, Layer::Smb]),
+            TargetSpec::Postgres { .. } => v.extend([Layer::Tcp, Layer::Tls, Layer::Postgres]),
+            TargetSpec::Mysql { .. } => v.extend([Layer::Tcp, Layer::Tls, Layer::Mysql]),
+            TargetSpec::Redis { tls: true, .. } => v.extend([Layer::Tcp, Layer::Tls, Layer::Redis]),
+            TargetSpec::Redis { .. } => v.extend([Layer::Tcp, Layer::Redis]),
         }
         v
     }
@@ -166,7 +189,10 @@ impl TargetSpec {
             | TargetSpec::Tls { host, .. }
             | TargetSpec::Http { host, .. }
             | TargetSpec::Sql { host, .. }
-            | TargetSpec::Smb { host, .. } => Some(host),
+            | TargetSpec::Smb { host, .. }
+            | TargetSpec::Postgres { host, .. }
+            | TargetSpec::Mysql { host, .. }
+            | TargetSpec::Redis { host, .. } => Some(host),
         }
     }
 
@@ -188,7 +214,10 @@ impl TargetSpec {
             | TargetSpec::Tls { port, .. }
             | TargetSpec::Http { port, .. }
             | TargetSpec::Sql { port, .. }
-            | TargetSpec::Smb { port, .. } => Some(*port),
+            | TargetSpec::Smb { port, .. }
+            | TargetSpec::Postgres { port, .. }
+            | TargetSpec::Mysql { port, .. }
+            | TargetSpec::Redis { port, .. } => Some(*port),
         }
     }
 }
@@ -203,6 +232,9 @@ impl fmt::Debug for TargetSpec {
 impl fmt::Display for TargetSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            TargetSpec::Redis { host, port, tls } => {
+                write!(f, "redis{}://{host}:{port}", if *tls { "s" } else { "" })
+            }
             TargetSpec::Dns { name, qtype } => {
                 write!(f, "dns://{name}")?;
                 if *qtype != QueryType::A {
@@ -227,6 +259,26 @@ impl fmt::Display for TargetSpec {
                 ..
             } => {
                 write!(f, "sqlserver://{host}:{port}")?;
+                if let Some(db) = database {
+                    write!(f, "/{db}")?;
+                }
+                Ok(())
+            }
+            TargetSpec::Postgres {
+                host,
+                port,
+                database,
+            }
+            | TargetSpec::Mysql {
+                host,
+                port,
+                database,
+            } => {
+                let scheme = match self {
+                    TargetSpec::Mysql { .. } => "mysql",
+                    _ => "postgres",
+                };
+                write!(f, "{scheme}://{host}:{port}")?;
                 if let Some(db) = database {
                     write!(f, "/{db}")?;
                 }

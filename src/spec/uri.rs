@@ -44,7 +44,7 @@ pub fn parse(
 pub fn parse_uri(input: &str) -> Result<TargetSpec, TargetError> {
     let Some((scheme, _)) = input.split_once("://") else {
         return err(format!(
-            "`{}` is not a target URI: expected dns://, tcp://, tls://, http(s)://, sqlserver:// or env:VAR",
+            "`{}` is not a target URI: expected dns://, tcp://, tls://, http(s)://, sqlserver://, postgres://, mysql://, redis(s):// or env:VAR",
             shorten(input)
         ));
     };
@@ -116,8 +116,56 @@ pub fn parse_uri(input: &str) -> Result<TargetSpec, TargetError> {
                 },
             })
         }
+        "postgres" | "postgresql" | "mysql" => {
+            let pg = scheme != "mysql";
+            // No user info (a password in a URI would be shown): user and password are keys.
+            if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+                return err(format!(
+                    "{scheme}:// takes HOST[:PORT][/DATABASE] only; put tls, user and password in the target's keys"
+                ));
+            }
+            let path = url.path().trim_matches('/');
+            if path.contains('/') {
+                return err(format!(
+                    "{scheme}:// takes at most one path segment: the database"
+                ));
+            }
+            let (host, database) = (host_of(&url)?, (!path.is_empty()).then(|| path.to_string()));
+            Ok(if pg {
+                let port = nonzero(url.port().unwrap_or(5432))?;
+                TargetSpec::Postgres {
+                    host,
+                    port,
+                    database,
+                }
+            } else {
+                let port = nonzero(url.port().unwrap_or(3306))?;
+                TargetSpec::Mysql {
+                    host,
+                    port,
+                    database,
+                }
+            })
+        }
+        "redis" | "rediss" => {
+            if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+                return err(format!(
+                    "{scheme}:// takes HOST[:PORT] only; put user and password in the target's keys"
+                ));
+            }
+            if !url.path().trim_matches('/').is_empty() {
+                return err(format!("{scheme}:// takes no path"));
+            }
+            let tls = scheme == "rediss";
+            let port = nonzero(url.port().unwrap_or(if tls { 6380 } else { 6379 }))?;
+            Ok(TargetSpec::Redis {
+                host: host_of(&url)?,
+                port,
+                tls,
+            })
+        }
         other => err(format!(
-            "unknown scheme `{other}`: expected dns, tcp, tls, http, https, smb, sqlserver or env:VAR"
+            "unknown scheme `{other}`: expected dns, tcp, tls, http, https, smb, sqlserver, postgres, mysql, redis, rediss or env:VAR"
         )),
     }
 }

@@ -256,8 +256,7 @@ fn compact_record_of_a_ten_target_run() {
     let back: RunRecord = serde_json::from_slice(&serde_json::to_vec(&run).unwrap()).unwrap();
     assert_eq!(back, run);
     let foreign: TargetRecord =
-        serde_json::from_str(r#"{"name":"x","ok":false,"class":"future.class","ms":1}"#)
-            .unwrap();
+        serde_json::from_str(r#"{"name":"x","ok":false,"class":"future.class","ms":1}"#).unwrap();
     assert_eq!(
         foreign.class,
         Some(StoredClass::Other("future.class".into()))

@@ -220,6 +220,11 @@ fn layer_span(
                 v.verdict.clone(),
             ));
         }
+        Evidence::Protocol(p) => {
+            if let Some(w) = p.witness {
+                attrs.push(KeyValue::new("routeproof.witness", w.to_string()));
+            }
+        }
         Evidence::Smb(_) | Evidence::None {} => {}
     }
     let mut span = tracer

@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::peers::{self, Certs, Proc};
 
-fn start(certs: &Certs, tls: bool) -> Result<Proc, String> {
+pub(crate) fn start(certs: &Certs, tls: bool) -> Result<Proc, String> {
     for bin in [
         "/usr/sbin/mariadbd",
         "/usr/bin/mariadb-install-db",

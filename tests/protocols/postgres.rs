@@ -15,12 +15,12 @@ use crate::peers::{self, Certs, Proc};
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 
-struct Pg {
-    proc: Proc,
+pub(crate) struct Pg {
+    pub(crate) proc: Proc,
     token: String,
 }
 
-fn start(certs: &Certs, ssl: bool) -> Result<Pg, String> {
+pub(crate) fn start(certs: &Certs, ssl: bool) -> Result<Pg, String> {
     if !Path::new(BIN).join("initdb").exists() {
         return Err(format!("{BIN}/initdb not found (postgresql-15)"));
     }

@@ -14,13 +14,13 @@ use crate::peers::{self, Certs, Proc};
 
 const OBJECT_ID: &str = "6f1c2a4e-0000-4000-8000-000000000001";
 
-struct Redis {
-    tls: Proc,
+pub(crate) struct Redis {
+    pub(crate) tls: Proc,
     plain_port: u16,
     token: String,
 }
 
-fn start(certs: &Certs) -> Result<Redis, String> {
+pub(crate) fn start(certs: &Certs) -> Result<Redis, String> {
     if !Path::new("/usr/bin/redis-server").exists() {
         return Err("/usr/bin/redis-server not found (redis-server)".into());
     }

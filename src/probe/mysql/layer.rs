@@ -1,0 +1,127 @@
+//! The MySQL layer in the engine's one shape: `run(TcpStream, MysqlStep, &Budget)`.
+//! TLS goes through the TLS layer (`tls_upgrade::LayerUpgrade`), so the certificate
+//! evidence is the report's `tls` layer; the probe's own evidence is the `mysql` layer.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::{Kind, Options, Phase, probe};
+use crate::budget::Budget;
+use crate::diagnose::{self, Context};
+use crate::probe::step::Step;
+use crate::probe::tls::TlsStep;
+use crate::probe::tls_upgrade::LayerUpgrade;
+pub use crate::probe::tls_upgrade::Ran;
+use crate::report::{Evidence, FailureClass, Layer, LayerResult, ProtocolEvidence, ms};
+
+pub struct MysqlStep<'a> {
+    pub opts: Options,
+    /// The TLS layer's input (ignored when `opts.tls` is `Disable`).
+    pub tls: TlsStep<'a>,
+    /// Greeting, login and query together.
+    pub timeout: Duration,
+    pub ctx: &'a Context,
+}
+
+pub async fn run(stream: TcpStream, step: MysqlStep<'_>, budget: &Budget) -> Ran {
+    let start = Instant::now();
+    let (limit, _) = budget.limit(step.tls.timeout + step.timeout);
+    let deadline = Instant::now() + limit;
+    let slot = Mutex::new(None);
+    let upgrade = LayerUpgrade {
+        step: step.tls,
+        out: &slot,
+    };
+    let out = probe(stream, &step.opts, upgrade, deadline).await;
+    let tls = slot.into_inner().unwrap_or_else(|p| p.into_inner());
+    let witness = out.evidence.witness;
+    let error = out.failure.as_ref().map(|f| {
+        let mut ctx = step.ctx.clone();
+        ctx.witness = witness;
+        diagnose::failure(Some(Layer::Mysql), class(&f.kind), f.message.clone(), &ctx)
+    });
+    let evidence = ProtocolEvidence {
+        protocol: "mysql",
+        witness,
+        detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
+    };
+    Ran {
+        tls,
+        step: Step::last(LayerResult {
+            layer: Layer::Mysql,
+            ok: error.is_none(),
+            duration_ms: ms(start.elapsed()),
+            error,
+            evidence: Evidence::Protocol(Box::new(evidence)),
+        }),
+    }
+}
+
+/// The failure class of a probe kind (its string is `Kind::class()`; a test holds them equal).
+pub fn class(kind: &Kind) -> FailureClass {
+    use FailureClass as C;
+    match kind {
+        Kind::NotThisProtocol => C::MysqlNotMysql,
+        Kind::Timeout {
+            phase: Phase::Greeting,
+        } => C::MysqlNoGreeting,
+        Kind::TlsRefusedByServer => C::MysqlTlsRefused,
+        Kind::TlsFailed => C::MysqlTlsFailed,
+        Kind::AuthFailed { .. } => C::MysqlAuthFailed,
+        Kind::TokenRejected { .. } => C::MysqlTokenRejected,
+        Kind::HostNotAllowed { .. } => C::MysqlHostNotAllowed,
+        Kind::ServerFirewall { .. } => C::MysqlFirewall,
+        Kind::InsecureTransport => C::MysqlInsecureTransport,
+        Kind::DatabaseMissing => C::MysqlDatabaseMissing,
+        Kind::DatabaseAccessDenied => C::MysqlDatabaseAccessDenied,
+        Kind::TooManyConnections => C::MysqlTooManyConnections,
+        Kind::PasswordExpired => C::MysqlPasswordExpired,
+        Kind::CleartextNeedsTls => C::MysqlCleartextNeedsTls,
+        Kind::AuthUnsupported => C::MysqlAuthUnsupported,
+        Kind::QueryFailed => C::MysqlQueryFailed,
+        Kind::ServerError => C::MysqlServerError,
+        Kind::ProtocolViolation { .. } => C::MysqlProtocol,
+        Kind::Closed { .. } => C::MysqlClosed,
+        Kind::Timeout { .. } => C::MysqlTimeout,
+        Kind::Io { .. } => C::MysqlIo,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_strings_are_the_modules() {
+        let w = None;
+        for p in [Phase::Greeting, Phase::Tls, Phase::Login, Phase::Query] {
+            for k in [
+                Kind::NotThisProtocol,
+                Kind::TlsRefusedByServer,
+                Kind::TlsFailed,
+                Kind::AuthFailed { witness: w },
+                Kind::TokenRejected { witness: w },
+                Kind::HostNotAllowed { witness: w },
+                Kind::ServerFirewall { witness: w },
+                Kind::InsecureTransport,
+                Kind::DatabaseMissing,
+                Kind::DatabaseAccessDenied,
+                Kind::TooManyConnections,
+                Kind::PasswordExpired,
+                Kind::CleartextNeedsTls,
+                Kind::AuthUnsupported,
+                Kind::QueryFailed,
+                Kind::ServerError,
+                Kind::ProtocolViolation { phase: p },
+                Kind::Closed { phase: p },
+                Kind::Timeout { phase: p },
+                Kind::Io { phase: p },
+            ] {
+                assert_eq!(class(&k).as_str(), k.class(), "{k:?}");
+            }
+        }
+    }
+}

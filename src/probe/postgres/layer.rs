@@ -1,0 +1,134 @@
+//! The PostgreSQL layer in the engine's one shape: `run(TcpStream, PostgresStep, &Budget)`.
+//! TLS goes through the TLS layer (`tls_upgrade::LayerUpgrade`), so the certificate
+//! evidence is the report's `tls` layer; the probe's own evidence is the `postgres` layer.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::{Kind, Options, Phase, probe};
+use crate::budget::Budget;
+use crate::diagnose::{self, Context};
+use crate::probe::step::Step;
+use crate::probe::tls::TlsStep;
+use crate::probe::tls_upgrade::LayerUpgrade;
+pub use crate::probe::tls_upgrade::Ran;
+use crate::report::{Evidence, FailureClass, Layer, LayerResult, ProtocolEvidence, ms};
+
+pub struct PostgresStep<'a> {
+    pub opts: Options,
+    /// The TLS layer's input (ignored when `opts.tls` is `Disable`).
+    pub tls: TlsStep<'a>,
+    /// Startup, authentication and query together.
+    pub timeout: Duration,
+    pub ctx: &'a Context,
+}
+
+pub async fn run(stream: TcpStream, step: PostgresStep<'_>, budget: &Budget) -> Ran {
+    let start = Instant::now();
+    let (limit, _) = budget.limit(step.tls.timeout + step.timeout);
+    let deadline = Instant::now() + limit;
+    let slot = Mutex::new(None);
+    let upgrade = LayerUpgrade {
+        step: step.tls,
+        out: &slot,
+    };
+    let out = probe(stream, &step.opts, upgrade, deadline).await;
+    let tls = slot.into_inner().unwrap_or_else(|p| p.into_inner());
+    let witness = out.evidence.witness;
+    let error = out.failure.as_ref().map(|f| {
+        let mut ctx = step.ctx.clone();
+        ctx.witness = witness;
+        diagnose::failure(
+            Some(Layer::Postgres),
+            class(&f.kind),
+            f.message.clone(),
+            &ctx,
+        )
+    });
+    let evidence = ProtocolEvidence {
+        protocol: "postgres",
+        witness,
+        detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
+    };
+    Ran {
+        tls,
+        step: Step::last(LayerResult {
+            layer: Layer::Postgres,
+            ok: error.is_none(),
+            duration_ms: ms(start.elapsed()),
+            error,
+            evidence: Evidence::Protocol(Box::new(evidence)),
+        }),
+    }
+}
+
+/// The failure class of a probe kind (its string is `Kind::class()`; a test holds them equal).
+pub fn class(kind: &Kind) -> FailureClass {
+    use FailureClass as C;
+    match kind {
+        Kind::NotThisProtocol => C::PostgresNotPostgres,
+        Kind::Timeout {
+            phase: Phase::SslRequest,
+        } => C::PostgresNoAnswer,
+        Kind::TlsRefusedByServer => C::PostgresTlsRefused,
+        Kind::TlsFailed => C::PostgresTlsFailed,
+        Kind::NoHbaEntry { .. } => C::PostgresNoHbaEntry,
+        Kind::HbaRejected { .. } => C::PostgresHbaRejected,
+        Kind::AuthFailed => C::PostgresAuthFailed,
+        Kind::TokenRejected => C::PostgresTokenRejected,
+        Kind::UnknownUser => C::PostgresUnknownUser,
+        Kind::DatabaseMissing => C::PostgresDatabaseMissing,
+        Kind::TooManyConnections => C::PostgresTooManyConnections,
+        Kind::ServerStarting => C::PostgresServerStarting,
+        Kind::AuthUnsupported => C::PostgresAuthUnsupported,
+        Kind::QueryFailed => C::PostgresQueryFailed,
+        Kind::ServerError => C::PostgresServerError,
+        Kind::ProtocolViolation { .. } => C::PostgresProtocol,
+        Kind::Closed { .. } => C::PostgresClosed,
+        Kind::Timeout { .. } => C::PostgresTimeout,
+        Kind::Io { .. } => C::PostgresIo,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_strings_are_the_modules() {
+        let w = None;
+        for p in [
+            Phase::SslRequest,
+            Phase::Tls,
+            Phase::Startup,
+            Phase::Auth,
+            Phase::Query,
+        ] {
+            for k in [
+                Kind::NotThisProtocol,
+                Kind::TlsRefusedByServer,
+                Kind::TlsFailed,
+                Kind::NoHbaEntry { witness: w },
+                Kind::HbaRejected { witness: w },
+                Kind::AuthFailed,
+                Kind::TokenRejected,
+                Kind::UnknownUser,
+                Kind::DatabaseMissing,
+                Kind::TooManyConnections,
+                Kind::ServerStarting,
+                Kind::AuthUnsupported,
+                Kind::QueryFailed,
+                Kind::ServerError,
+                Kind::ProtocolViolation { phase: p },
+                Kind::Closed { phase: p },
+                Kind::Timeout { phase: p },
+                Kind::Io { phase: p },
+            ] {
+                assert_eq!(class(&k).as_str(), k.class(), "{k:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The Redis layer in the engine's one shape: `run(TcpStream, RedisStep, &Budget)`.
+//! TLS goes through the TLS layer (`tls_upgrade::LayerUpgrade`), so the certificate
+//! evidence is the report's `tls` layer; the probe's own evidence is the `redis` layer.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::{Kind, Options, Phase, probe};
+use crate::budget::Budget;
+use crate::diagnose::{self, Context};
+use crate::probe::step::Step;
+use crate::probe::tls::TlsStep;
+use crate::probe::tls_upgrade::LayerUpgrade;
+pub use crate::probe::tls_upgrade::Ran;
+use crate::report::{Evidence, FailureClass, Layer, LayerResult, ProtocolEvidence, ms};
+
+pub struct RedisStep<'a> {
+    pub opts: Options,
+    /// The TLS layer's input (ignored when `opts.tls` is `Disable`).
+    pub tls: TlsStep<'a>,
+    /// PING, AUTH and PING again together.
+    pub timeout: Duration,
+    pub ctx: &'a Context,
+}
+
+pub async fn run(stream: TcpStream, step: RedisStep<'_>, budget: &Budget) -> Ran {
+    let start = Instant::now();
+    let (limit, _) = budget.limit(step.tls.timeout + step.timeout);
+    let deadline = Instant::now() + limit;
+    let slot = Mutex::new(None);
+    let upgrade = LayerUpgrade {
+        step: step.tls,
+        out: &slot,
+    };
+    let out = probe(stream, &step.opts, upgrade, deadline).await;
+    let tls = slot.into_inner().unwrap_or_else(|p| p.into_inner());
+    let witness = None;
+    let error = out.failure.as_ref().map(|f| {
+        let mut ctx = step.ctx.clone();
+        ctx.witness = witness;
+        diagnose::failure(Some(Layer::Redis), class(&f.kind), f.message.clone(), &ctx)
+    });
+    let evidence = ProtocolEvidence {
+        protocol: "redis",
+        witness,
+        detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
+    };
+    Ran {
+        tls,
+        step: Step::last(LayerResult {
+            layer: Layer::Redis,
+            ok: error.is_none(),
+            duration_ms: ms(start.elapsed()),
+            error,
+            evidence: Evidence::Protocol(Box::new(evidence)),
+        }),
+    }
+}
+
+/// The failure class of a probe kind (its string is `Kind::class()`; a test holds them equal).
+pub fn class(kind: &Kind) -> FailureClass {
+    use FailureClass as C;
+    match kind {
+        Kind::Timeout { phase: Phase::Ping } => C::RedisNoAnswer,
+        Kind::NotThisProtocol => C::RedisNotRedis,
+        Kind::TlsRefusedByServer => C::RedisTlsRefused,
+        Kind::TlsFailed => C::RedisTlsFailed,
+        Kind::PlaintextRefused => C::RedisPlaintextRefused,
+        Kind::AuthFailed => C::RedisAuthFailed,
+        Kind::TokenRejected => C::RedisTokenRejected,
+        Kind::TokenExpired => C::RedisTokenExpired,
+        Kind::NoPermission => C::RedisNoPermission,
+        Kind::ProtectedMode => C::RedisProtectedMode,
+        Kind::ServerFirewall => C::RedisFirewall,
+        Kind::Loading => C::RedisLoading,
+        Kind::ServerError => C::RedisServerError,
+        Kind::ProtocolViolation { .. } => C::RedisProtocol,
+        Kind::Closed { .. } => C::RedisClosed,
+        Kind::Timeout { .. } => C::RedisTimeout,
+        Kind::Io { .. } => C::RedisIo,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_strings_are_the_modules() {
+        for p in [Phase::Tls, Phase::Ping, Phase::Auth, Phase::PingAfterAuth] {
+            for k in [
+                Kind::NotThisProtocol,
+                Kind::TlsRefusedByServer,
+                Kind::TlsFailed,
+                Kind::PlaintextRefused,
+                Kind::AuthFailed,
+                Kind::TokenRejected,
+                Kind::TokenExpired,
+                Kind::NoPermission,
+                Kind::ProtectedMode,
+                Kind::ServerFirewall,
+                Kind::Loading,
+                Kind::ServerError,
+                Kind::ProtocolViolation { phase: p },
+                Kind::Closed { phase: p },
+                Kind::Timeout { phase: p },
+                Kind::Io { phase: p },
+            ] {
+                assert_eq!(class(&k).as_str(), k.class(), "{k:?}");
+            }
+        }
+    }
+}
