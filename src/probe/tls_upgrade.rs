@@ -12,7 +12,9 @@ use super::handshake::{TlsInfo, TlsUpgrade, UpgradeError, UpgradeErrorKind};
 use super::step::Step;
 use super::tls::{self, TlsStep};
 use crate::budget::Budget;
-use crate::report::{FailureClass, LayerResult};
+use crate::diagnose::{self, Context};
+use crate::layer::Layer;
+use crate::report::{Evidence, FailureClass, LayerResult, ProtocolEvidence, ms};
 
 /// What the layer hands back: the TLS layer's result (if TLS ran) and its own.
 pub struct Ran {
@@ -68,5 +70,43 @@ where
                 Err(UpgradeError { kind, message })
             }
         }
+    }
+}
+
+/// The end of every data-service layer (postgres, mysql, redis): the TLS layer's result
+/// left in `slot`, and the protocol's own layer result with its evidence, its witness
+/// (the address the server saw, when it named one) and, on failure, the class and the
+/// hint that witness sharpens.
+#[allow(clippy::too_many_arguments)]
+pub fn finish(
+    layer: Layer,
+    protocol: &'static str,
+    start: Instant,
+    slot: Mutex<Option<LayerResult>>,
+    witness: Option<std::net::IpAddr>,
+    failure: Option<(FailureClass, String)>,
+    detail: serde_json::Value,
+    ctx: &Context,
+) -> Ran {
+    let tls = slot.into_inner().unwrap_or_else(|p| p.into_inner());
+    let error = failure.map(|(class, message)| {
+        let mut ctx = ctx.clone();
+        ctx.witness = witness;
+        diagnose::failure(Some(layer), class, message, &ctx)
+    });
+    let evidence = ProtocolEvidence {
+        protocol,
+        witness,
+        detail,
+    };
+    Ran {
+        tls,
+        step: Step::last(LayerResult {
+            layer,
+            ok: error.is_none(),
+            duration_ms: ms(start.elapsed()),
+            error,
+            evidence: Evidence::Protocol(Box::new(evidence)),
+        }),
     }
 }

@@ -10,12 +10,11 @@ use tokio::time::Instant;
 
 use super::{Kind, Options, Phase, probe};
 use crate::budget::Budget;
-use crate::diagnose::{self, Context};
-use crate::probe::step::Step;
+use crate::diagnose::Context;
 use crate::probe::tls::TlsStep;
-use crate::probe::tls_upgrade::LayerUpgrade;
 pub use crate::probe::tls_upgrade::Ran;
-use crate::report::{Evidence, FailureClass, Layer, LayerResult, ProtocolEvidence, ms};
+use crate::probe::tls_upgrade::{LayerUpgrade, finish};
+use crate::report::{FailureClass, Layer};
 
 pub struct PostgresStep<'a> {
     pub opts: Options,
@@ -36,33 +35,21 @@ pub async fn run(stream: TcpStream, step: PostgresStep<'_>, budget: &Budget) -> 
         out: &slot,
     };
     let out = probe(stream, &step.opts, upgrade, deadline).await;
-    let tls = slot.into_inner().unwrap_or_else(|p| p.into_inner());
-    let witness = out.evidence.witness;
-    let error = out.failure.as_ref().map(|f| {
-        let mut ctx = step.ctx.clone();
-        ctx.witness = witness;
-        diagnose::failure(
-            Some(Layer::Postgres),
-            class(&f.kind),
-            f.message.clone(),
-            &ctx,
-        )
-    });
-    let evidence = ProtocolEvidence {
-        protocol: "postgres",
-        witness,
-        detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
-    };
-    Ran {
-        tls,
-        step: Step::last(LayerResult {
-            layer: Layer::Postgres,
-            ok: error.is_none(),
-            duration_ms: ms(start.elapsed()),
-            error,
-            evidence: Evidence::Protocol(Box::new(evidence)),
-        }),
-    }
+    let failure = out
+        .failure
+        .as_ref()
+        .map(|f| (class(&f.kind), f.message.clone()));
+    let detail = serde_json::to_value(&out.evidence).unwrap_or_default();
+    finish(
+        Layer::Postgres,
+        "postgres",
+        start,
+        slot,
+        out.evidence.witness,
+        failure,
+        detail,
+        step.ctx,
+    )
 }
 
 /// The failure class of a probe kind (its string is `Kind::class()`; a test holds them equal).
