@@ -7,6 +7,7 @@
 mod db;
 mod engine;
 mod policy;
+mod service;
 mod targets;
 mod tds;
 mod tls_http;

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::db::db_keys;
+use super::service::service_keys;
 use super::tds::tds_keys;
 use super::tls_http::{RawStatus, http_options, tls_options};
 use super::values::parse_net;
@@ -39,6 +40,8 @@ pub(super) struct RawTarget {
     // The service layer (https:// targets): the service a host name does not reveal.
     pub(super) service: Option<String>,
     pub(super) emulator: Option<bool>,
+    /// `env:NAME`: the app setting with the storage key for the Shared Key read.
+    pub(super) account_key: Option<String>,
     // TDS (sqlserver:// and SQL connection-string targets)
     pub(super) user: Option<String>,
     pub(super) password: Option<String>,
@@ -79,6 +82,9 @@ pub(super) fn target_config(
     let expect = expectations(i, &raw, &spec)?;
     let plan = spec.layers();
     let is_http = plan.contains(&Layer::Http);
+    // `service = "…"` on http(s): the service layer, whose authorised read takes
+    // `authentication` / `client_id` / `account_key` (config/service.rs).
+    let is_service = is_http && raw.service.is_some();
     let is_tds = plan.contains(&Layer::Tds);
     let is_db = plan.contains(&Layer::Postgres)
         || plan.contains(&Layer::Mysql)
@@ -113,8 +119,11 @@ pub(super) fn target_config(
     for (k, present) in [
         ("user", !is_db && raw.user.is_some()),
         ("password", !is_db && raw.password.is_some()),
-        ("authentication", raw.authentication.is_some()),
-        ("client_id", raw.client_id.is_some()),
+        (
+            "authentication",
+            !is_service && raw.authentication.is_some(),
+        ),
+        ("client_id", !is_service && raw.client_id.is_some()),
         ("query", raw.query.is_some()),
         ("strict", raw.strict.is_some()),
     ] {
@@ -146,8 +155,18 @@ pub(super) fn target_config(
         }
     }
     let mut http = http_options(i, &raw, is_http, env)?;
-    let https = matches!(&spec, TargetSpec::Http { url, .. } if url.scheme() == "https");
-    only(i, !https && raw.service.is_some(), "service", "https://")?;
+    only(
+        i,
+        !is_http && raw.service.is_some(),
+        "service",
+        "http:// and https://",
+    )?;
+    only(
+        i,
+        !is_service && raw.account_key.is_some(),
+        "account_key",
+        "`service =`",
+    )?;
     only(
         i,
         raw.service.is_none() && raw.emulator.is_some(),
@@ -164,6 +183,15 @@ pub(super) fn target_config(
         http.service = Some(svc.trim().to_string());
     }
     http.emulator = raw.emulator.unwrap_or(false);
+    if is_service {
+        http.service_auth = service_keys(
+            i,
+            &raw.account_key,
+            &raw.authentication,
+            &raw.client_id,
+            env,
+        )?;
+    }
     Ok(TargetConfig {
         name,
         source: None,

@@ -24,6 +24,34 @@ pub enum LoginAuth {
     },
 }
 
+/// The service layer's one authorised read (`probe/service/request.rs`), if any. No
+/// variant holds a credential: a key stays in the app setting it came from and is read
+/// when the probe runs, a token comes from the identity endpoint then.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ServiceAuth {
+    /// Credential-free: the anonymous exchange only.
+    #[default]
+    None,
+    /// Storage Shared Key with the account key of the connection string in app setting
+    /// `setting` (its `AccountKey=`, or the Azurite key for `UseDevelopmentStorage=true`),
+    /// read at probe time (`account_key = "env:NAME"`, or discovered).
+    SharedKey { setting: String },
+    /// A Microsoft Entra token for the service from the App Service managed-identity
+    /// endpoint, as `LoginAuth::ManagedIdentity`; `client_id` selects a user-assigned identity.
+    ManagedIdentity { client_id: Option<String> },
+}
+
+impl ServiceAuth {
+    /// The report's and the plan's name for it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ServiceAuth::None => "none",
+            ServiceAuth::SharedKey { .. } => "shared_key",
+            ServiceAuth::ManagedIdentity { .. } => "managed_identity",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetConfig {
     pub name: String,
@@ -184,6 +212,8 @@ pub struct HttpOptions {
     pub service: Option<String>,
     /// `emulator = true`: the declared service is an emulator (Azurite): path-style URLs.
     pub emulator: bool,
+    /// The service layer's authorised read (`account_key`, `authentication`, `client_id`).
+    pub service_auth: ServiceAuth,
 }
 
 impl Default for HttpOptions {
@@ -199,6 +229,7 @@ impl Default for HttpOptions {
             follow_redirects: false,
             service: None,
             emulator: false,
+            service_auth: ServiceAuth::None,
             max_redirects: 5,
             max_body_bytes: 64 * 1024,
             enforce_body_limit: false,
