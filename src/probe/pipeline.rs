@@ -169,6 +169,8 @@ impl Engine {
         });
         match &t.spec {
             TargetSpec::Dns { .. } | TargetSpec::Tcp { .. } => {}
+            // The AMQP and Kafka layers are wired in the next commit (probe/amqp.rs, probe/kafka.rs).
+            TargetSpec::Amqp { .. } | TargetSpec::Kafka { .. } => {}
             TargetSpec::Tls { host, .. } => {
                 self.tls(
                     t,

@@ -4,6 +4,7 @@
 pub mod ado;
 pub mod discovery;
 pub mod engine;
+pub mod messaging;
 pub mod options;
 pub mod policy;
 pub mod target;
