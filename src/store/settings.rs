@@ -17,7 +17,7 @@ use crate::secret::Secret;
 /// Azurite's published development account (its README: "Default Storage Account"); it
 /// is public, but still held as a `Secret` like any other key.
 pub const EMULATOR_ACCOUNT: &str = "devstoreaccount1";
-const EMULATOR_KEY: &str =
+pub const EMULATOR_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 const EMULATOR_BLOB: &str = "http://127.0.0.1:10000/devstoreaccount1";
 

@@ -1,25 +1,43 @@
 //! Targets discovered from the app's own settings: the storage account the Functions
-//! host needs, the content share, the run-from-package URL, Application Insights, SQL
-//! connection strings, Service Bus / Event Hubs namespaces, identity-based service URIs
-//! and Key Vault references. The portal's Functions diagnostics find the same list but
-//! only TCP-ping it, once; here every entry is a normal target, DNS + TCP + TLS, on the
-//! timer too.
+//! host needs, the content share, the run-from-package URL, Application Insights, SQL,
+//! PostgreSQL, MySQL and Redis connection strings, Service Bus / Event Hubs namespaces,
+//! identity-based service URIs, Key Vault references and the container registry. The
+//! portal's Functions diagnostics find the same list but only TCP-ping it, once; here
+//! every entry is a normal target on the timer too, and each is the check its service
+//! answers: a *service* check (`https://` through the service layer) for Storage, Azure
+//! Files, Key Vault, Cosmos DB and Container Registry, `smb://` for the content share, the
+//! protocol check (`postgres://`, `mysql://`, `redis(s)://`, `sqlserver://`) for a
+//! database, `tls://` where no service layer applies (Application Insights, the package).
 //!
-//! Only endpoints are taken from a setting: a discovered target is built from the host
-//! (and port) alone, so no key, signature or password can reach the report, and every
-//! target records the setting it came from (`source`). SQL targets are probed without
-//! the setting's credentials (PRELOGIN and TLS prove the route); to test the login, add
-//! an explicit `env:SQLCONNSTR_x` target.
+//! No secret leaves a setting: a discovered target is built from the host, port and
+//! database name alone, so no key, signature or password reaches the config or the
+//! report, and every target records the setting it came from (`source`). Database logins
+//! are not attempted: the protocol's own handshake proves the route (an explicit target
+//! with `user` and `password = "env:NAME"` adds the login). A storage account key is
+//! *referenced*: the check names the setting (`ServiceAuth::SharedKey`), and the engine
+//! reads the key from it when the probe runs, for the one Shared Key read
+//! ([`storage_key`]). An identity-based connection marks its checks for the identity read
+//! (`ServiceAuth::ManagedIdentity`).
 //!
-//! HTTPS endpoints become `tls://host:443`, not `https://` GETs: storage answers an
-//! anonymous `GET /` with 400, Key Vault with 401, the run-from-package URL would
-//! download the package, and none of that says more about the route than a verified
-//! TLS handshake does.
+//! Files: `storage` (AzureWebJobsStorage, identity-based storage, the content share, the
+//! key reference), `data` (SQL, PostgreSQL, MySQL, Redis, `CUSTOMCONNSTR_`), `services`
+//! (Key Vault, Container Registry, Cosmos DB, Application Insights, the package),
+//! `messaging` (Service Bus, Event Hubs).
+
+mod data;
+mod messaging;
+mod services;
+mod storage;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 
 use crate::config::{Config, TargetConfig};
 use crate::spec::target::{self, TargetSpec};
+use crate::spec::{DbTls, ServiceAuth};
+
+pub use self::storage::{StorageKey, storage_key};
 
 /// One target and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +46,21 @@ pub struct Found {
     pub spec: TargetSpec,
     /// The app setting(s) it came from.
     pub source: String,
+    /// An http(s) target for the service layer: which service and how it is asked.
+    pub service: Option<ServiceCheck>,
+    /// A database target's TLS mode, from its connection string (`SSL Mode`, `SslMode`).
+    pub db_tls: Option<DbTls>,
+}
+
+/// How a discovered service check asks its service (`http.service`, `http.emulator`,
+/// `http.service_auth` of the target).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceCheck {
+    /// The config spelling (`blob`, `queue`, `table`, `file`, `keyvault`, `cosmosdb`, `acr`).
+    pub kind: &'static str,
+    /// Azurite: path-style URLs, its 403 a quirk.
+    pub emulator: bool,
+    pub auth: ServiceAuth,
 }
 
 pub use crate::spec::DiscoverySummary as Summary;
@@ -82,10 +115,7 @@ pub fn apply(cfg: &mut Config, settings: &[(String, String)]) -> Summary {
                 ));
                 continue;
             }
-            let mut t = TargetConfig::adhoc(f.spec);
-            t.name = f.name;
-            t.source = Some(f.source);
-            cfg.targets.push(t);
+            cfg.targets.push(target_config(f));
             summary.added += 1;
         }
     }
@@ -93,8 +123,25 @@ pub fn apply(cfg: &mut Config, settings: &[(String, String)]) -> Summary {
     summary
 }
 
+/// The target a discovered check runs as.
+fn target_config(f: Found) -> TargetConfig {
+    let mut t = TargetConfig::adhoc(f.spec);
+    t.name = f.name;
+    t.source = Some(f.source);
+    if let Some(s) = f.service {
+        t.http.service = Some(s.kind.to_string());
+        t.http.emulator = s.emulator;
+        t.http.service_auth = s.auth;
+    }
+    if let Some(tls) = f.db_tls {
+        t.db.tls = tls;
+    }
+    t
+}
+
 /// Every target the settings name, deduplicated by target (sources joined), in setting
-/// name order so runs are comparable; plus notes on settings that could not be used.
+/// name order so runs are comparable; plus notes on settings that could not be used and
+/// remarks on the ones that were (never a value).
 pub fn find(settings: &[(String, String)]) -> (Vec<Found>, Vec<String>) {
     let sorted: BTreeMap<&str, &str> = settings
         .iter()
@@ -104,147 +151,174 @@ pub fn find(settings: &[(String, String)]) -> (Vec<Found>, Vec<String>) {
     let mut out: Vec<Found> = Vec::new();
     let mut notes = Vec::new();
     for (&key, &value) in &sorted {
-        let mut add = |name: String, spec: TargetSpec| push(&mut out, name, spec, key);
-        if let Err(why) = one(key, value, &sorted, &mut add) {
+        let mut ctx = Ctx {
+            key,
+            all: &sorted,
+            out: &mut out,
+            notes: &mut notes,
+        };
+        if let Err(why) = one(&mut ctx, value) {
             notes.push(format!("{key}: {why}"));
         }
     }
     (out, notes)
 }
 
-fn push(out: &mut Vec<Found>, name: String, spec: TargetSpec, source: &str) {
-    let shown = spec.to_string();
-    if let Some(f) = out.iter_mut().find(|f| f.spec.to_string() == shown) {
-        if !f.source.split(", ").any(|s| s == source) {
-            f.source = format!("{}, {source}", f.source);
-        }
-        return;
-    }
-    out.push(Found {
-        name,
-        spec,
-        source: source.to_string(),
-    });
+/// What a parser works with: the setting's name, every setting (for its siblings, e.g.
+/// `__clientId`), and where targets and notes go.
+pub(super) struct Ctx<'a> {
+    pub key: &'a str,
+    all: &'a BTreeMap<&'a str, &'a str>,
+    out: &'a mut Vec<Found>,
+    notes: &'a mut Vec<String>,
 }
 
-type Add<'a> = dyn FnMut(String, TargetSpec) + 'a;
+impl Ctx<'_> {
+    /// A target from this setting (the source is the setting's name).
+    pub fn add(&mut self, name: String, spec: TargetSpec) {
+        let source = self.key.to_string();
+        self.push(name, spec, source, None, None);
+    }
+
+    /// A target and where it came from, when more than this one setting says so.
+    pub fn push(
+        &mut self,
+        name: String,
+        spec: TargetSpec,
+        source: String,
+        service: Option<ServiceCheck>,
+        db_tls: Option<DbTls>,
+    ) {
+        let shown = spec.to_string();
+        if let Some(f) = self.out.iter_mut().find(|f| f.spec.to_string() == shown) {
+            for s in source.split(", ") {
+                if !f.source.split(", ").any(|x| x == s) {
+                    f.source = format!("{}, {s}", f.source);
+                }
+            }
+            return;
+        }
+        self.out.push(Found {
+            name,
+            spec,
+            source,
+            service,
+            db_tls,
+        });
+    }
+
+    /// A remark about this setting for the summary (never its value).
+    pub fn note(&mut self, msg: impl AsRef<str>) {
+        self.notes.push(format!("{}: {}", self.key, msg.as_ref()));
+    }
+
+    /// Another setting's value, by name, case-insensitively (the Functions host reads
+    /// settings case-insensitively).
+    pub fn setting(&self, name: &str) -> Option<(&str, &str)> {
+        self.all
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(k, v)| (*k, *v))
+    }
+}
 
 /// The targets one setting names. `Err` is a note for the summary (the setting may still
 /// have produced targets); it says what is wrong without quoting the value.
-fn one(
-    key: &str,
-    value: &str,
-    all: &BTreeMap<&str, &str>,
-    add: &mut Add<'_>,
-) -> Result<(), String> {
+fn one(ctx: &mut Ctx<'_>, value: &str) -> Result<(), String> {
+    let key = ctx.key;
     let upper = key.to_ascii_uppercase();
     if value.starts_with("@Microsoft.KeyVault(") {
-        let vault = key_vault_host(value)?;
-        let name = format!("keyvault/{}", vault.split('.').next().unwrap_or(&vault));
-        add(name, tls(&vault, 443)?);
-        // Seeing the reference at all means the platform did not replace it with the
-        // secret: worth a note even though the vault is now a target.
-        return Err(
-            "an unresolved Key Vault reference: the platform could not read the secret (check the app's identity, the vault's access policy or RBAC, and its network rules); the vault is probed"
-                .into(),
-        );
+        return services::key_vault_reference(ctx, value);
     }
     match upper.as_str() {
-        "AZUREWEBJOBSSTORAGE" => storage(key, value, &["blob", "queue", "table"], add),
-        "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING" => storage(key, value, &["file"], add),
-        "WEBSITE_RUN_FROM_PACKAGE" | "WEBSITE_USE_ZIP" => {
-            if matches!(value, "0" | "1") {
-                return Ok(());
-            }
-            let (host, port, secure) = endpoint(value).ok_or("not a URL (nor 0 or 1)")?;
-            add(key.to_string(), by_scheme(&host, port, secure)?);
-            Ok(())
-        }
-        "APPLICATIONINSIGHTS_CONNECTION_STRING" => {
-            let pairs = pairs(value);
-            let host = match (
-                get(&pairs, "ingestionendpoint"),
-                get(&pairs, "endpointsuffix"),
-            ) {
-                (Some(u), _) => endpoint(u).ok_or("IngestionEndpoint is not a URL")?.0,
-                (None, Some(suffix)) => format!("dc.{}", suffix.trim_matches('.')),
-                (None, None) => "dc.services.visualstudio.com".to_string(),
-            };
-            add(key.to_string(), tls(&host, 443)?);
-            Ok(())
-        }
+        "AZUREWEBJOBSSTORAGE" => storage::host_storage(ctx, value),
+        "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING" => storage::content_share(ctx, value),
+        // Read with the connection string above and the registry below.
+        "WEBSITE_CONTENTSHARE" | "WEBSITE_CONTENTOVERVNET" | "REGION_NAME" => Ok(()),
+        "WEBSITE_RUN_FROM_PACKAGE" | "WEBSITE_USE_ZIP" => services::package(ctx, value),
+        "APPLICATIONINSIGHTS_CONNECTION_STRING" => services::app_insights(ctx, value),
         "APPINSIGHTS_INSTRUMENTATIONKEY" => {
-            if all.contains_key("APPLICATIONINSIGHTS_CONNECTION_STRING") {
+            if ctx
+                .setting("APPLICATIONINSIGHTS_CONNECTION_STRING")
+                .is_some()
+            {
                 return Ok(());
             }
-            add(key.to_string(), tls("dc.services.visualstudio.com", 443)?);
+            ctx.add(key.to_string(), tls("dc.services.visualstudio.com", 443)?);
             Ok(())
         }
+        "DOCKER_REGISTRY_SERVER_URL" => services::registry(ctx, value),
+        "DOCKER_CUSTOM_IMAGE_NAME" => services::image(ctx, value),
         _ if upper.starts_with("SQLCONNSTR_") || upper.starts_with("SQLAZURECONNSTR_") => {
-            add(key.to_string(), sql(value)?);
+            ctx.add(key.to_string(), data::sql(value)?);
             Ok(())
         }
-        _ if upper.starts_with("MYSQLCONNSTR_") => db_host(key, value, 3306, add),
-        _ if upper.starts_with("POSTGRESQLCONNSTR_") => db_host(key, value, 5432, add),
-        _ if upper.starts_with("CUSTOMCONNSTR_") => custom(key, value, add),
-        _ => identity_based(key, value, add).unwrap_or_else(|| sniff(key, value, add)),
+        _ if upper.starts_with("MYSQLCONNSTR_") => data::mysql(ctx, value),
+        _ if upper.starts_with("POSTGRESQLCONNSTR_") => data::postgres(ctx, value),
+        _ if upper.starts_with("CUSTOMCONNSTR_") => data::custom(ctx, value),
+        _ if value
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("DOCKER|")) =>
+        {
+            services::image(ctx, value)
+        }
+        _ => match identity_based(ctx, value) {
+            Some(r) => r,
+            None if data::redis_named(key) => data::redis_setting(ctx, value),
+            None if messaging::kafka_named(key) => messaging::brokers(ctx, value),
+            None => sniff(ctx, value),
+        },
     }
 }
 
 /// `Conn__blobServiceUri`, `Conn__accountName`, `Conn__fullyQualifiedNamespace`, ...
 /// (identity-based connections). `None` when the key is not one of these.
-fn identity_based(key: &str, value: &str, add: &mut Add<'_>) -> Option<Result<(), String>> {
-    let (prefix, suffix) = key.rsplit_once("__")?;
+fn identity_based(ctx: &mut Ctx<'_>, value: &str) -> Option<Result<(), String>> {
+    let (prefix, suffix) = ctx.key.rsplit_once("__")?;
     let suffix = suffix.to_ascii_lowercase();
-    let uri = |label: &str, add: &mut Add<'_>| -> Result<(), String> {
-        let (host, port, secure) = endpoint(value).ok_or("not a URL")?;
-        add(format!("{prefix}/{label}"), by_scheme(&host, port, secure)?);
-        Ok(())
-    };
     Some(match suffix.as_str() {
-        "blobserviceuri" | "serviceuri" => uri("blob", add),
-        "queueserviceuri" => uri("queue", add),
-        "tableserviceuri" => uri("table", add),
-        "accountendpoint" => uri("account", add),
-        "accountname" => {
-            let acct = value.to_ascii_lowercase();
-            if acct.is_empty() || !acct.chars().all(|c| c.is_ascii_alphanumeric()) {
-                Err("not a storage account name".into())
-            } else {
-                ["blob", "queue", "table"].iter().try_for_each(|svc| {
-                    add(
-                        format!("{prefix}/{svc}"),
-                        tls(&format!("{acct}.{svc}.core.windows.net"), 443)?,
-                    );
-                    Ok(())
-                })
-            }
+        "blobserviceuri" | "serviceuri" => storage::identity_uri(ctx, prefix, "blob", value),
+        "queueserviceuri" => storage::identity_uri(ctx, prefix, "queue", value),
+        "tableserviceuri" => storage::identity_uri(ctx, prefix, "table", value),
+        "accountname" => storage::identity_account(ctx, prefix, value),
+        "accountendpoint" => {
+            let auth = identity_auth(ctx, prefix);
+            services::cosmos(ctx, prefix, value, auth)
         }
-        "fullyqualifiednamespace" => {
-            let host = value.trim_end_matches('/').to_ascii_lowercase();
-            let host = host.strip_prefix("sb://").unwrap_or(&host).to_string();
-            namespace(prefix, &host, add)
-        }
+        "fullyqualifiednamespace" => messaging::namespace_setting(ctx, prefix, value),
         _ => return None,
     })
 }
 
-/// Service Bus / Event Hubs: AMQP over TLS on 5671 (the SDKs' default) and 443 (AMQP
-/// over WebSockets, the fallback when 5671 is blocked).
-fn namespace(prefix: &str, host: &str, add: &mut Add<'_>) -> Result<(), String> {
-    add(format!("{prefix}/amqp"), tls(host, 5671)?);
-    add(format!("{prefix}/https"), tls(host, 443)?);
-    Ok(())
+/// The identity an identity-based connection `prefix` uses: `prefix__credential` =
+/// `managedidentity` (or unset: on Azure the system-assigned identity), with
+/// `prefix__clientId` for a user-assigned one. Another credential leaves the check
+/// credential-free, with a note.
+pub(super) fn identity_auth(ctx: &mut Ctx<'_>, prefix: &str) -> ServiceAuth {
+    let credential = ctx
+        .setting(&format!("{prefix}__credential"))
+        .map(|(_, v)| v.to_string());
+    let client_id = ctx
+        .setting(&format!("{prefix}__clientId"))
+        .map(|(_, v)| v.to_string());
+    match credential {
+        Some(c) if !c.eq_ignore_ascii_case("managedidentity") => {
+            ctx.note(format!(
+                "`{prefix}__credential` is not `managedidentity`: the check runs without the identity read"
+            ));
+            ServiceAuth::None
+        }
+        _ => ServiceAuth::ManagedIdentity { client_id },
+    }
 }
 
 /// Values in other settings that are unmistakably connection strings.
-fn sniff(key: &str, value: &str, add: &mut Add<'_>) -> Result<(), String> {
+fn sniff(ctx: &mut Ctx<'_>, value: &str) -> Result<(), String> {
     let pairs = pairs(value);
-    if let Some(ep) =
-        get(&pairs, "endpoint").filter(|e| e.to_ascii_lowercase().starts_with("sb://"))
+    if let Some(ep) = get(&pairs, "endpoint")
+        .filter(|e| e.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("sb://")))
     {
-        let (host, _, _) = endpoint(ep).ok_or("Endpoint is not a URL")?;
-        return namespace(key, &host, add);
+        return messaging::connection_string(ctx, ep);
     }
     let storage_like = get(&pairs, "accountname").is_some() && get(&pairs, "accountkey").is_some()
         || ["blobendpoint", "queueendpoint"]
@@ -252,129 +326,20 @@ fn sniff(key: &str, value: &str, add: &mut Add<'_>) -> Result<(), String> {
             .any(|k| get(&pairs, k).is_some())
             && get(&pairs, "sharedaccesssignature").is_some();
     if storage_like {
-        return storage(key, value, &["blob", "queue"], add);
+        let source = ctx.key.to_string();
+        return storage::connection_string(ctx, value, &["blob", "queue"], source);
+    }
+    if data::azure_redis(value) {
+        return data::redis_setting(ctx, value);
     }
     Ok(())
-}
-
-fn custom(key: &str, value: &str, add: &mut Add<'_>) -> Result<(), String> {
-    if value.contains("://") && !value.contains(';') {
-        let (host, port, secure) = endpoint(value).ok_or("not a URL")?;
-        add(key.to_string(), by_scheme(&host, port, secure)?);
-        return Ok(());
-    }
-    let p = pairs(value);
-    if [
-        "server",
-        "data source",
-        "address",
-        "addr",
-        "network address",
-    ]
-    .iter()
-    .any(|k| get(&p, k).is_some())
-        && !value.to_ascii_lowercase().contains("endpoint=sb://")
-    {
-        add(key.to_string(), sql(value)?);
-        return Ok(());
-    }
-    sniff(key, value, add)
-}
-
-/// `Server=host;Port=N` (MySQL) or `Host=host;Port=N` (PostgreSQL): TCP to the server.
-fn db_host(key: &str, value: &str, default_port: u16, add: &mut Add<'_>) -> Result<(), String> {
-    let p = pairs(value);
-    let host = ["server", "host", "data source"]
-        .iter()
-        .find_map(|k| get(&p, k))
-        .ok_or("no Server or Host key")?;
-    let port = match get(&p, "port") {
-        Some(s) => s.parse::<u16>().map_err(|_| "Port is not a number")?,
-        None => default_port,
-    };
-    let spec =
-        target::parse_uri(&format!("tcp://{}:{port}", host_literal(host))).map_err(|e| e.0)?;
-    add(key.to_string(), spec);
-    Ok(())
-}
-
-/// An ADO.NET string as a `sqlserver://` target without its credentials.
-fn sql(value: &str) -> Result<TargetSpec, String> {
-    let mut spec = target::parse_ado(value).map_err(|e| crate::secret::scrub(&e.0))?;
-    if let TargetSpec::Sql { auth, .. } = &mut spec {
-        auth.user = None;
-        auth.password = None;
-        auth.authentication = None;
-    }
-    Ok(spec)
-}
-
-/// A storage connection string's endpoints for `services`. Explicit `*Endpoint=` keys
-/// win; otherwise `AccountName` + `EndpointSuffix` (default `core.windows.net`);
-/// `UseDevelopmentStorage=true` is Azurite on 127.0.0.1:10000-10002.
-fn storage(key: &str, value: &str, services: &[&str], add: &mut Add<'_>) -> Result<(), String> {
-    let p = pairs(value);
-    if get(&p, "usedevelopmentstorage").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-        for (svc, port) in [("blob", 10000), ("queue", 10001), ("table", 10002)] {
-            if services.contains(&svc) {
-                add(format!("{key}/{svc}"), tcp("127.0.0.1", port)?);
-            }
-        }
-        return Ok(());
-    }
-    let account = get(&p, "accountname").map(str::to_ascii_lowercase);
-    let suffix = get(&p, "endpointsuffix")
-        .unwrap_or("core.windows.net")
-        .trim_matches('.')
-        .to_ascii_lowercase();
-    let secure =
-        get(&p, "defaultendpointsprotocol").is_none_or(|s| !s.eq_ignore_ascii_case("http"));
-    let mut any = false;
-    for svc in services {
-        let explicit = get(&p, &format!("{svc}endpoint"));
-        let spec = match (explicit, &account) {
-            (Some(url), _) => {
-                let (host, port, sec) =
-                    endpoint(url).ok_or(format!("{svc}Endpoint is not a URL"))?;
-                by_scheme(&host, port, sec)?
-            }
-            (None, Some(acct)) => {
-                let host = format!("{acct}.{svc}.{suffix}");
-                by_scheme(&host, None, secure)?
-            }
-            (None, None) => continue,
-        };
-        add(format!("{key}/{svc}"), spec);
-        any = true;
-    }
-    if any {
-        Ok(())
-    } else {
-        Err("a storage connection string without AccountName or service endpoints".into())
-    }
-}
-
-/// `@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/s/)` or
-/// `@Microsoft.KeyVault(VaultName=v;SecretName=s)` (public cloud's vault.azure.net).
-fn key_vault_host(value: &str) -> Result<String, String> {
-    let inner = value
-        .strip_prefix("@Microsoft.KeyVault(")
-        .and_then(|v| v.strip_suffix(')'))
-        .ok_or("a malformed Key Vault reference")?;
-    let p = pairs(inner);
-    if let Some(uri) = get(&p, "secreturi") {
-        return Ok(endpoint(uri).ok_or("SecretUri is not a URL")?.0);
-    }
-    let vault =
-        get(&p, "vaultname").ok_or("a Key Vault reference without SecretUri or VaultName")?;
-    Ok(format!("{}.vault.azure.net", vault.to_ascii_lowercase()))
 }
 
 // ---- small parsers; none of them ever returns a value in an error ----
 
 /// `key=value;` pairs, keys lower-cased with spaces removed. Storage, Service Bus and
 /// App Insights strings do not quote, and a value may itself hold `=` (SAS tokens).
-fn pairs(s: &str) -> Vec<(String, String)> {
+pub(super) fn pairs(s: &str) -> Vec<(String, String)> {
     s.split(';')
         .filter_map(|part| {
             let (k, v) = part.split_once('=')?;
@@ -388,7 +353,7 @@ fn pairs(s: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(super) fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     let key: String = key.chars().filter(|c| !c.is_whitespace()).collect();
     pairs
         .iter()
@@ -397,16 +362,21 @@ fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The first of `keys` present.
+pub(super) fn get_any<'a>(pairs: &'a [(String, String)], keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|k| get(pairs, k))
+}
+
 /// Host, explicit port and whether the scheme is secure, from a URL. Only those three
 /// leave this function: user-info, path and query (where SAS signatures live) do not.
-fn endpoint(s: &str) -> Option<(String, Option<u16>, bool)> {
+pub(super) fn endpoint(s: &str) -> Option<(String, Option<u16>, bool)> {
     let u = url::Url::parse(s.trim()).ok()?;
     let host = u.host_str()?.to_ascii_lowercase();
     let secure = !matches!(u.scheme(), "http" | "ws");
     Some((host, u.port(), secure))
 }
 
-fn host_literal(host: &str) -> String {
+pub(super) fn host_literal(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
     } else {
@@ -414,7 +384,7 @@ fn host_literal(host: &str) -> String {
     }
 }
 
-fn by_scheme(host: &str, port: Option<u16>, secure: bool) -> Result<TargetSpec, String> {
+pub(super) fn by_scheme(host: &str, port: Option<u16>, secure: bool) -> Result<TargetSpec, String> {
     if secure {
         tls(host, port.unwrap_or(443))
     } else {
@@ -422,10 +392,29 @@ fn by_scheme(host: &str, port: Option<u16>, secure: bool) -> Result<TargetSpec, 
     }
 }
 
-fn tls(host: &str, port: u16) -> Result<TargetSpec, String> {
-    target::parse_uri(&format!("tls://{}:{port}", host_literal(host))).map_err(|e| e.0)
+pub(super) fn tls(host: &str, port: u16) -> Result<TargetSpec, String> {
+    parse(&format!("tls://{}:{port}", host_literal(host)))
 }
 
-fn tcp(host: &str, port: u16) -> Result<TargetSpec, String> {
-    target::parse_uri(&format!("tcp://{}:{port}", host_literal(host))).map_err(|e| e.0)
+pub(super) fn tcp(host: &str, port: u16) -> Result<TargetSpec, String> {
+    parse(&format!("tcp://{}:{port}", host_literal(host)))
+}
+
+/// `http(s)://HOST[:PORT]/PATH` for the service layer: the endpoint alone (`path` is an
+/// emulator's `/ACCOUNT`, else empty).
+pub(super) fn web(
+    secure: bool,
+    host: &str,
+    port: Option<u16>,
+    path: &str,
+) -> Result<TargetSpec, String> {
+    let scheme = if secure { "https" } else { "http" };
+    let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+    parse(&format!("{scheme}://{}{port}/{path}", host_literal(host)))
+}
+
+/// A URI this module built from parts; its error names no value of a setting (the
+/// parts are host names and ports, checked here).
+pub(super) fn parse(uri: &str) -> Result<TargetSpec, String> {
+    target::parse_uri(uri).map_err(|e| crate::secret::scrub(&e.0))
 }
