@@ -53,6 +53,12 @@ const SECRETS: &[&str] = &[
     "PLANT22literalsig",
     "PLANT23relative",
     "PLANT24adhoc",
+    "PLANT25pg",
+    "PLANT26my",
+    "PLANT27redis",
+    "PLANT28sharekey",
+    "PLANT29acr",
+    "PLANT30pgurl",
 ];
 
 #[derive(Clone, Default)]
@@ -184,6 +190,30 @@ async fn planted_secrets_appear_in_no_report_log_or_error() {
         ("IDENTITY_HEADER", "PLANT17identity".to_string()),
         ("SQLCONNSTR_broken", "Server=tcp:h,abc;Password=PLANT18broken".to_string()),
         ("BadUrl", "tcp://h:1/PLANT19path".to_string()),
+        // Discovered protocol and service checks: the password and keys stay in the setting.
+        (
+            "POSTGRESQLCONNSTR_pg",
+            format!("Host=127.0.0.1;Port={closed};Database=db;Username=u;Password=PLANT25pg;SSL Mode=Require"),
+        ),
+        (
+            "CUSTOMCONNSTR_pgurl",
+            format!("postgres://u:PLANT30pgurl@127.0.0.1:{closed}/db?sslmode=require"),
+        ),
+        (
+            "MYSQLCONNSTR_my",
+            format!("Server=127.0.0.1;Port={closed};Database=db;Uid=u;Pwd=PLANT26my"),
+        ),
+        (
+            "REDISCACHECONNSTR_cache",
+            format!("127.0.0.1:{closed},password=PLANT27redis,ssl=False,abortConnect=False"),
+        ),
+        (
+            "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+            "DefaultEndpointsProtocol=https;AccountName=fnshare;AccountKey=PLANT28sharekey+/x==".to_string(),
+        ),
+        ("WEBSITE_CONTENTSHARE", "orders-share".to_string()),
+        ("DOCKER_REGISTRY_SERVER_URL", "https://ordersacr.azurecr.io".to_string()),
+        ("DOCKER_REGISTRY_SERVER_PASSWORD", "PLANT29acr".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -241,7 +271,15 @@ target = "https://bob:PLANT21literaluser@127.0.0.1:{closed}/?sig=PLANT22literals
     assert!(summary.added >= 8, "{summary:?}");
 
     // ---- the engine's report, three ways
-    let engine = support::engine::engine_of(&cfg, &env);
+    // A probe reads referenced keys from the same settings at run time.
+    let map2: HashMap<String, String> = settings.iter().cloned().collect();
+    let engine = routeproof::probe::Engine::with_app_settings(
+        cfg.engine.clone(),
+        "config",
+        &env,
+        Arc::new(move |k: &str| map2.get(k).cloned()),
+    )
+    .unwrap();
     let report = engine.run(&cfg.targets, None).await;
     let api_t = report.targets.iter().find(|t| t.name == "api").unwrap();
     assert!(api_t.ok, "the header and URL were really used: {api_t:#?}");

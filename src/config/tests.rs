@@ -195,3 +195,76 @@ fn dns_server_forms() {
     assert!(parse_dns_server("[::1]:0").is_err());
     assert!(parse_dns_server("host:53").is_err());
 }
+
+#[test]
+fn service_keys_name_the_authorised_read_never_a_key() {
+    use crate::spec::ServiceAuth;
+    let env = |k: &str| (k == "Share").then(|| "AccountName=a;AccountKey=S2V5".to_string());
+    let one = |extra: &str| {
+        parse(
+            &format!("[[targets]]\ntarget = \"https://a.file.core.windows.net/\"\n{extra}\n"),
+            &env,
+        )
+    };
+    let t = one("service = \"file\"\naccount_key = \"env:Share\"").unwrap();
+    assert_eq!(
+        t.targets[0].http.service_auth,
+        ServiceAuth::SharedKey {
+            setting: "Share".into()
+        }
+    );
+    assert!(!format!("{t:?}").contains("S2V5"), "the key is not copied");
+    let t = one("service = \"file\"\nauthentication = \"managed_identity\"\nclient_id = \"c1\"")
+        .unwrap();
+    assert_eq!(
+        t.targets[0].http.service_auth,
+        ServiceAuth::ManagedIdentity {
+            client_id: Some("c1".into())
+        }
+    );
+    // An emulator over plain HTTP takes `service` too.
+    let t = parse(
+        "[[targets]]\ntarget = \"http://127.0.0.1:10000/devstoreaccount1\"\nservice = \"blob\"\nemulator = true\n",
+        &env,
+    )
+    .unwrap();
+    assert!(t.targets[0].http.emulator);
+    for (extra, key, says) in [
+        (
+            "service = \"file\"\naccount_key = \"S2V5\"",
+            "account_key",
+            "env:NAME",
+        ),
+        (
+            "service = \"file\"\naccount_key = \"env:Missing\"",
+            "account_key",
+            "not set",
+        ),
+        ("account_key = \"env:Share\"", "account_key", "`service =`"),
+        (
+            "service = \"file\"\nclient_id = \"c1\"",
+            "client_id",
+            "managed_identity",
+        ),
+        (
+            "service = \"file\"\nauthentication = \"sql\"",
+            "authentication",
+            "not shared_key",
+        ),
+        (
+            "service = \"file\"\nauthentication = \"managed_identity\"\naccount_key = \"env:Share\"",
+            "account_key",
+            "only with",
+        ),
+        (
+            "authentication = \"managed_identity\"",
+            "authentication",
+            "sqlserver://",
+        ),
+    ] {
+        let e = one(extra).unwrap_err();
+        assert_eq!(e.key, format!("targets[0].{key}"), "{extra}: {e}");
+        assert!(e.message.contains(says), "{extra}: {e}");
+        assert!(!e.to_string().contains("S2V5"), "{e}");
+    }
+}

@@ -49,7 +49,13 @@ pub struct Engine {
     roots: OnceLock<Arc<rustls::RootCertStore>>,
     /// The App Service managed-identity endpoint, when the app has one.
     identity: Option<tds::IdentityEndpoint>,
+    /// App settings read when a probe runs (a storage key a target references by setting
+    /// name, `ServiceAuth::SharedKey`): the process environment, or a test's table.
+    app_settings: AppSettings,
 }
+
+/// Reads one app setting when a probe runs.
+pub type AppSettings = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl Engine {
     /// Builds the resolvers once. `explicit_source` labels `settings.dns_servers` in
@@ -58,6 +64,22 @@ impl Engine {
         settings: EngineSettings,
         explicit_source: &str,
         env: EnvLookup,
+    ) -> Result<Arc<Engine>, ConfigError> {
+        Engine::with_app_settings(
+            settings,
+            explicit_source,
+            env,
+            Arc::new(crate::env::process_env),
+        )
+    }
+
+    /// `new`, with `app_settings` as what a probe reads at run time (tests pass the
+    /// same table as `env`; production the process environment).
+    pub fn with_app_settings(
+        settings: EngineSettings,
+        explicit_source: &str,
+        env: EnvLookup,
+        app_settings: AppSettings,
     ) -> Result<Arc<Engine>, ConfigError> {
         let infos = resolvers::discover(
             &settings.dns_servers,
@@ -104,6 +126,7 @@ impl Engine {
             azure_dns,
             roots: OnceLock::new(),
             identity: identity_endpoint(env),
+            app_settings,
         }))
     }
 

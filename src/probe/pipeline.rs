@@ -11,13 +11,14 @@ use tokio::time::Instant;
 use super::handshake::{Credential, TlsMode};
 use super::hop::Connector;
 use super::step::Step;
-use super::{Engine, dns, http, mysql, postgres, redis, service, smb, tcp, tds};
+use super::{Engine, dns, http, mysql, postgres, redis, smb, tcp, tds};
 use crate::budget::Budget;
 use crate::diagnose::{self, Context};
 use crate::policy::AddressPolicy;
 use crate::report::{Evidence, FailureClass, Layer, LayerResult, Skipped, TargetReport, ms};
 use crate::spec::{Host, TargetConfig, TargetSpec};
 
+mod services;
 mod steps;
 use steps::smb_transport_class;
 
@@ -184,29 +185,23 @@ impl Engine {
                 )
                 .await;
             }
-            TargetSpec::Http { url, host, .. }
-                if url.scheme() == "https" && self.service_target(t, host).is_some() =>
-            {
+            TargetSpec::Http { url, host, .. } if self.service_target(t, host).is_some() => {
                 let Some(target) = self.service_target(t, host) else {
                     return;
                 };
-                let local_addr = stream.local_addr().ok().map(|a| a.ip());
-                let alpn = vec![b"http/1.1".to_vec()];
-                let io = self.tls(t, stream, host, name.as_deref(), alpn, ctx, budget, ran);
-                if let Some(io) = io.await {
-                    let step = service::layer::ServiceStep {
-                        target,
-                        local_addr,
-                        website_private_ip: self
-                            .facts
-                            .site
-                            .as_ref()
-                            .and_then(|s| s.private_ip.as_deref()),
-                        private: t.expect.private,
-                        ctx,
-                    };
-                    ran.push(service::layer::run(io, step, budget).await);
-                }
+                let https = url.scheme() == "https";
+                self.service_layer(
+                    t,
+                    stream,
+                    https,
+                    host,
+                    name.as_deref(),
+                    target,
+                    ctx,
+                    budget,
+                    ran,
+                )
+                .await;
             }
             TargetSpec::Smb { .. } => {
                 ran.push(smb::run(stream, smb::SmbStep { ctx }, budget).await);

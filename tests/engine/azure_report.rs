@@ -29,7 +29,24 @@ async fn fixture() -> Fixture {
     let ca = Ca::new("routeproof test CA");
     let leaf = ca.issue(&LeafSpec::new(["fnstore.blob.core.windows.net"]));
     let pem = PemFiles::write(&ca, &leaf);
-    let tls = web::https(leaf.server_config(&[], &[])).await;
+    // The blob endpoint answers as Azure Storage does an anonymous request that passes the
+    // network rules: 401 NoAuthenticationInformation with its request id (Storage REST,
+    // "Authorize with Microsoft Entra ID", section "Bearer challenge").
+    let storage = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::UNAUTHORIZED,
+            [
+                ("x-ms-request-id", "s-401"),
+                ("x-ms-error-code", "NoAuthenticationInformation"),
+                (
+                    "www-authenticate",
+                    "Bearer authorization_uri=https://login.microsoftonline.com/t/oauth2/authorize resource_id=https://storage.azure.com",
+                ),
+            ],
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>NoAuthenticationInformation</Code><Message>Server failed to authenticate the request.</Message></Error>",
+        )
+    });
+    let tls = web::https_app(leaf.server_config(&[], &[b"http/1.1"]), storage).await;
     let custom = DnsServer::start(
         Zone::new()
             // blob: the private endpoint resolves (to loopback, so the probe may connect)
@@ -224,15 +241,27 @@ async fn simulated_function_app_report() {
     assert_eq!(env["discovery"]["enabled"], true);
     assert_eq!(env["discovery"]["added"], 3);
 
-    // Discovered targets, each with its setting; the blob endpoint passes end to end.
+    // Discovered targets, each with its setting; the blob endpoint passes end to end: the
+    // storage service answered. Its key is referenced by setting name and read when the
+    // probe runs: this engine reads the process environment, where it is not set, so the
+    // Shared Key read is skipped with a warning (the route is still proven).
     let blob = target(&json, "AzureWebJobsStorage/blob");
     assert_eq!(blob["source"], "AzureWebJobsStorage");
     assert_eq!(
         blob["target"],
-        format!("tls://fnstore.blob.core.windows.net:{}", f.tls.addr.port())
+        format!(
+            "https://fnstore.blob.core.windows.net:{}/",
+            f.tls.addr.port()
+        )
     );
     assert_eq!(blob["ok"], true, "{blob:#}");
-    assert_eq!(blob["reached"], "tls");
+    assert_eq!(blob["reached"], "service");
+    assert!(
+        blob["warnings"]
+            .to_string()
+            .contains("authorised read was not run"),
+        "{blob:#}"
+    );
     assert_eq!(blob["route"][0]["path"], "local");
 
     // The queue endpoint: custom DNS cannot resolve privatelink.queue, Azure DNS can.

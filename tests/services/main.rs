@@ -16,6 +16,7 @@ mod peers;
 mod stubs;
 
 mod azurite;
+mod discovered;
 mod engine;
 mod services;
 mod smb;

@@ -174,6 +174,12 @@ impl Drop for Samba {
 /// (`smbd --foreground` calls setsid itself; never `--no-process-group`, whose shutdown
 /// signals our process group).
 pub fn samba() -> Result<Samba, String> {
+    samba_on(free_port())
+}
+
+/// smbd on 127.0.0.1:`port` (445 for a content share discovered from its settings, whose
+/// SMB port is fixed).
+pub fn samba_on(port: u16) -> Result<Samba, String> {
     let bin = find_smbd().ok_or("smbd not installed (apt-get install samba)")?;
     if unsafe { libc::geteuid() } != 0 {
         return Err("smbd needs root here".into());
@@ -185,7 +191,6 @@ pub fn samba() -> Result<Samba, String> {
     ] {
         std::fs::create_dir_all(d.join(sub)).map_err(|e| e.to_string())?;
     }
-    let port = free_port();
     let p = |s: &str| d.join(s).display().to_string();
     let conf = format!(
         "[global]\n  server role = standalone server\n  interfaces = 127.0.0.1\n  bind interfaces only = yes\n  smb ports = {port}\n  disable netbios = yes\n  server min protocol = SMB2_02\n  lock directory = {}\n  state directory = {}\n  cache directory = {}\n  private dir = {}\n  pid directory = {}\n  ncalrpc dir = {}\n  binddns dir = {}\n  passdb backend = tdbsam:{}\n  log file = {}\n  log level = 1\n  map to guest = Bad User\n  load printers = no\n  printing = bsd\n  printcap name = /dev/null\n  disable spoolss = yes\n[share]\n  path = {}\n  read only = yes\n  guest ok = yes\n",

@@ -351,6 +351,20 @@ pub fn storage_rbac() -> Canned {
     )
 }
 
+/// Azure Files, the authorised read passing: 200 with the "List Shares" document (Storage
+/// REST "List Shares": `EnumerationResults` with `Shares`/`Share`/`Name`, `x-ms-request-id`).
+pub fn file_list_shares() -> Canned {
+    Canned::new(
+        200,
+        &[
+            ("x-ms-request-id", "f-list"),
+            ("x-ms-version", "2023-11-03"),
+            ("content-type", "application/xml"),
+        ],
+        "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ServiceEndpoint=\"https://fnstore.file.core.windows.net/\"><MaxResults>1</MaxResults><Shares><Share><Name>orders-func-share</Name></Share></Shares><NextMarker /></EnumerationResults>",
+    )
+}
+
 /// A reverse proxy's own 403 page (an nginx default error page): no storage headers.
 pub fn proxy_403() -> Canned {
     Canned::new(

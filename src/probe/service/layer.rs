@@ -1,6 +1,9 @@
-//! The service layer in the one layer shape: over the TLS stream the TLS layer proved,
-//! one credential-free exchange, the verdict on the answer, and the witness of our
-//! address next to the TCP layer's local address and `WEBSITE_PRIVATE_IP`.
+//! The service layer in the one layer shape: over the stream the layers below proved (TLS,
+//! or plain TCP for an emulator), one credential-free exchange, the verdict on the answer,
+//! and the witness of our address next to the TCP layer's local address and
+//! `WEBSITE_PRIVATE_IP`; then, when the target has one and the first answer passed, the
+//! authorised read on the same connection (a missing role or a refused key told apart
+//! from a network block).
 
 use std::net::IpAddr;
 
@@ -8,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::witness;
-use super::{Purpose, ServiceClass, ServiceTarget, exchange, hint, judge, request};
+use super::{Purpose, ServiceClass, ServiceRequest, ServiceTarget, Session, hint, judge, request};
 use crate::budget::Budget;
 use crate::diagnose::{self, Context};
 use crate::probe::step::Step;
@@ -23,7 +26,17 @@ pub struct ServiceStep<'a> {
     pub website_private_ip: Option<&'a str>,
     /// `private = true`: a public witness fails with `service.public_path`.
     pub private: bool,
+    /// The authorised read after a passing credential-free answer, if the target has one.
+    pub read: Option<AuthorisedRead>,
     pub ctx: &'a Context,
+}
+
+/// The authorised read the engine prepared: `auth` names the credential kind for the
+/// report (`shared_key`, `managed_identity`); `request` is the signed request, or why none
+/// could be made (a warning, not a failure: the route was proven by the first exchange).
+pub struct AuthorisedRead {
+    pub auth: &'static str,
+    pub request: Result<ServiceRequest, String>,
 }
 
 /// The class of the report table for a service-layer class.
@@ -58,15 +71,21 @@ where
         f.hint = hint(class, t, ev);
         f
     };
-    let (error, answer, path, verdict) = match exchange(io, &t.host, &req, budget.deadline()).await
-    {
+    let mut warnings = Vec::new();
+    let first = match Session::open(io, &t.host, budget.deadline()).await {
+        Ok(mut s) => s.send(&req, budget.deadline()).await.map(|a| (s, a)),
+        Err(e) => Err(e),
+    };
+    let (mut error, answer, path, mut verdict, session, keep_alive) = match first {
         Err(e) => (
             Some(fail(e.class(), e.to_string(), None)),
             serde_json::Value::Null,
             witness::conclude(None, step.local_addr, step.website_private_ip, step.private),
             None,
+            None,
+            false,
         ),
-        Ok(a) => {
+        Ok((session, a)) => {
             let j = judge(t, Purpose::Anonymous, a.status, &a.headers, &a.body);
             let path = witness::conclude(
                 j.evidence.witness.as_ref(),
@@ -94,9 +113,64 @@ where
                 Some(c) => Some(fail(c, said, Some(&j.evidence))),
                 None => None,
             };
+            let keep_alive = !a
+                .headers
+                .get(hyper::header::CONNECTION)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"));
             let answer = serde_json::to_value(&j.evidence).unwrap_or_default();
-            (error, answer, path, Some(j.verdict))
+            (
+                error,
+                answer,
+                path,
+                Some(j.verdict),
+                Some(session),
+                keep_alive,
+            )
         }
+    };
+    // The authorised read, only over a connection whose first answer passed.
+    let read = match (step.read, session) {
+        (Some(r), Some(mut session)) if error.is_none() => {
+            let mut out = serde_json::json!({ "auth": r.auth });
+            match r.request {
+                Err(why) => {
+                    warnings.push(format!("service: the authorised read was not run: {why}"));
+                    out["skipped"] = why.into();
+                }
+                Ok(_) if !keep_alive => {
+                    let why = "the service closed the connection after its first answer";
+                    warnings.push(format!("service: the authorised read was not run: {why}"));
+                    out["skipped"] = why.into();
+                }
+                Ok(req) => match session.send(&req, budget.deadline()).await {
+                    Err(e) => error = Some(fail(e.class(), format!("authorised read: {e}"), None)),
+                    Ok(a) => {
+                        let j = judge(t, Purpose::Authorized, a.status, &a.headers, &a.body);
+                        if let Some(c) = j.class() {
+                            let code = j
+                                .evidence
+                                .error_code
+                                .as_deref()
+                                .map(|c| format!(" {c}"))
+                                .unwrap_or_default();
+                            let said = format!(
+                                "{} answered the authorised read ({}) {}{code}",
+                                t.kind.label(),
+                                r.auth,
+                                a.status
+                            );
+                            error = Some(fail(c, said, Some(&j.evidence)));
+                        }
+                        verdict = Some(j.verdict);
+                        out["verdict"] = serde_json::to_value(j.verdict).unwrap_or_default();
+                        out["answer"] = serde_json::to_value(&j.evidence).unwrap_or_default();
+                    }
+                },
+            }
+            Some(out)
+        }
+        _ => None,
     };
     let ev = ServiceEvidence {
         service: t.kind.as_str().to_string(),
@@ -106,12 +180,15 @@ where
             .unwrap_or_else(|| "no_answer".to_string()),
         answer,
         witness: serde_json::to_value(&path).unwrap_or_default(),
+        read,
     };
-    Step::last(LayerResult {
+    let mut out = Step::last(LayerResult {
         layer: Layer::Service,
         ok: error.is_none(),
         duration_ms: ms(start.elapsed()),
         error,
         evidence: Evidence::Service(Box::new(ev)),
-    })
+    });
+    out.warnings = warnings;
+    out
 }

@@ -1,0 +1,90 @@
+//! The service layer's arm of the pipeline: TLS first for `https://` (plain HTTP for an
+//! emulator on `http://`), then the service layer with the authorised read the target
+//! asks for (`http.service_auth`). A Shared Key is read from its app setting here, when
+//! the probe runs, and lives only as a `Secret` inside the signed request.
+
+use std::time::SystemTime;
+
+use tokio::net::TcpStream;
+
+use super::super::{Engine, service};
+use super::Ran;
+use crate::budget::Budget;
+use crate::diagnose::Context;
+use crate::spec::{Host, ServiceAuth, TargetConfig};
+use service::layer::{AuthorisedRead, ServiceStep};
+
+impl Engine {
+    /// The service layer over `stream` for `target` (TLS first when `https`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn service_layer(
+        &self,
+        t: &TargetConfig,
+        stream: TcpStream,
+        https: bool,
+        host: &Host,
+        name: Option<&str>,
+        mut target: service::ServiceTarget,
+        ctx: &Context,
+        budget: &Budget,
+        ran: &mut Ran,
+    ) {
+        let local_addr = stream.local_addr().ok().map(|a| a.ip());
+        let read = self.authorised_read(t, &mut target);
+        let step = ServiceStep {
+            target,
+            local_addr,
+            website_private_ip: self
+                .facts
+                .site
+                .as_ref()
+                .and_then(|s| s.private_ip.as_deref()),
+            private: t.expect.private,
+            read,
+            ctx,
+        };
+        if https {
+            let alpn = vec![b"http/1.1".to_vec()];
+            if let Some(io) = self
+                .tls(t, stream, host, name, alpn, ctx, budget, ran)
+                .await
+            {
+                ran.push(service::layer::run(io, step, budget).await);
+            }
+        } else {
+            ran.push(service::layer::run(stream, step, budget).await);
+        }
+    }
+
+    /// The authorised read of `t`, if it has one. A Shared Key target's account comes from
+    /// the connection string when it names one (an emulator's path-style account too).
+    /// The identity read (`ManagedIdentity`) is prepared where the identity endpoint's
+    /// token is fetched for the service layer; until then it has none here.
+    fn authorised_read(
+        &self,
+        t: &TargetConfig,
+        target: &mut service::ServiceTarget,
+    ) -> Option<AuthorisedRead> {
+        let ServiceAuth::SharedKey { setting } = &t.http.service_auth else {
+            return None;
+        };
+        let request = (self.app_settings)(setting)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| format!("app setting `{setting}` is not set"))
+            .and_then(|v| {
+                crate::discover::storage_key(&v)
+                    .map_err(|e| format!("app setting `{setting}`: {e}"))
+            })
+            .and_then(|k| {
+                if let Some(a) = k.account {
+                    target.account = a;
+                }
+                service::sharedkey::shared_key(target, &k.key, SystemTime::now())
+                    .map_err(|e| format!("app setting `{setting}`: {e}"))
+            });
+        Some(AuthorisedRead {
+            auth: t.http.service_auth.as_str(),
+            request,
+        })
+    }
+}
