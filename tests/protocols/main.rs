@@ -10,6 +10,7 @@ mod msg_peers;
 mod peers;
 
 mod amqp;
+mod discovered;
 mod engine;
 mod kafka;
 mod mysql;
