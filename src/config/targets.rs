@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::db::db_keys;
-use super::service::service_keys;
+use super::service::account_key;
 use super::tds::tds_keys;
 use super::tls_http::{RawStatus, http_options, tls_options};
 use super::values::parse_net;
@@ -82,8 +82,8 @@ pub(super) fn target_config(
     let expect = expectations(i, &raw, &spec)?;
     let plan = spec.layers();
     let is_http = plan.contains(&Layer::Http);
-    // `service = "…"` on http(s): the service layer, whose authorised read takes
-    // `authentication` / `client_id` / `account_key` (config/service.rs).
+    // `service = "…"` on http(s): the service layer, whose Shared Key read takes
+    // `account_key` (config/service.rs).
     let is_service = is_http && raw.service.is_some();
     let is_tds = plan.contains(&Layer::Tds);
     let is_db = plan.contains(&Layer::Postgres)
@@ -119,11 +119,8 @@ pub(super) fn target_config(
     for (k, present) in [
         ("user", !is_db && raw.user.is_some()),
         ("password", !is_db && raw.password.is_some()),
-        (
-            "authentication",
-            !is_service && raw.authentication.is_some(),
-        ),
-        ("client_id", !is_service && raw.client_id.is_some()),
+        ("authentication", raw.authentication.is_some()),
+        ("client_id", raw.client_id.is_some()),
         ("query", raw.query.is_some()),
         ("strict", raw.strict.is_some()),
     ] {
@@ -184,13 +181,7 @@ pub(super) fn target_config(
     }
     http.emulator = raw.emulator.unwrap_or(false);
     if is_service {
-        http.service_auth = service_keys(
-            i,
-            &raw.account_key,
-            &raw.authentication,
-            &raw.client_id,
-            env,
-        )?;
+        http.account_key = account_key(i, &raw.account_key, env)?;
     }
     Ok(TargetConfig {
         name,

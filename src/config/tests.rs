@@ -197,8 +197,7 @@ fn dns_server_forms() {
 }
 
 #[test]
-fn service_keys_name_the_authorised_read_never_a_key() {
-    use crate::spec::ServiceAuth;
+fn account_key_names_the_setting_never_the_key() {
     let env = |k: &str| (k == "Share").then(|| "AccountName=a;AccountKey=S2V5".to_string());
     let one = |extra: &str| {
         parse(
@@ -207,21 +206,8 @@ fn service_keys_name_the_authorised_read_never_a_key() {
         )
     };
     let t = one("service = \"file\"\naccount_key = \"env:Share\"").unwrap();
-    assert_eq!(
-        t.targets[0].http.service_auth,
-        ServiceAuth::SharedKey {
-            setting: "Share".into()
-        }
-    );
+    assert_eq!(t.targets[0].http.account_key.as_deref(), Some("Share"));
     assert!(!format!("{t:?}").contains("S2V5"), "the key is not copied");
-    let t = one("service = \"file\"\nauthentication = \"managed_identity\"\nclient_id = \"c1\"")
-        .unwrap();
-    assert_eq!(
-        t.targets[0].http.service_auth,
-        ServiceAuth::ManagedIdentity {
-            client_id: Some("c1".into())
-        }
-    );
     // An emulator over plain HTTP takes `service` too.
     let t = parse(
         "[[targets]]\ntarget = \"http://127.0.0.1:10000/devstoreaccount1\"\nservice = \"blob\"\nemulator = true\n",
@@ -229,41 +215,20 @@ fn service_keys_name_the_authorised_read_never_a_key() {
     )
     .unwrap();
     assert!(t.targets[0].http.emulator);
-    for (extra, key, says) in [
-        (
-            "service = \"file\"\naccount_key = \"S2V5\"",
-            "account_key",
-            "env:NAME",
-        ),
+    for (extra, says) in [
+        ("service = \"file\"\naccount_key = \"S2V5\"", "env:NAME"),
         (
             "service = \"file\"\naccount_key = \"env:Missing\"",
-            "account_key",
             "not set",
         ),
-        ("account_key = \"env:Share\"", "account_key", "`service =`"),
         (
-            "service = \"file\"\nclient_id = \"c1\"",
-            "client_id",
-            "managed_identity",
+            "service = \"file\"\naccount_key = \"env:a-b\"",
+            "letters, digits",
         ),
-        (
-            "service = \"file\"\nauthentication = \"sql\"",
-            "authentication",
-            "not shared_key",
-        ),
-        (
-            "service = \"file\"\nauthentication = \"managed_identity\"\naccount_key = \"env:Share\"",
-            "account_key",
-            "only with",
-        ),
-        (
-            "authentication = \"managed_identity\"",
-            "authentication",
-            "sqlserver://",
-        ),
+        ("account_key = \"env:Share\"", "`service =`"),
     ] {
         let e = one(extra).unwrap_err();
-        assert_eq!(e.key, format!("targets[0].{key}"), "{extra}: {e}");
+        assert_eq!(e.key, "targets[0].account_key", "{extra}: {e}");
         assert!(e.message.contains(says), "{extra}: {e}");
         assert!(!e.to_string().contains("S2V5"), "{e}");
     }

@@ -50,7 +50,7 @@ pub struct Engine {
     /// The App Service managed-identity endpoint, when the app has one.
     identity: Option<tds::IdentityEndpoint>,
     /// App settings read when a probe runs (a storage key a target references by setting
-    /// name, `ServiceAuth::SharedKey`): the process environment, or a test's table.
+    /// name, `account_key`): the process environment, or a test's table.
     app_settings: AppSettings,
 }
 

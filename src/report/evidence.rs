@@ -260,10 +260,10 @@ pub struct ServiceEvidence {
     pub answer: serde_json::Value,
     /// `{conclusion: private_path_proven | public_path | unknown, witness, matched, ...}`.
     pub witness: serde_json::Value,
-    /// The authorised read, when the target has one: `{auth: shared_key | managed_identity,
-    /// verdict, answer}` or `{auth, skipped: why}`. `verdict` above is then the read's.
+    /// The authorised read (the app's identity, or a referenced storage key), as
+    /// `verdict.rs` records it (the verdict above is then this read's).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub read: Option<serde_json::Value>,
+    pub authorized: Option<serde_json::Value>,
 }
 
 /// The SMB2 NEGOTIATE layer's evidence (`probe/smb.rs`): dialect, signing, server GUID,

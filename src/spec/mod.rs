@@ -13,7 +13,7 @@ pub mod uri;
 pub use discovery::Summary as DiscoverySummary;
 pub use engine::{EngineSettings, Timeouts};
 pub use options::{
-    DbOptions, DbTls, Expectations, HttpOptions, LoginAuth, Pattern, ServiceAuth, TargetConfig,
+    DbOptions, DbTls, Expectations, HttpOptions, LoginAuth, ManagedIdentity, Pattern, TargetConfig,
     TdsOptions, TlsOptions,
 };
 pub use policy::{HostPattern, PolicyConfig};

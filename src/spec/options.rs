@@ -24,32 +24,12 @@ pub enum LoginAuth {
     },
 }
 
-/// The service layer's one authorised read (`probe/service/request.rs`), if any. No
-/// variant holds a credential: a key stays in the app setting it came from and is read
-/// when the probe runs, a token comes from the identity endpoint then.
+/// `authentication = "managed_identity"` on a service or data-service target: log in with
+/// a token from the app's managed identity. `client_id` picks a user-assigned identity;
+/// without it, the system-assigned one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum ServiceAuth {
-    /// Credential-free: the anonymous exchange only.
-    #[default]
-    None,
-    /// Storage Shared Key with the account key of the connection string in app setting
-    /// `setting` (its `AccountKey=`, or the Azurite key for `UseDevelopmentStorage=true`),
-    /// read at probe time (`account_key = "env:NAME"`, or discovered).
-    SharedKey { setting: String },
-    /// A Microsoft Entra token for the service from the App Service managed-identity
-    /// endpoint, as `LoginAuth::ManagedIdentity`; `client_id` selects a user-assigned identity.
-    ManagedIdentity { client_id: Option<String> },
-}
-
-impl ServiceAuth {
-    /// The report's and the plan's name for it.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ServiceAuth::None => "none",
-            ServiceAuth::SharedKey { .. } => "shared_key",
-            ServiceAuth::ManagedIdentity { .. } => "managed_identity",
-        }
-    }
+pub struct ManagedIdentity {
+    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -207,19 +187,24 @@ pub struct HttpOptions {
     /// `max_body_bytes` was set: exceeding it fails (`http.too_large`). The default
     /// limit only bounds what is read.
     pub enforce_body_limit: bool,
+    /// `account_key = "env:NAME"`: the service layer's authorised read is signed with the
+    /// storage key in app setting NAME (its `AccountKey=`, or Azurite's for
+    /// `UseDevelopmentStorage=true`), read when the probe runs. Only the name is kept.
+    pub account_key: Option<String>,
     /// `service = "blob" | "keyvault" | …`: run the service layer (`probe/service/`) on
     /// an https target whose host name does not say which service it is.
     pub service: Option<String>,
     /// `emulator = true`: the declared service is an emulator (Azurite): path-style URLs.
     pub emulator: bool,
-    /// The service layer's authorised read (`account_key`, `authentication`, `client_id`).
-    pub service_auth: ServiceAuth,
+    /// The service layer's authorised read with the app's identity.
+    pub identity: Option<ManagedIdentity>,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
             method: "GET".into(),
+            account_key: None,
             headers: Vec::new(),
             body: None,
             status: vec![(200, 399)],
@@ -229,7 +214,7 @@ impl Default for HttpOptions {
             follow_redirects: false,
             service: None,
             emulator: false,
-            service_auth: ServiceAuth::None,
+            identity: None,
             max_redirects: 5,
             max_body_bytes: 64 * 1024,
             enforce_body_limit: false,

@@ -4,8 +4,9 @@
 //! setting reaches a target, a name, a source or a note.
 
 use routeproof::config::{self, Config};
+use routeproof::discover::Auth;
 use routeproof::discover::{self, Found};
-use routeproof::spec::{DbTls, ServiceAuth};
+use routeproof::spec::DbTls;
 use routeproof::target::TargetSpec;
 
 fn settings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -25,9 +26,9 @@ fn shown(found: &[Found]) -> Vec<(String, String, String, String, String)> {
                 Some(s) => (
                     s.kind.to_string(),
                     match &s.auth {
-                        ServiceAuth::None => "none".to_string(),
-                        ServiceAuth::SharedKey { setting } => format!("key from {setting}"),
-                        ServiceAuth::ManagedIdentity { client_id } => format!(
+                        Auth::None => "none".to_string(),
+                        Auth::SharedKey { setting } => format!("key from {setting}"),
+                        Auth::ManagedIdentity { client_id } => format!(
                             "identity {}",
                             client_id.as_deref().unwrap_or("system-assigned")
                         ),

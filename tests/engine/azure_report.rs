@@ -259,7 +259,7 @@ async fn simulated_function_app_report() {
     assert!(
         blob["warnings"]
             .to_string()
-            .contains("authorised read was not run"),
+            .contains("Shared Key read was not run"),
         "{blob:#}"
     );
     assert_eq!(blob["route"][0]["path"], "local");

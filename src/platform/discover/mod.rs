@@ -14,10 +14,10 @@
 //! report, and every target records the setting it came from (`source`). Database logins
 //! are not attempted: the protocol's own handshake proves the route (an explicit target
 //! with `user` and `password = "env:NAME"` adds the login). A storage account key is
-//! *referenced*: the check names the setting (`ServiceAuth::SharedKey`), and the engine
+//! *referenced*: the check names the setting (`account_key = "env:NAME"`), and the engine
 //! reads the key from it when the probe runs, for the one Shared Key read
 //! ([`storage_key`]). An identity-based connection marks its checks for the identity read
-//! (`ServiceAuth::ManagedIdentity`).
+//! (`authentication = "managed_identity"`, `client_id`).
 //!
 //! Files: `storage` (AzureWebJobsStorage, identity-based storage, the content share, the
 //! key reference), `data` (SQL, PostgreSQL, MySQL, Redis, `CUSTOMCONNSTR_`), `services`
@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 
 use crate::config::{Config, TargetConfig};
 use crate::spec::target::{self, TargetSpec};
-use crate::spec::{DbTls, ServiceAuth};
+use crate::spec::{DbTls, ManagedIdentity};
 
 pub use self::storage::{StorageKey, storage_key};
 
@@ -53,14 +53,29 @@ pub struct Found {
 }
 
 /// How a discovered service check asks its service (`http.service`, `http.emulator`,
-/// `http.service_auth` of the target).
+/// `http.account_key` / `http.identity` of the target).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceCheck {
     /// The config spelling (`blob`, `queue`, `table`, `file`, `keyvault`, `cosmosdb`, `acr`).
     pub kind: &'static str,
     /// Azurite: path-style URLs, its 403 a quirk.
     pub emulator: bool,
-    pub auth: ServiceAuth,
+    pub auth: Auth,
+}
+
+/// The authorised read a discovered service check asks for after the credential-free
+/// exchange. No variant holds a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Auth {
+    /// Credential-free only (a SAS connection string, a Key Vault reference, a registry).
+    #[default]
+    None,
+    /// Shared Key with the account key of the connection string in app setting `setting`,
+    /// read when the probe runs (the target's `account_key = "env:SETTING"`).
+    SharedKey { setting: String },
+    /// The app's managed identity (an identity-based connection; `client_id` from
+    /// `PREFIX__clientId`).
+    ManagedIdentity { client_id: Option<String> },
 }
 
 pub use crate::spec::DiscoverySummary as Summary;
@@ -131,7 +146,13 @@ fn target_config(f: Found) -> TargetConfig {
     if let Some(s) = f.service {
         t.http.service = Some(s.kind.to_string());
         t.http.emulator = s.emulator;
-        t.http.service_auth = s.auth;
+        match s.auth {
+            Auth::None => {}
+            Auth::SharedKey { setting } => t.http.account_key = Some(setting),
+            Auth::ManagedIdentity { client_id } => {
+                t.http.identity = Some(ManagedIdentity { client_id })
+            }
+        }
     }
     if let Some(tls) = f.db_tls {
         t.db.tls = tls;
@@ -294,7 +315,7 @@ fn identity_based(ctx: &mut Ctx<'_>, value: &str) -> Option<Result<(), String>> 
 /// `managedidentity` (or unset: on Azure the system-assigned identity), with
 /// `prefix__clientId` for a user-assigned one. Another credential leaves the check
 /// credential-free, with a note.
-pub(super) fn identity_auth(ctx: &mut Ctx<'_>, prefix: &str) -> ServiceAuth {
+pub(super) fn identity_auth(ctx: &mut Ctx<'_>, prefix: &str) -> Auth {
     let credential = ctx
         .setting(&format!("{prefix}__credential"))
         .map(|(_, v)| v.to_string());
@@ -306,9 +327,9 @@ pub(super) fn identity_auth(ctx: &mut Ctx<'_>, prefix: &str) -> ServiceAuth {
             ctx.note(format!(
                 "`{prefix}__credential` is not `managedidentity`: the check runs without the identity read"
             ));
-            ServiceAuth::None
+            Auth::None
         }
-        _ => ServiceAuth::ManagedIdentity { client_id },
+        _ => Auth::ManagedIdentity { client_id },
     }
 }
 

@@ -8,10 +8,10 @@
 //! address). Application Insights and the package stay `tls://`: the service layer does
 //! not know them, and a GET of the package URL would download it.
 
+use super::Auth;
 use super::{Ctx, ServiceCheck, by_scheme, endpoint, get, pairs, tls, web};
-use crate::spec::ServiceAuth;
 
-fn check(kind: &'static str, auth: ServiceAuth) -> Option<ServiceCheck> {
+fn check(kind: &'static str, auth: Auth) -> Option<ServiceCheck> {
     Some(ServiceCheck {
         kind,
         emulator: false,
@@ -30,7 +30,7 @@ pub(super) fn key_vault_reference(ctx: &mut Ctx<'_>, value: &str) -> Result<(), 
         name,
         web(true, &vault, port, "")?,
         source,
-        check("keyvault", ServiceAuth::None),
+        check("keyvault", Auth::None),
         None,
     );
     Err(
@@ -73,7 +73,7 @@ pub(super) fn cosmos(
     ctx: &mut Ctx<'_>,
     prefix: &str,
     value: &str,
-    auth: ServiceAuth,
+    auth: Auth,
 ) -> Result<(), String> {
     let (host, port, secure) = endpoint(value).ok_or("not a URL")?;
     let name = format!("{prefix}/account");
@@ -168,7 +168,7 @@ fn registry_host(ctx: &mut Ctx<'_>, host: &str, port: Option<u16>) -> Result<(),
         name.clone(),
         web(true, host, port, "")?,
         key.clone(),
-        check("acr", ServiceAuth::None),
+        check("acr", Auth::None),
         None,
     );
     let region = ctx.setting("REGION_NAME").map(|(k, v)| {
@@ -186,7 +186,7 @@ fn registry_host(ctx: &mut Ctx<'_>, host: &str, port: Option<u16>) -> Result<(),
                 format!("{name}/data"),
                 web(true, &data, None, "")?,
                 format!("{key}, {k}"),
-                check("acr", ServiceAuth::None),
+                check("acr", Auth::None),
                 None,
             );
             ctx.note(format!(

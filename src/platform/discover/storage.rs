@@ -6,15 +6,15 @@
 //! `WEBSITE_CONTENTSHARE`): a service check per storage service (`https://` through the
 //! service layer), and `smb://` 445 for the share's mount.
 //!
-//! A connection string with `AccountKey=` marks its checks `ServiceAuth::SharedKey` with
+//! A connection string with `AccountKey=` marks its checks `Auth::SharedKey` with
 //! the *setting's name*: the key is read from the setting when the probe runs
 //! ([`storage_key`]) and signs the one Shared Key read, so it is never copied into a
 //! target, the config or the report. A SAS connection string gets the credential-free
 //! check only.
 
+use super::Auth;
 use super::{Ctx, ServiceCheck, get, host_literal, identity_auth, pairs, parse, web};
 use crate::secret::Secret;
-use crate::spec::ServiceAuth;
 use crate::store::settings::{EMULATOR_ACCOUNT, EMULATOR_KEY};
 
 /// Azurite's ports for `UseDevelopmentStorage=true` (it has no file service).
@@ -84,7 +84,7 @@ pub(super) fn connection_string(
 ) -> Result<(), String> {
     let key = ctx.key.to_string();
     let p = pairs(value);
-    let shared_key = ServiceAuth::SharedKey {
+    let shared_key = Auth::SharedKey {
         setting: key.clone(),
     };
     if dev_storage(&p) {
@@ -122,7 +122,7 @@ pub(super) fn connection_string(
     let auth = if get(&p, "accountkey").is_some() {
         shared_key
     } else {
-        ServiceAuth::None
+        Auth::None
     };
     let mut any = false;
     for svc in services {
@@ -152,7 +152,7 @@ pub(super) fn connection_string(
     }
 }
 
-fn service(kind: &'static str, emulator: bool, auth: ServiceAuth) -> Option<ServiceCheck> {
+fn service(kind: &'static str, emulator: bool, auth: Auth) -> Option<ServiceCheck> {
     Some(ServiceCheck {
         kind,
         emulator,

@@ -1,6 +1,6 @@
 //! The service layer's arm of the pipeline: TLS first for `https://` (plain HTTP for an
 //! emulator on `http://`), then the service layer with the authorised read the target
-//! asks for (`http.service_auth`). A Shared Key is read from its app setting here, when
+//! asks for (`http.account_key`). A Shared Key is read from its app setting here, when
 //! the probe runs, and lives only as a `Secret` inside the signed request.
 
 use std::time::SystemTime;
@@ -11,8 +11,9 @@ use super::super::{Engine, service};
 use super::Ran;
 use crate::budget::Budget;
 use crate::diagnose::Context;
-use crate::spec::{Host, ServiceAuth, TargetConfig};
-use service::layer::{AuthorisedRead, ServiceStep};
+use crate::spec::{Host, TargetConfig};
+use service::ServiceRequest;
+use service::layer::ServiceStep;
 
 impl Engine {
     /// The service layer over `stream` for `target` (TLS first when `https`).
@@ -30,7 +31,7 @@ impl Engine {
         ran: &mut Ran,
     ) {
         let local_addr = stream.local_addr().ok().map(|a| a.ip());
-        let read = self.authorised_read(t, &mut target);
+        let shared_key = self.shared_key_read(t, &mut target);
         let step = ServiceStep {
             target,
             local_addr,
@@ -40,7 +41,7 @@ impl Engine {
                 .as_ref()
                 .and_then(|s| s.private_ip.as_deref()),
             private: t.expect.private,
-            read,
+            shared_key,
             ctx,
         };
         if https {
@@ -56,35 +57,31 @@ impl Engine {
         }
     }
 
-    /// The authorised read of `t`, if it has one. A Shared Key target's account comes from
-    /// the connection string when it names one (an emulator's path-style account too).
-    /// The identity read (`ManagedIdentity`) is prepared where the identity endpoint's
-    /// token is fetched for the service layer; until then it has none here.
-    fn authorised_read(
+    /// The Shared Key read of `t`, if it references a key (`account_key`). The account
+    /// comes from the connection string when it names one (an emulator's path-style
+    /// account too). The identity read is prepared where the identity endpoint's token is
+    /// fetched for the service layer.
+    fn shared_key_read(
         &self,
         t: &TargetConfig,
         target: &mut service::ServiceTarget,
-    ) -> Option<AuthorisedRead> {
-        let ServiceAuth::SharedKey { setting } = &t.http.service_auth else {
-            return None;
-        };
-        let request = (self.app_settings)(setting)
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| format!("app setting `{setting}` is not set"))
-            .and_then(|v| {
-                crate::discover::storage_key(&v)
-                    .map_err(|e| format!("app setting `{setting}`: {e}"))
-            })
-            .and_then(|k| {
-                if let Some(a) = k.account {
-                    target.account = a;
-                }
-                service::sharedkey::shared_key(target, &k.key, SystemTime::now())
-                    .map_err(|e| format!("app setting `{setting}`: {e}"))
-            });
-        Some(AuthorisedRead {
-            auth: t.http.service_auth.as_str(),
-            request,
-        })
+    ) -> Option<Result<ServiceRequest, String>> {
+        let setting = t.http.account_key.as_deref()?;
+        Some(
+            (self.app_settings)(setting)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| format!("app setting `{setting}` is not set"))
+                .and_then(|v| {
+                    crate::discover::storage_key(&v)
+                        .map_err(|e| format!("app setting `{setting}`: {e}"))
+                })
+                .and_then(|k| {
+                    if let Some(a) = k.account {
+                        target.account = a;
+                    }
+                    service::sharedkey::shared_key(target, &k.key, SystemTime::now())
+                        .map_err(|e| format!("app setting `{setting}`: {e}"))
+                }),
+        )
     }
 }

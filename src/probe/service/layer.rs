@@ -1,9 +1,10 @@
 //! The service layer in the one layer shape: over the stream the layers below proved (TLS,
 //! or plain TCP for an emulator), one credential-free exchange, the verdict on the answer,
 //! and the witness of our address next to the TCP layer's local address and
-//! `WEBSITE_PRIVATE_IP`; then, when the target has one and the first answer passed, the
-//! authorised read on the same connection (a missing role or a refused key told apart
-//! from a network block).
+//! `WEBSITE_PRIVATE_IP`. With a storage key (`account_key = "env:NAME"`), when the
+//! anonymous answer shows the service let us in, the one authorised read follows on the
+//! same connection, signed with Shared Key, and its verdict is the layer's: a refused key
+//! (`service.auth_failed`) is then told apart from a network block (`service.firewall`).
 
 use std::net::IpAddr;
 
@@ -11,11 +12,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::witness;
-use super::{Purpose, ServiceClass, ServiceRequest, ServiceTarget, Session, hint, judge, request};
+use super::{
+    Judgement, Purpose, ServiceClass, ServiceRequest, ServiceTarget, Session, hint, judge, request,
+};
 use crate::budget::Budget;
 use crate::diagnose::{self, Context};
 use crate::probe::step::Step;
-use crate::report::{Evidence, FailureClass, Layer, LayerResult, ServiceEvidence, ms};
+use crate::report::{Evidence, Failure, FailureClass, Layer, LayerResult, ServiceEvidence, ms};
 
 /// The service layer's input, built by the engine.
 pub struct ServiceStep<'a> {
@@ -26,17 +29,10 @@ pub struct ServiceStep<'a> {
     pub website_private_ip: Option<&'a str>,
     /// `private = true`: a public witness fails with `service.public_path`.
     pub private: bool,
-    /// The authorised read after a passing credential-free answer, if the target has one.
-    pub read: Option<AuthorisedRead>,
+    /// The authorised read signed with the referenced storage key, or why it could not be
+    /// signed (a warning, not a failure: the anonymous exchange proves the route).
+    pub shared_key: Option<Result<ServiceRequest, String>>,
     pub ctx: &'a Context,
-}
-
-/// The authorised read the engine prepared: `auth` names the credential kind for the
-/// report (`shared_key`, `managed_identity`); `request` is the signed request, or why none
-/// could be made (a warning, not a failure: the route was proven by the first exchange).
-pub struct AuthorisedRead {
-    pub auth: &'static str,
-    pub request: Result<ServiceRequest, String>,
 }
 
 /// The class of the report table for a service-layer class.
@@ -54,13 +50,21 @@ pub fn failure_class(c: ServiceClass) -> FailureClass {
     }
 }
 
+/// What the layer learnt, for the evidence.
+struct Seen {
+    verdict: Option<super::Verdict>,
+    answer: serde_json::Value,
+    authorized: Option<serde_json::Value>,
+    path: witness::PathEvidence,
+    warnings: Vec<String>,
+}
+
 pub async fn run<IO>(io: IO, step: ServiceStep<'_>, budget: &Budget) -> Step<()>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let start = Instant::now();
     let t = &step.target;
-    let req = request::anonymous(t);
     let fail = |class: ServiceClass, message: String, ev: Option<&super::Evidence>| {
         let mut f = diagnose::failure(
             Some(Layer::Service),
@@ -71,116 +75,120 @@ where
         f.hint = hint(class, t, ev);
         f
     };
-    let mut warnings = Vec::new();
-    let first = match Session::open(io, &t.host, budget.deadline()).await {
-        Ok(mut s) => s.send(&req, budget.deadline()).await.map(|a| (s, a)),
-        Err(e) => Err(e),
+    let conclude = |j: Option<&Judgement>| {
+        witness::conclude(
+            j.and_then(|j| j.evidence.witness.as_ref()),
+            step.local_addr,
+            step.website_private_ip,
+            step.private,
+        )
     };
-    let (mut error, answer, path, mut verdict, session, keep_alive) = match first {
-        Err(e) => (
-            Some(fail(e.class(), e.to_string(), None)),
-            serde_json::Value::Null,
-            witness::conclude(None, step.local_addr, step.website_private_ip, step.private),
-            None,
-            None,
-            false,
-        ),
-        Ok((session, a)) => {
-            let j = judge(t, Purpose::Anonymous, a.status, &a.headers, &a.body);
-            let path = witness::conclude(
-                j.evidence.witness.as_ref(),
-                step.local_addr,
-                step.website_private_ip,
-                step.private,
-            );
-            let code = j
-                .evidence
-                .error_code
-                .as_deref()
-                .map(|c| format!(" {c}"))
-                .unwrap_or_default();
-            let said = format!("{} answered {}{code}", t.kind.label(), a.status);
-            // A public witness where the private path is required is the root cause, even
-            // under a firewall refusal (which it explains).
-            let error = match j.class() {
-                _ if path.failed => Some(fail(
-                    ServiceClass::PublicPath,
-                    format!(
-                        "{said}; it saw a public address, and the target requires the private path"
-                    ),
-                    Some(&j.evidence),
-                )),
-                Some(c) => Some(fail(c, said, Some(&j.evidence))),
-                None => None,
-            };
-            let keep_alive = !a
-                .headers
-                .get(hyper::header::CONNECTION)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-            let answer = serde_json::to_value(&j.evidence).unwrap_or_default();
-            (
-                error,
-                answer,
-                path,
-                Some(j.verdict),
-                Some(session),
-                keep_alive,
-            )
+    let mut seen = Seen {
+        verdict: None,
+        answer: serde_json::Value::Null,
+        authorized: None,
+        path: conclude(None),
+        warnings: Vec::new(),
+    };
+    let error = async {
+        let mut session = Session::open(io, budget.deadline())
+            .await
+            .map_err(|e| fail(e.class(), e.to_string(), None))?;
+        let req = request::anonymous(t);
+        let a = session
+            .send(&t.host, &req, budget.deadline())
+            .await
+            .map_err(|e| fail(e.class(), e.to_string(), None))?;
+        let j = judge(t, Purpose::Anonymous, a.status, &a.headers, &a.body);
+        seen.path = conclude(Some(&j));
+        seen.verdict = Some(j.verdict);
+        seen.answer = serde_json::to_value(&j.evidence).unwrap_or_default();
+        let first = said(t, a.status, &j);
+        // A public witness where the private path is required is the root cause, even
+        // under a firewall refusal (which it explains).
+        if seen.path.failed {
+            return Err(fail(
+                ServiceClass::PublicPath,
+                format!(
+                    "{first}; it saw a public address, and the target requires the private path"
+                ),
+                Some(&j.evidence),
+            ));
         }
-    };
-    // The authorised read, only over a connection whose first answer passed.
-    let read = match (step.read, session) {
-        (Some(r), Some(mut session)) if error.is_none() => {
-            let mut out = serde_json::json!({ "auth": r.auth });
-            match r.request {
-                Err(why) => {
-                    warnings.push(format!("service: the authorised read was not run: {why}"));
-                    out["skipped"] = why.into();
-                }
-                Ok(_) if !keep_alive => {
-                    let why = "the service closed the connection after its first answer";
-                    warnings.push(format!("service: the authorised read was not run: {why}"));
-                    out["skipped"] = why.into();
-                }
-                Ok(req) => match session.send(&req, budget.deadline()).await {
-                    Err(e) => error = Some(fail(e.class(), format!("authorised read: {e}"), None)),
-                    Ok(a) => {
-                        let j = judge(t, Purpose::Authorized, a.status, &a.headers, &a.body);
-                        if let Some(c) = j.class() {
-                            let code = j
-                                .evidence
-                                .error_code
-                                .as_deref()
-                                .map(|c| format!(" {c}"))
-                                .unwrap_or_default();
-                            let said = format!(
-                                "{} answered the authorised read ({}) {}{code}",
-                                t.kind.label(),
-                                r.auth,
-                                a.status
-                            );
-                            error = Some(fail(c, said, Some(&j.evidence)));
-                        }
-                        verdict = Some(j.verdict);
-                        out["verdict"] = serde_json::to_value(j.verdict).unwrap_or_default();
-                        out["answer"] = serde_json::to_value(&j.evidence).unwrap_or_default();
-                    }
-                },
+        if let Some(c) = j.class() {
+            return Err(fail(c, first, Some(&j.evidence)));
+        }
+        let Some(signed) = step.shared_key else {
+            return Ok(());
+        };
+        let closing = a
+            .headers
+            .get(hyper::header::CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let req = match signed {
+            Ok(_) if closing => {
+                Err("the service closed the connection after its first answer".into())
             }
-            Some(out)
+            other => other,
+        };
+        let req = match req {
+            Ok(r) => r,
+            Err(why) => {
+                seen.warnings
+                    .push(format!("service: the Shared Key read was not run: {why}"));
+                return Ok(());
+            }
+        };
+        // The service let us in: now the one authorised read, with the account key.
+        let a = session
+            .send(&t.host, &req, budget.deadline())
+            .await
+            .map_err(|e| {
+                fail(
+                    e.class(),
+                    format!("the authorised read after the anonymous answer: {e}"),
+                    None,
+                )
+            })?;
+        let j = judge(t, Purpose::Authorized, a.status, &a.headers, &a.body);
+        seen.verdict = Some(j.verdict);
+        seen.authorized = Some(serde_json::to_value(&j.evidence).unwrap_or_default());
+        match j.class() {
+            Some(c) => Err(fail(
+                c,
+                format!("authorised read (Shared Key): {}", said(t, a.status, &j)),
+                Some(&j.evidence),
+            )),
+            None => Ok(()),
         }
-        _ => None,
-    };
+    }
+    .await
+    .err();
+    finish(start, error, seen, t)
+}
+
+fn said(t: &ServiceTarget, status: u16, j: &Judgement) -> String {
+    let code = j
+        .evidence
+        .error_code
+        .as_deref()
+        .map(|c| format!(" {c}"))
+        .unwrap_or_default();
+    format!("{} answered {status}{code}", t.kind.label())
+}
+
+fn finish(start: Instant, error: Option<Failure>, seen: Seen, t: &ServiceTarget) -> Step<()> {
     let ev = ServiceEvidence {
         service: t.kind.as_str().to_string(),
-        verdict: verdict
+        verdict: seen
+            .verdict
             .and_then(|v| serde_json::to_value(v).ok())
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_else(|| "no_answer".to_string()),
-        answer,
-        witness: serde_json::to_value(&path).unwrap_or_default(),
-        read,
+        answer: seen.answer,
+        witness: serde_json::to_value(&seen.path).unwrap_or_default(),
+        authorized: seen.authorized,
     };
     let mut out = Step::last(LayerResult {
         layer: Layer::Service,
@@ -189,6 +197,6 @@ where
         error,
         evidence: Evidence::Service(Box::new(ev)),
     });
-    out.warnings = warnings;
+    out.warnings = seen.warnings;
     out
 }

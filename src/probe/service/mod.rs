@@ -189,7 +189,7 @@ pub struct Answer {
     pub truncated: bool,
     /// From the request written to the response head.
     pub ttfb: Duration,
-    /// The whole exchange, handshake to body.
+    /// The whole exchange, request to the end of the body.
     pub elapsed: Duration,
 }
 
@@ -235,25 +235,21 @@ pub async fn exchange<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let start = Instant::now();
-    let mut session = Session::open(stream, host, deadline).await?;
-    let mut a = session.send(req, deadline).await?;
-    a.elapsed = start.elapsed();
-    Ok(a)
+    Session::open(stream, deadline)
+        .await?
+        .send(host, req, deadline)
+        .await
 }
 
-/// An HTTP/1.1 connection to a service for the layer's two exchanges (the credential-free
-/// request, then the authorised read on the same connection). Dropping it aborts the
-/// connection task.
+/// An HTTP/1.1 connection for several requests in turn (the anonymous request, then the
+/// authorised read on the same proven stream). Dropping it aborts the connection task.
 pub struct Session {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    host: String,
     _conn: AbortOnDrop,
 }
 
 impl Session {
-    /// The HTTP/1.1 handshake over `stream`, bounded by `deadline`.
-    pub async fn open<S>(stream: S, host: &str, deadline: Instant) -> Result<Session, Error>
+    pub async fn open<S>(stream: S, deadline: Instant) -> Result<Session, Error>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -266,79 +262,91 @@ impl Session {
         .map_err(|e| Error::Protocol(e.to_string()))?;
         Ok(Session {
             sender,
-            host: host.to_string(),
             _conn: AbortOnDrop(tokio::spawn(async move { drop(conn.await) })),
         })
     }
 
-    /// One request and its answer (head and bounded body) before `deadline`.
-    pub async fn send(&mut self, req: &ServiceRequest, deadline: Instant) -> Result<Answer, Error> {
-        let start = Instant::now();
-        let within = |phase: &'static str| move |_| Error::Deadline(phase);
-        let mut builder = hyper::Request::builder()
-            .method(req.method.clone())
-            .uri(req.path.as_str())
-            .header(hyper::header::HOST, self.host.as_str())
-            .header(
-                hyper::header::USER_AGENT,
-                concat!("routeproof/", env!("CARGO_PKG_VERSION")),
-            );
-        for (k, v) in &req.headers {
-            builder = builder.header(*k, v.as_str());
-        }
-        if let Some(auth) = &req.authorization {
-            let mut v = hyper::header::HeaderValue::from_str(auth.expose()).map_err(|_| {
-                Error::BadRequest("the credential is not a valid header value".into())
-            })?;
-            v.set_sensitive(true);
-            builder = builder.header(hyper::header::AUTHORIZATION, v);
-        }
-        if let Some((ctype, _)) = &req.body {
-            builder = builder.header(hyper::header::CONTENT_TYPE, *ctype);
-        }
-        let request = builder
-            .body(Full::new(req.body_bytes()))
-            .map_err(|e| Error::BadRequest(crate::secret::scrub(&e.to_string())))?;
-
-        let sender = &mut self.sender;
-        let resp = tokio::time::timeout_at(deadline, async {
-            sender.ready().await?;
-            sender.send_request(request).await
-        })
-        .await
-        .map_err(within("response head"))?
-        .map_err(|e| Error::Protocol(e.to_string()))?;
-        let ttfb = start.elapsed();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let mut body = resp.into_body();
-        let mut buf = BytesMut::new();
-        let mut truncated = false;
-        let read = async {
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| Error::Protocol(e.to_string()))?;
-                if let Ok(data) = frame.into_data() {
-                    let room = MAX_BODY - buf.len();
-                    if data.len() > room {
-                        buf.extend_from_slice(&data[..room]);
-                        truncated = true;
-                        break;
-                    }
-                    buf.extend_from_slice(&data);
-                }
-            }
-            Ok::<(), Error>(())
-        };
-        tokio::time::timeout_at(deadline, read)
-            .await
-            .map_err(within("body"))??;
-        Ok(Answer {
-            status,
-            headers,
-            body: buf.freeze(),
-            truncated,
-            ttfb,
-            elapsed: start.elapsed(),
-        })
+    /// One request and its answer; the body is read to its end (or [`MAX_BODY`]).
+    pub async fn send(
+        &mut self,
+        host: &str,
+        req: &ServiceRequest,
+        deadline: Instant,
+    ) -> Result<Answer, Error> {
+        send(&mut self.sender, host, req, deadline).await
     }
+}
+
+async fn send(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    host: &str,
+    req: &ServiceRequest,
+    deadline: Instant,
+) -> Result<Answer, Error> {
+    let start = Instant::now();
+    let within = |phase: &'static str| move |_| Error::Deadline(phase);
+    let mut builder = hyper::Request::builder()
+        .method(req.method.clone())
+        .uri(req.path.as_str())
+        .header(hyper::header::HOST, host)
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("routeproof/", env!("CARGO_PKG_VERSION")),
+        );
+    for (k, v) in &req.headers {
+        builder = builder.header(*k, v.as_str());
+    }
+    if let Some(auth) = &req.authorization {
+        let mut v = hyper::header::HeaderValue::from_str(auth.expose())
+            .map_err(|_| Error::BadRequest("the credential is not a valid header value".into()))?;
+        v.set_sensitive(true);
+        builder = builder.header(hyper::header::AUTHORIZATION, v);
+    }
+    if let Some((ctype, _)) = &req.body {
+        builder = builder.header(hyper::header::CONTENT_TYPE, *ctype);
+    }
+    let request = builder
+        .body(Full::new(req.body_bytes()))
+        .map_err(|e| Error::BadRequest(crate::secret::scrub(&e.to_string())))?;
+
+    let t0 = Instant::now();
+    let resp = tokio::time::timeout_at(deadline, async {
+        sender.ready().await?;
+        sender.send_request(request).await
+    })
+    .await
+    .map_err(within("response head"))?
+    .map_err(|e| Error::Protocol(e.to_string()))?;
+    let ttfb = t0.elapsed();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let mut body = resp.into_body();
+    let mut buf = BytesMut::new();
+    let mut truncated = false;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Error::Protocol(e.to_string()))?;
+            if let Ok(data) = frame.into_data() {
+                let room = MAX_BODY - buf.len();
+                if data.len() > room {
+                    buf.extend_from_slice(&data[..room]);
+                    truncated = true;
+                    break;
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok::<(), Error>(())
+    };
+    tokio::time::timeout_at(deadline, read)
+        .await
+        .map_err(within("body"))??;
+    Ok(Answer {
+        status,
+        headers,
+        body: buf.freeze(),
+        truncated,
+        ttfb,
+        elapsed: start.elapsed(),
+    })
 }

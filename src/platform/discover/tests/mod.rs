@@ -31,14 +31,14 @@ pub(super) fn shown(found: &[Found]) -> Vec<(String, String, String, String, Str
                 Some(s) => (
                     format!("{}{}", s.kind, if s.emulator { " (emulator)" } else { "" }),
                     match &s.auth {
-                        ServiceAuth::SharedKey { setting } => format!("shared_key:{setting}"),
-                        ServiceAuth::ManagedIdentity { client_id } => {
+                        Auth::SharedKey { setting } => format!("shared_key:{setting}"),
+                        Auth::ManagedIdentity { client_id } => {
                             format!(
                                 "managed_identity:{}",
                                 client_id.as_deref().unwrap_or("system")
                             )
                         }
-                        ServiceAuth::None => "none".into(),
+                        Auth::None => "none".into(),
                     },
                 ),
                 None => ("-".into(), "-".into()),
@@ -85,13 +85,28 @@ fn apply_carries_the_service_options_into_the_target() {
     assert_eq!(blob.http.service.as_deref(), Some("blob"));
     assert!(blob.http.emulator);
     assert_eq!(
-        blob.http.service_auth,
-        ServiceAuth::SharedKey {
-            setting: "AzureWebJobsStorage".into()
-        }
+        blob.http.account_key.as_deref(),
+        Some("AzureWebJobsStorage")
     );
+    assert_eq!(blob.http.identity, None);
     assert_eq!(cfg.targets[3].db.tls, DbTls::Disable);
     assert!(!format!("{cfg:?}").contains("PLANTED"));
+
+    let mut cfg = Config::default();
+    cfg.engine.discover = Some(true);
+    let settings = vec![
+        ("Jobs__accountName".to_string(), "fnstore".to_string()),
+        ("Jobs__clientId".to_string(), "c-1".to_string()),
+    ];
+    apply(&mut cfg, &settings);
+    let t = &cfg.targets[0];
+    assert_eq!(
+        t.http.identity,
+        Some(ManagedIdentity {
+            client_id: Some("c-1".into())
+        })
+    );
+    assert_eq!(t.http.account_key, None);
 }
 
 #[test]
