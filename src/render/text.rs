@@ -155,9 +155,13 @@ fn layer(out: &mut String, l: &LayerResult, target_failure: Option<&Failure>) {
         Evidence::Service(v) => {
             let w = &v.witness;
             let seen = w["witness"]["addr"].as_str().unwrap_or("-");
+            let zone = w["privatelink_zone"]
+                .as_str()
+                .map(|z| format!(", DNS through {z}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{head}{} {} (status {}), witness {} ({})",
+                "{head}{} {} (status {}), witness {} ({}){zone}",
                 v.service,
                 v.verdict,
                 v.answer["status"],

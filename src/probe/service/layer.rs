@@ -98,6 +98,10 @@ where
             (error, answer, path, Some(j.verdict))
         }
     };
+    let mut path = path;
+    path.privatelink_zone =
+        crate::zone::first_privatelink(step.ctx.chain.iter().map(String::as_str))
+            .and_then(crate::zone::privatelink_zone);
     let ev = ServiceEvidence {
         service: t.kind.as_str().to_string(),
         verdict: verdict
