@@ -38,6 +38,7 @@
 pub mod cbs;
 pub mod codec;
 mod conn;
+mod layer;
 mod session;
 pub mod ws;
 
@@ -220,6 +221,7 @@ impl ErrorKind {
                 | ErrorKind::Closed
                 | ErrorKind::Timeout
                 | ErrorKind::Io
+                | ErrorKind::BadCredentials
         )
     }
 }
@@ -338,6 +340,7 @@ pub(crate) fn fail<T>(kind: ErrorKind, message: impl Into<String>) -> Result<T, 
 
 use conn::Conn;
 pub(crate) use conn::printable;
+pub use layer::{AmqpStep, class, run, tls_refused};
 pub use session::classify;
 use session::session;
 pub(crate) use session::{expect, frame_name};

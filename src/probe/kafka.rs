@@ -247,9 +247,11 @@ pub fn classify(code: i16, message: &str) -> ErrorKind {
     }
 }
 
+mod layer;
 mod session;
 mod wire;
-use session::{Conn, run};
+pub use layer::{KafkaStep, class, run, tls_refused};
+use session::{Conn, run as session};
 
 /// Runs the probe on `stream` until `deadline`.
 pub async fn probe<S>(stream: S, opts: &Options, deadline: Instant) -> Outcome
@@ -313,7 +315,7 @@ where
             .clone()
             .unwrap_or_else(|| "routeproof".into()),
     };
-    let error = run(&mut c, opts).await.err().map(|f| Failure {
+    let error = session(&mut c, opts).await.err().map(|f| Failure {
         kind: f.kind,
         phase: c.phase,
         message: amqp::redact(&f.message, &secrets),
