@@ -204,6 +204,8 @@ failure_classes! {
 impl FailureClass {
     /// Whether a failure of this class still proves the server answered at this layer.
     /// Expectation failures happen after the layer answered; transport failures do not.
+    /// A protocol's `tls_refused` on the TLS layer is `tls.handshake` re-classed, and
+    /// like it does not count as an answer.
     /// A certificate the client rejects was still served, and a 401 or 500 is an HTTP
     /// server answering: the route works, something above it does not.
     pub fn layer_answered(self) -> bool {
@@ -259,7 +261,6 @@ impl FailureClass {
                 | FailureClass::MysqlAuthUnsupported
                 | FailureClass::MysqlQueryFailed
                 | FailureClass::MysqlServerError
-                | FailureClass::RedisTlsRefused
                 | FailureClass::RedisPlaintextRefused
                 | FailureClass::RedisAuthFailed
                 | FailureClass::RedisTokenRejected
