@@ -18,7 +18,7 @@ pub(super) fn amqp(class: FailureClass) -> String {
         ),
         C::AmqpUnsupportedVersion => "An AMQP server answered, but not AMQP 1.0 with SASL (another protocol header, e.g. RabbitMQ's AMQP 0-9-1 listener, or a broker with SASL off): not Service Bus or Event Hubs, which always offer SASL.".into(),
         C::AmqpTlsRefused => format!(
-            "The TLS handshake on this AMQP port failed before any certificate check: the port is not TLS (a plain AMQP listener such as 5672, or another service), or the server refused our TLS parameters (the message says which). Service Bus and Event Hubs require TLS: 5672 is not offered to clients; use `amqp://` only for a plain test broker. {PORTS}."
+            "The TLS handshake on this AMQP port failed before any certificate check: the port is not TLS (a plain AMQP listener such as 5672, or another service), or the server refused our TLS parameters (the message says which). Service Bus and Event Hubs require TLS (plain AMQP on 5672 is forced to upgrade to TLS); use `amqp://` only for a plain test broker. {PORTS}."
         ),
         C::AmqpWebsocketRefused => "The WebSocket upgrade (path `/$servicebus/websocket`, subprotocol `AMQPWSB10`) was refused: a proxy or web server answered on 443 instead of Service Bus/Event Hubs (check where the name resolves: a private endpoint's goes through privatelink.servicebus.windows.net), or the path is wrong.".into(),
         C::AmqpClosed => "The server closed the connection mid-handshake (the message says in which phase): the namespace's IP firewall, or a load balancer/NVA cutting the session; if outbound 5671 is blocked on the path, AMQP over WebSockets on 443 (`amqpwss://`) may pass.".into(),
