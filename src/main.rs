@@ -90,7 +90,7 @@ struct ProbeArgs {
     /// next to the app's own runs (docs/storage.md).
     #[arg(long)]
     record: bool,
-    /// Target URIs: dns://NAME, tcp://HOST:PORT, tls://, http(s)://, sqlserver://, env:VAR.
+    /// Target URIs: dns://NAME, tcp://HOST:PORT, tls://, http(s)://, sqlserver://, postgres://, mysql://, redis(s)://, amqp(s)://, amqpws(s)://, kafka://, env:VAR.
     targets: Vec<String>,
 }
 
