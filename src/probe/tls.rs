@@ -119,6 +119,7 @@ where
         Step::last(LayerResult {
             layer: Layer::Tls,
             ok: false,
+            start_ms: 0.0,
             duration_ms: ms(elapsed),
             error: Some(diagnose::failure(Some(Layer::Tls), class, message, &ctx)),
             evidence: Evidence::Tls(ev),
@@ -205,6 +206,7 @@ where
     let mut result = LayerResult {
         layer: Layer::Tls,
         ok: true,
+        start_ms: 0.0,
         duration_ms: ms(elapsed),
         error: None,
         evidence: Evidence::Tls(ev),

@@ -122,6 +122,10 @@ pub struct Skipped {
 pub struct LayerResult {
     pub layer: Layer,
     pub ok: bool,
+    /// When the layer began, in ms from the target's start (set by the engine, which
+    /// starts each layer; a layer that runs inside another, like TLS inside a PostgreSQL
+    /// layer, starts after its parent). The page's waterfall is drawn from it.
+    pub start_ms: f64,
     pub duration_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Failure>,

@@ -92,7 +92,7 @@ impl Engine {
             cert_days_left: t.tls.cert_days_left,
             ctx,
         };
-        ran.push(tls::run(stream, step, budget).await)
+        ran.run(tls::run(stream, step, budget)).await
     }
 
     pub(super) fn http_step<'a>(

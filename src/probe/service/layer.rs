@@ -110,6 +110,7 @@ where
     Step::last(LayerResult {
         layer: Layer::Service,
         ok: error.is_none(),
+        start_ms: 0.0,
         duration_ms: ms(start.elapsed()),
         error,
         evidence: Evidence::Service(Box::new(ev)),
