@@ -8,7 +8,9 @@ use crate::store::record::LastMeta;
 use super::prometheus::{family, sample};
 
 /// `routeproof_report_source_info`: the instance that ran the reported run, its trigger,
-/// its scope and when it finished.
+/// its scope and when it finished. The label is `source_instance`: a scraped `instance`
+/// label collides with the one Prometheus attaches to every target and would arrive
+/// renamed `exported_instance` (Prometheus docs, `scrape_config.honor_labels`).
 pub fn source(out: &mut String, meta: &LastMeta) {
     family(
         out,
@@ -20,7 +22,7 @@ pub fn source(out: &mut String, meta: &LastMeta) {
         out,
         "routeproof_report_source_info",
         &[
-            ("instance", &meta.instance),
+            ("source_instance", &meta.instance),
             ("trigger", meta.trigger.as_str()),
             ("scope", &meta.scope),
             ("finished_at", &meta.finished_at),
