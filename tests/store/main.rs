@@ -9,6 +9,7 @@ mod blobs;
 mod doors;
 mod fixtures;
 mod oauth;
+mod prometheus;
 mod secrets;
 mod serve;
 
