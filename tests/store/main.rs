@@ -9,9 +9,12 @@ mod blobs;
 mod doors;
 mod fixtures;
 mod oauth;
+mod planted;
 mod prometheus;
 mod secrets;
 mod serve;
+#[path = "../support/mod.rs"]
+mod support;
 
 use std::time::Instant;
 
