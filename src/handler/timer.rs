@@ -221,7 +221,9 @@ pub async fn metrics(state: &State, inv: &Invocation) -> ApiReply {
                 Err(reason) => {
                     let class = crate::store::StoreClass::Corrupt.to_string();
                     tracing::warn!(%class, %reason, "run history: the stored last report cannot be read here, metrics are stale");
-                    from.push_str(&format!("; the stored run cannot be read here ({class}), so this may be stale"));
+                    from.push_str(&format!(
+                        "; the stored run cannot be read here ({class}), so this may be stale"
+                    ));
                     memory(Some(class.as_str()))
                 }
             },

@@ -96,7 +96,10 @@ pub fn render(report: &Report, extra: &Map<String, Value>) -> String {
             "<p class=\"meta\">Last scheduled run: finished {}{}{}{}</p>",
             escape(finished),
             instance
-                .map(|i| format!(" &middot; instance <code>{}</code> (shared store)", escape(i)))
+                .map(|i| format!(
+                    " &middot; instance <code>{}</code> (shared store)",
+                    escape(i)
+                ))
                 .unwrap_or_default(),
             if id.is_empty() {
                 String::new()

@@ -211,7 +211,9 @@ fn a_report_reads_back_as_written() {
         .collect();
     assert_eq!(
         kinds,
-        ["dns", "tcp", "tls", "http", "tds", "service", "smb", "protocol", "none"]
+        [
+            "dns", "tcp", "tls", "http", "tds", "service", "smb", "protocol", "none"
+        ]
     );
 }
 
