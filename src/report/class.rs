@@ -3,13 +3,13 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 macro_rules! failure_classes {
     ($($(#[doc = $doc:literal])* $name:ident = $s:literal,)*) => {
         /// Stable failure classes (`layer.reason`). Hints, exit codes and telemetry match on
         /// these, never on message text, so the strings are part of the report contract.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum FailureClass {
             $($(#[doc = $doc])* #[serde(rename = $s)] $name,)*
         }
