@@ -96,7 +96,7 @@ struct ProbeArgs {
     /// next to the app's own runs (docs/storage.md).
     #[arg(long)]
     record: bool,
-    /// Target URIs: dns://NAME, tcp://HOST:PORT, tls://, http(s)://, sqlserver://, env:VAR.
+    /// Target URIs: dns://NAME, tcp://HOST:PORT, tls://, http(s)://, sqlserver://, postgres://, mysql://, redis(s)://, amqp(s)://, amqpws(s)://, kafka://, env:VAR.
     targets: Vec<String>,
 }
 
@@ -224,7 +224,12 @@ async fn probe(args: ProbeArgs, exports: &Exports) -> Result<ExitCode, ConfigErr
     print_report(&report, args.json);
     // A store that fails is said on stderr and never changes the exit code.
     if let Some(store) = &store {
-        match store.record(&report, routeproof::store::Trigger::Cli).await {
+        let scope = process_env("ROUTEPROOF_STORAGE_SCOPE")
+            .unwrap_or_else(|| routeproof::store::settings::CLI_SCOPE.into());
+        match store
+            .record_in(&report, routeproof::store::Trigger::Cli, &scope)
+            .await
+        {
             Ok(w) => eprintln!("routeproof: recorded in {}", w.history_blob),
             Err(e) => eprintln!("routeproof: persistence failed: {}: {}", e.class, e.message),
         }

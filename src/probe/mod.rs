@@ -207,7 +207,7 @@ impl Engine {
         let summary = Report::summarize(&reports);
         Report {
             schema: SCHEMA,
-            version: env!("CARGO_PKG_VERSION"),
+            version: env!("CARGO_PKG_VERSION").into(),
             started_at,
             duration_ms: ms(start.elapsed()),
             deadline_ms: ms(total),

@@ -18,6 +18,7 @@ use crate::policy::AddressPolicy;
 use crate::report::{Evidence, FailureClass, Layer, LayerResult, Skipped, TargetReport, ms};
 use crate::spec::{Host, TargetConfig, TargetSpec};
 
+mod messaging;
 mod steps;
 use steps::smb_transport_class;
 
@@ -198,6 +199,8 @@ impl Engine {
         });
         match &t.spec {
             TargetSpec::Dns { .. } | TargetSpec::Tcp { .. } => {}
+            TargetSpec::Amqp { .. } => self.amqp(t, stream, ctx, budget, ran).await,
+            TargetSpec::Kafka { .. } => self.kafka(t, stream, ctx, budget, ran).await,
             TargetSpec::Tls { host, .. } => {
                 self.tls(
                     t,

@@ -234,6 +234,18 @@ where
     }
 }
 
+/// A `tls.handshake` failure (before any certificate check: not TLS, closed, an alert)
+/// on a protocol's port, re-classed as that protocol's own class with its hint; the
+/// layer stays `tls`. Certificate verdicts keep the TLS layer's classes.
+pub fn reclass_handshake(l: &mut LayerResult, class: FailureClass, ctx: &Context) {
+    if let Some(f) = l.error.as_mut()
+        && f.class == FailureClass::TlsHandshake
+    {
+        f.class = class;
+        f.hint = diagnose::hint(class, ctx);
+    }
+}
+
 /// Maps a failed handshake to a class. The verifier's own record wins over the I/O
 /// error's text because rustls wraps the same error differently on each path.
 fn classify(e: &std::io::Error, verify: Option<&rustls::Error>) -> (FailureClass, String) {

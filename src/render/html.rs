@@ -79,8 +79,10 @@ pub fn render(report: &Report, extra: &Map<String, Value>) -> String {
         fmt_ms(report.duration_ms),
         fmt_ms(report.deadline_ms),
     );
-    if let Some(s) = extra.get("scheduled") {
+    // `scheduled`: this instance's own run; `stored`: the shared store's record.
+    if let Some(s) = extra.get("scheduled").or_else(|| extra.get("stored")) {
         let finished = s.get("finished_at").and_then(Value::as_str).unwrap_or("?");
+        let instance = s.get("instance").and_then(Value::as_str);
         let past_due = s
             .get("is_past_due")
             .and_then(Value::as_bool)
@@ -91,8 +93,14 @@ pub fn render(report: &Report, extra: &Map<String, Value>) -> String {
             .unwrap_or("");
         let _ = writeln!(
             out,
-            "<p class=\"meta\">Last scheduled run: finished {}{}{}</p>",
+            "<p class=\"meta\">Last scheduled run: finished {}{}{}{}</p>",
             escape(finished),
+            instance
+                .map(|i| format!(
+                    " &middot; instance <code>{}</code> (shared store)",
+                    escape(i)
+                ))
+                .unwrap_or_default(),
             if id.is_empty() {
                 String::new()
             } else {
@@ -118,7 +126,7 @@ pub fn render(report: &Report, extra: &Map<String, Value>) -> String {
     }
     environment(&mut out, report);
     for (k, v) in extra {
-        if k == "scheduled" || k == "history" {
+        if k == "scheduled" || k == "stored" || k == "history" {
             continue;
         }
         let _ = writeln!(

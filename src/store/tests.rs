@@ -223,7 +223,7 @@ pub(crate) fn report(n: usize, failing: &[usize], started_at: &str) -> Report {
         .collect();
     Report {
         schema: crate::report::SCHEMA,
-        version: "test",
+        version: "test".into(),
         started_at: started_at.into(),
         duration_ms: 1500.0,
         deadline_ms: 10_000.0,

@@ -81,7 +81,7 @@ pub fn report(
         .collect();
     Report {
         schema: routeproof::report::SCHEMA,
-        version: "test",
+        version: "test".into(),
         started_at: started_at.into(),
         duration_ms,
         deadline_ms: 10_000.0,
