@@ -21,15 +21,21 @@ impl Engine {
         &self,
         t: &TargetConfig,
         stream: TcpStream,
-        alpn: Vec<Vec<u8>>,
         ctx: &Context,
         budget: &Budget,
         ran: &mut Ran,
         reclass: fn(&mut LayerResult, &Context),
     ) -> Option<Box<dyn amqp::IoStream>> {
-        let tls_on = match &t.spec {
-            TargetSpec::Amqp { tls, .. } => *tls && t.db.tls != DbTls::Disable,
-            _ => t.db.tls != DbTls::Disable,
+        let (tls_on, alpn) = match &t.spec {
+            // A WebSocket upgrade is HTTP/1.1.
+            TargetSpec::Amqp { tls, websocket, .. } => (
+                *tls && t.db.tls != DbTls::Disable,
+                match websocket {
+                    Some(_) => vec![b"http/1.1".to_vec()],
+                    None => Vec::new(),
+                },
+            ),
+            _ => (t.db.tls != DbTls::Disable, Vec::new()),
         };
         if !tls_on {
             return Some(Box::new(stream));
@@ -61,14 +67,9 @@ impl Engine {
         let name = server_name(t, &stream);
         ctx.tls_name = Some(name.to_str().into_owned());
         let hostname = name.to_str().into_owned();
-        // A WebSocket upgrade is HTTP/1.1.
-        let alpn = match websocket {
-            Some(_) => vec![b"http/1.1".to_vec()],
-            None => Vec::new(),
-        };
         let reclass = amqp::tls_refused as fn(&mut LayerResult, &Context);
         let Some(io) = self
-            .msg_transport(t, stream, alpn, &ctx, budget, ran, reclass)
+            .msg_transport(t, stream, &ctx, budget, ran, reclass)
             .await
         else {
             return;
@@ -111,7 +112,7 @@ impl Engine {
         ctx.tls_name = Some(server_name(t, &stream).to_str().into_owned());
         let reclass = kafka::tls_refused as fn(&mut LayerResult, &Context);
         let Some(io) = self
-            .msg_transport(t, stream, Vec::new(), &ctx, budget, ran, reclass)
+            .msg_transport(t, stream, &ctx, budget, ran, reclass)
             .await
         else {
             return;
