@@ -16,7 +16,6 @@ use crate::spec::{DbTls, Host, MsgAuth, TargetConfig, TargetSpec};
 impl Engine {
     /// The TLS layer of a messaging target, or the plain stream; `None` when TLS failed
     /// (its result, re-classed by `reclass`, is in `ran`).
-    #[allow(clippy::too_many_arguments)]
     async fn msg_transport(
         &self,
         t: &TargetConfig,
