@@ -53,12 +53,15 @@ const SECRETS: &[&str] = &[
     "PLANT22literalsig",
     "PLANT23relative",
     "PLANT24adhoc",
-    "PLANT25pg",
-    "PLANT26my",
-    "PLANT27redis",
-    "PLANT28sharekey",
-    "PLANT29acr",
-    "PLANT30pgurl",
+    "PLANT25amqpconn",
+    "PLANT26saskey",
+    "PLANT27kafkapw",
+    "PLANT28pg",
+    "PLANT29my",
+    "PLANT30redis",
+    "PLANT31sharekey",
+    "PLANT32acr",
+    "PLANT33pgurl",
 ];
 
 #[derive(Clone, Default)]
@@ -193,27 +196,33 @@ async fn planted_secrets_appear_in_no_report_log_or_error() {
         // Discovered protocol and service checks: the password and keys stay in the setting.
         (
             "POSTGRESQLCONNSTR_pg",
-            format!("Host=127.0.0.1;Port={closed};Database=db;Username=u;Password=PLANT25pg;SSL Mode=Require"),
+            format!("Host=127.0.0.1;Port={closed};Database=db;Username=u;Password=PLANT28pg;SSL Mode=Require"),
         ),
         (
             "CUSTOMCONNSTR_pgurl",
-            format!("postgres://u:PLANT30pgurl@127.0.0.1:{closed}/db?sslmode=require"),
+            format!("postgres://u:PLANT33pgurl@127.0.0.1:{closed}/db?sslmode=require"),
         ),
         (
             "MYSQLCONNSTR_my",
-            format!("Server=127.0.0.1;Port={closed};Database=db;Uid=u;Pwd=PLANT26my"),
+            format!("Server=127.0.0.1;Port={closed};Database=db;Uid=u;Pwd=PLANT29my"),
         ),
         (
             "REDISCACHECONNSTR_cache",
-            format!("127.0.0.1:{closed},password=PLANT27redis,ssl=False,abortConnect=False"),
+            format!("127.0.0.1:{closed},password=PLANT30redis,ssl=False,abortConnect=False"),
         ),
         (
             "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
-            "DefaultEndpointsProtocol=https;AccountName=fnshare;AccountKey=PLANT28sharekey+/x==".to_string(),
+            "DefaultEndpointsProtocol=https;AccountName=fnshare;AccountKey=PLANT31sharekey+/x==".to_string(),
         ),
         ("WEBSITE_CONTENTSHARE", "orders-share".to_string()),
         ("DOCKER_REGISTRY_SERVER_URL", "https://ordersacr.azurecr.io".to_string()),
-        ("DOCKER_REGISTRY_SERVER_PASSWORD", "PLANT29acr".to_string()),
+        ("DOCKER_REGISTRY_SERVER_PASSWORD", "PLANT32acr".to_string()),
+        (
+            "SbTarget",
+            format!("Endpoint=sb://127.0.0.1:{closed}/;SharedAccessKeyName=send;SharedAccessKey=PLANT25amqpconn="),
+        ),
+        ("SasKey", "PLANT26saskey".to_string()),
+        ("KafkaPw", "PLANT27kafkapw".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -259,6 +268,22 @@ target = "http://127.0.0.1:{relative}/"
 [[targets]]
 name = "literal"
 target = "https://bob:PLANT21literaluser@127.0.0.1:{closed}/?sig=PLANT22literalsig"
+
+[[targets]]
+name = "amqp-connection-string"
+target = "env:SbTarget"
+
+[[targets]]
+name = "amqp-sas"
+target = "amqps://127.0.0.1:{closed}"
+sas_key_name = "send"
+sas_key = "env:SasKey"
+
+[[targets]]
+name = "kafka-password"
+target = "kafka://127.0.0.1:{closed}"
+user = "app"
+password = "env:KafkaPw"
 "#,
         dns = dns.addr,
         azure = azure.addr,

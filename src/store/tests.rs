@@ -198,6 +198,7 @@ pub(crate) fn report(n: usize, failing: &[usize], started_at: &str) -> Report {
             let layer = |l: Layer, ms: f64, ok: bool| LayerResult {
                 layer: l,
                 ok,
+                start_ms: 0.0,
                 duration_ms: ms,
                 error: None,
                 evidence: Evidence::None {},
@@ -222,7 +223,7 @@ pub(crate) fn report(n: usize, failing: &[usize], started_at: &str) -> Report {
         .collect();
     Report {
         schema: crate::report::SCHEMA,
-        version: "test",
+        version: "test".into(),
         started_at: started_at.into(),
         duration_ms: 1500.0,
         deadline_ms: 10_000.0,

@@ -46,7 +46,7 @@ async fn fixture() -> Fixture {
             "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>NoAuthenticationInformation</Code><Message>Server failed to authenticate the request.</Message></Error>",
         )
     });
-    let tls = web::https_app(leaf.server_config(&[], &[b"http/1.1"]), storage).await;
+    let tls = web::https_with(leaf.server_config(&[], &[b"http/1.1"]), storage).await;
     let custom = DnsServer::start(
         Zone::new()
             // blob: the private endpoint resolves (to loopback, so the probe may connect)

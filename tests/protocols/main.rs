@@ -12,6 +12,7 @@ mod peers;
 mod amqp;
 mod discovered;
 mod engine;
+mod engine_msg;
 mod kafka;
 mod mysql;
 mod postgres;

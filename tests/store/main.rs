@@ -9,7 +9,12 @@ mod blobs;
 mod doors;
 mod fixtures;
 mod oauth;
+mod planted;
+mod prometheus;
 mod secrets;
+mod serve;
+#[path = "../support/mod.rs"]
+mod support;
 
 use std::time::Instant;
 
@@ -18,7 +23,7 @@ use object_store::azure::{MicrosoftAzure, MicrosoftAzureBuilder};
 use object_store::{ObjectStore as _, ObjectStoreExt as _};
 use routeproof::store::{HistoryFilter, LastOutcome, StoreClass, Trigger};
 
-use azurite::{ACCOUNT, KEY};
+use azurite::ACCOUNT;
 use fixtures::{azurite_or_skip, median, now_rfc3339, report, store};
 
 pub(crate) fn key_env(az: &azurite::Azurite, instance: &str) -> Vec<(&'static str, String)> {
@@ -34,7 +39,7 @@ pub(crate) fn key_env(az: &azurite::Azurite, instance: &str) -> Vec<(&'static st
 pub(crate) fn raw(az: &azurite::Azurite) -> MicrosoftAzure {
     MicrosoftAzureBuilder::new()
         .with_account(ACCOUNT)
-        .with_access_key(KEY)
+        .with_access_key(&az.key)
         .with_endpoint(az.http_endpoint())
         .with_allow_http(true)
         .with_container_name("routeproof")

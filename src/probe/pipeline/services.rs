@@ -50,10 +50,10 @@ impl Engine {
                 .tls(t, stream, host, name, alpn, ctx, budget, ran)
                 .await
             {
-                ran.push(service::layer::run(io, step, budget).await);
+                ran.run(service::layer::run(io, step, budget)).await;
             }
         } else {
-            ran.push(service::layer::run(stream, step, budget).await);
+            ran.run(service::layer::run(stream, step, budget)).await;
         }
     }
 

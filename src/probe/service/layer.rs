@@ -165,6 +165,9 @@ where
     }
     .await
     .err();
+    seen.path.privatelink_zone =
+        crate::zone::first_privatelink(step.ctx.chain.iter().map(String::as_str))
+            .and_then(crate::zone::privatelink_zone);
     finish(start, error, seen, t)
 }
 
@@ -193,6 +196,7 @@ fn finish(start: Instant, error: Option<Failure>, seen: Seen, t: &ServiceTarget)
     let mut out = Step::last(LayerResult {
         layer: Layer::Service,
         ok: error.is_none(),
+        start_ms: 0.0,
         duration_ms: ms(start.elapsed()),
         error,
         evidence: Evidence::Service(Box::new(ev)),
