@@ -111,3 +111,40 @@ async fn database_connection_strings_become_protocol_checks_through_the_engine()
     peers::assert_no_secret("the text report", &table);
     peers::assert_no_secret("the config", &format!("{cfg:?} {summary:?}"));
 }
+
+/// A Service Bus emulator connection string (`UseDevelopmentEmulator=true`) pointing at
+/// RabbitMQ's AMQP 1.0 listener: discovered as `amqp://localhost:PORT`, probed without the
+/// key (the SASL header echo and the mechanism list prove the broker answered).
+#[tokio::test]
+async fn a_service_bus_emulator_string_becomes_the_amqp_check() {
+    let Some(r) = crate::msg_peers::rabbit("discovered amqp") else {
+        return;
+    };
+    let dns = DnsServer::start(Zone::new().a("localhost", "127.0.0.1", 0)).await;
+    let settings = vec![(
+        "ServiceBusConnection".to_string(),
+        format!(
+            "Endpoint=sb://localhost:{};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey={PLANTED_PASSWORD};UseDevelopmentEmulator=true;",
+            r.plain
+        ),
+    )];
+    let text = format!(
+        "[engine]\ndiscover = true\ndns_servers = [\"{}\"]\nazure_dns = \"127.0.0.1:9\"\ntcp_settle = \"0s\"\n",
+        dns.addr
+    );
+    let mut cfg = config::parse(&text, &no_env).unwrap();
+    let summary = discover::apply(&mut cfg, &settings);
+    assert_eq!(summary.added, 1, "{summary:?}");
+    let engine = engine_of(&cfg, &no_env);
+    let report = peers::bounded(30, engine.run(&cfg.targets, None)).await;
+    let t = target(&report, "ServiceBusConnection/amqp");
+    assert_eq!(t.target, format!("amqp://localhost:{}", r.plain));
+    assert!(t.ok, "{t:#?}");
+    assert_eq!(t.reached, Some(Layer::Amqp));
+    let json = serde_json::to_string(&report).unwrap();
+    peers::assert_no_secret("the JSON report", &json);
+    peers::assert_no_secret(
+        "the text report",
+        &routeproof::render::text::render(&report),
+    );
+}

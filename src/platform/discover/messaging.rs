@@ -8,7 +8,10 @@
 //! KAFKA or BROKER, as the Functions Kafka extension's `BrokerList`) is `kafka://`.
 //!
 //! A namespace's entity (`EntityPath`) is left out: one namespace is one check, whichever
-//! queue or hub a setting names; an explicit `env:` target logs in with the string.
+//! queue or hub a setting names; an explicit `env:` target logs in with the string. The
+//! Service Bus emulator's string (`UseDevelopmentEmulator=true`, `Endpoint=sb://localhost`)
+//! is plain AMQP on 5672 (`amqp://HOST:PORT`); an `Endpoint` with an explicit port is
+//! `amqps://HOST:PORT` alone (not Azure's layout, so no WebSocket twin on 443).
 
 use super::{Ctx, endpoint, host_literal, parse};
 
@@ -28,10 +31,28 @@ pub(super) fn namespace_setting(
 }
 
 /// A connection string whose `Endpoint` is `sb://…`.
-pub(super) fn connection_string(ctx: &mut Ctx<'_>, ep: &str) -> Result<(), String> {
-    let (host, _, _) = endpoint(ep).ok_or("Endpoint is not a URL")?;
-    let key = ctx.key;
-    namespace(ctx, key, &host)
+pub(super) fn connection_string(
+    ctx: &mut Ctx<'_>,
+    ep: &str,
+    pairs: &[(String, String)],
+) -> Result<(), String> {
+    let (host, port, _) = endpoint(ep).ok_or("Endpoint is not a URL")?;
+    let key = ctx.key.to_string();
+    let emulator = super::get(pairs, "usedevelopmentemulator")
+        .is_some_and(|v| crate::setting::parse_yes_no(v) == Some(true));
+    let h = host_literal(&host);
+    match (emulator, port) {
+        (true, p) => {
+            let spec = parse(&format!("amqp://{h}:{}", p.unwrap_or(5672)))?;
+            ctx.add(format!("{key}/amqp"), spec);
+            Ok(())
+        }
+        (false, Some(p)) => {
+            ctx.add(format!("{key}/amqp"), parse(&format!("amqps://{h}:{p}"))?);
+            Ok(())
+        }
+        (false, None) => namespace(ctx, &key, &host),
+    }
 }
 
 fn namespace(ctx: &mut Ctx<'_>, prefix: &str, host: &str) -> Result<(), String> {

@@ -339,7 +339,7 @@ fn sniff(ctx: &mut Ctx<'_>, value: &str) -> Result<(), String> {
     if let Some(ep) = get(&pairs, "endpoint")
         .filter(|e| e.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("sb://")))
     {
-        return messaging::connection_string(ctx, ep);
+        return messaging::connection_string(ctx, ep, &pairs);
     }
     let storage_like = get(&pairs, "accountname").is_some() && get(&pairs, "accountkey").is_some()
         || ["blobendpoint", "queueendpoint"]

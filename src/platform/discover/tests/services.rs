@@ -186,4 +186,20 @@ fn service_bus_and_event_hubs_are_amqp_checks_without_credentials() {
         }
     }
     assert!(note_for(&notes, "Bad__fullyQualifiedNamespace").contains("not a namespace host"));
+
+    // The Service Bus emulator's string is plain AMQP; an explicit port keeps its port.
+    let t = targets(&[
+        (
+            "SbEmulator",
+            "Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=PLANTED;UseDevelopmentEmulator=true;",
+        ),
+        (
+            "SbPort",
+            "Endpoint=sb://broker.internal:15671/;SharedAccessKeyName=a;SharedAccessKey=PLANTED",
+        ),
+    ]);
+    assert_eq!(
+        t,
+        ["amqp://localhost:5672", "amqps://broker.internal:15671"]
+    );
 }
