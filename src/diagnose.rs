@@ -29,6 +29,9 @@ pub struct Context {
     pub redirect: Option<String>,
     /// The address a data service said it saw us as (pg_hba's `host "ADDR"`).
     pub witness: Option<IpAddr>,
+    /// The user-assigned identity a managed-identity login asked for (`client_id`);
+    /// `None` for the system-assigned one.
+    pub client_id: Option<String>,
 }
 
 impl Context {
@@ -200,6 +203,7 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
         | FailureClass::PostgresHbaRejected
         | FailureClass::PostgresAuthFailed
         | FailureClass::PostgresTokenRejected
+        | FailureClass::PostgresTokenNeedsTls
         | FailureClass::PostgresUnknownUser
         | FailureClass::PostgresDatabaseMissing
         | FailureClass::PostgresTooManyConnections
@@ -241,6 +245,7 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
         | FailureClass::RedisAuthFailed
         | FailureClass::RedisTokenRejected
         | FailureClass::RedisTokenExpired
+        | FailureClass::RedisTokenNeedsTls
         | FailureClass::RedisNoPermission
         | FailureClass::RedisProtectedMode
         | FailureClass::RedisFirewall
@@ -251,6 +256,10 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
         | FailureClass::RedisTimeout
         | FailureClass::RedisIo
             => data::redis(class),
+        FailureClass::IdentityNotConfigured
+        | FailureClass::IdentityUnavailable
+        | FailureClass::IdentityRefused
+        | FailureClass::IdentityMalformed => identity::hint(class, ctx.client_id.as_deref()),
         FailureClass::PolicyDenied => "routeproof's ad-hoc policy refused this target before connecting (the rule is named): ad-hoc targets must match a host pattern or resolve inside a network of `[policy] allow`, and link-local (IMDS, managed identity), loopback, 168.63.129.16 (except DNS), the handler's own port and the identity endpoint are always refused. Ask for a configured target by name instead, or extend the allow-list.".into(),
         FailureClass::ExpectAddresses => "The name resolved, but not to the expected address: a stale A record in the private DNS zone (the private endpoint was recreated with a new IP), or another zone answered.".into(),
         FailureClass::ExpectMaxMs => "Every layer passed but the probe took longer than `max_ms`; compare the layer timings to see which one is slow.".into(),
@@ -333,5 +342,6 @@ fn http_status_hint(ctx: &Context) -> String {
 }
 
 mod data;
+mod identity;
 #[cfg(test)]
 mod tests;

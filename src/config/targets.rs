@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::db::db_keys;
+use super::db::{db_keys, identity_keys};
 use super::tds::tds_keys;
 use super::tls_http::{RawStatus, http_options, tls_options};
 use super::values::parse_net;
@@ -92,29 +92,19 @@ pub(super) fn target_config(
         "postgres:// and mysql://",
     )?;
     let db = if is_db {
-        only(
-            i,
-            raw.authentication.is_some(),
-            "authentication",
-            "sqlserver://",
-        )?;
-        only(i, raw.client_id.is_some(), "client_id", "sqlserver://")?;
-        db_keys(
-            i,
-            &raw.tls,
-            &raw.user,
-            &raw.password,
-            !plan.contains(&Layer::Redis),
-            env,
-        )?
+        db_keys(i, &raw, !plan.contains(&Layer::Redis), env)?
     } else {
         Default::default()
     };
+    let https = matches!(&spec, TargetSpec::Http { url, .. } if url.scheme() == "https");
     for (k, present) in [
         ("user", !is_db && raw.user.is_some()),
         ("password", !is_db && raw.password.is_some()),
-        ("authentication", raw.authentication.is_some()),
-        ("client_id", raw.client_id.is_some()),
+        (
+            "authentication",
+            !is_db && !https && raw.authentication.is_some(),
+        ),
+        ("client_id", !is_db && !https && raw.client_id.is_some()),
         ("query", raw.query.is_some()),
         ("strict", raw.strict.is_some()),
     ] {
@@ -122,7 +112,12 @@ pub(super) fn target_config(
             i,
             !is_tds && present,
             k,
-            "sqlserver:// and SQL connection-string",
+            match k {
+                "authentication" | "client_id" => {
+                    "sqlserver://, SQL connection-string, https:// service and data-service"
+                }
+                _ => "sqlserver:// and SQL connection-string",
+            },
         )?;
     }
     if is_tds {
@@ -146,7 +141,9 @@ pub(super) fn target_config(
         }
     }
     let mut http = http_options(i, &raw, is_http, env)?;
-    let https = matches!(&spec, TargetSpec::Http { url, .. } if url.scheme() == "https");
+    if https {
+        http.identity = identity_keys(i, &raw.authentication, &raw.client_id)?;
+    }
     only(i, !https && raw.service.is_some(), "service", "https://")?;
     only(
         i,

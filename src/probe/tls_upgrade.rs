@@ -98,6 +98,7 @@ pub fn finish(
         protocol,
         witness,
         detail,
+        identity: None,
     };
     Ran {
         tls,

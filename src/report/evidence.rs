@@ -29,6 +29,29 @@ pub struct ProtocolEvidence {
     pub witness: Option<std::net::IpAddr>,
     /// The module's evidence (`postgres::Evidence`), never a password or token.
     pub detail: serde_json::Value,
+    /// The managed-identity token the login used (`authentication = "managed_identity"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityEvidence>,
+}
+
+/// A token request to the managed-identity endpoint (`platform::identity`): for which
+/// resource and identity, how long it took, whether this run had it already. Never the
+/// token.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IdentityEvidence {
+    /// The token audience asked for, e.g. `https://storage.azure.com`.
+    pub resource: String,
+    /// `system-assigned` or `user-assigned (client id …)`.
+    pub identity: String,
+    pub ok: bool,
+    /// The run already had this token (another target asked first).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_ms: Option<f64>,
+    /// Seconds the token had left when the login got it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in_s: Option<i64>,
 }
 
 /// SQL Server / Azure SQL evidence. Phases are absent when they did not run.
@@ -61,6 +84,9 @@ pub struct TdsEvidence {
     pub login_connection: Option<ConnectionInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_ms: Option<f64>,
+    /// The token request behind a managed-identity login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityEvidence>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub login_ms: Option<f64>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -260,6 +286,12 @@ pub struct ServiceEvidence {
     pub answer: serde_json::Value,
     /// `{conclusion: private_path_proven | public_path | unknown, witness, matched, ...}`.
     pub witness: serde_json::Value,
+    /// The authorised read with the app's identity, as `verdict.rs` records it (the
+    /// verdict above is then this read's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorized: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityEvidence>,
 }
 
 /// The SMB2 NEGOTIATE layer's evidence (`probe/smb.rs`): dialect, signing, server GUID,

@@ -12,8 +12,8 @@ pub mod uri;
 pub use discovery::Summary as DiscoverySummary;
 pub use engine::{EngineSettings, Timeouts};
 pub use options::{
-    DbOptions, DbTls, Expectations, HttpOptions, LoginAuth, Pattern, TargetConfig, TdsOptions,
-    TlsOptions,
+    DbOptions, DbTls, Expectations, HttpOptions, LoginAuth, ManagedIdentity, Pattern, TargetConfig,
+    TdsOptions, TlsOptions,
 };
 pub use policy::{HostPattern, PolicyConfig};
 pub use target::{Host, QueryType, SqlAuth, TargetError, TargetSpec};

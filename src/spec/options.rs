@@ -24,6 +24,14 @@ pub enum LoginAuth {
     },
 }
 
+/// `authentication = "managed_identity"` on a service or data-service target: log in with
+/// a token from the app's managed identity. `client_id` picks a user-assigned identity;
+/// without it, the system-assigned one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ManagedIdentity {
+    pub client_id: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetConfig {
     pub name: String,
@@ -51,13 +59,16 @@ pub enum DbTls {
     VerifyFull,
 }
 
-/// The keys of a data-service target (`postgres://`): TLS mode, login user, password.
-/// Without a password the probe is credential-free.
+/// The keys of a data-service target (`postgres://`): TLS mode, login user, password or
+/// managed identity. With neither the probe is credential-free.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DbOptions {
     pub tls: DbTls,
+    /// For a managed identity: the Entra principal's name (PostgreSQL, MySQL) or its
+    /// object id (Redis; taken from the token's `oid` claim when absent).
     pub user: Option<String>,
     pub password: Option<Secret>,
+    pub identity: Option<ManagedIdentity>,
 }
 
 /// How a `sqlserver://` target logs in and what it runs.
@@ -184,6 +195,8 @@ pub struct HttpOptions {
     pub service: Option<String>,
     /// `emulator = true`: the declared service is an emulator (Azurite): path-style URLs.
     pub emulator: bool,
+    /// The service layer's authorised read with the app's identity.
+    pub identity: Option<ManagedIdentity>,
 }
 
 impl Default for HttpOptions {
@@ -199,6 +212,7 @@ impl Default for HttpOptions {
             follow_redirects: false,
             service: None,
             emulator: false,
+            identity: None,
             max_redirects: 5,
             max_body_bytes: 64 * 1024,
             enforce_body_limit: false,

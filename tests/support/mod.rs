@@ -10,6 +10,7 @@ pub mod certs;
 pub mod dns;
 pub mod engine;
 pub mod host;
+pub mod identity;
 pub mod net;
 pub mod otel;
 pub mod tds;

@@ -1,6 +1,10 @@
 //! The service layer in the one layer shape: over the TLS stream the TLS layer proved,
 //! one credential-free exchange, the verdict on the answer, and the witness of our
-//! address next to the TCP layer's local address and `WEBSITE_PRIVATE_IP`.
+//! address next to the TCP layer's local address and `WEBSITE_PRIVATE_IP`. With the
+//! app's identity (`authentication = "managed_identity"`), when the anonymous answer
+//! shows the service let us in, the one authorised read follows on the same connection
+//! (names only, never values) and its verdict is the layer's: a missing role
+//! (`service.rbac`) is then told apart from a network block (`service.firewall`).
 
 use std::net::IpAddr;
 
@@ -8,11 +12,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::witness;
-use super::{Purpose, ServiceClass, ServiceTarget, exchange, hint, judge, request};
+use super::{Judgement, Purpose, ServiceClass, ServiceTarget, Session, hint, judge, request};
 use crate::budget::Budget;
 use crate::diagnose::{self, Context};
+use crate::probe::identity::{self, IdentityAsk};
 use crate::probe::step::Step;
-use crate::report::{Evidence, FailureClass, Layer, LayerResult, ServiceEvidence, ms};
+use crate::report::{
+    Evidence, Failure, FailureClass, IdentityEvidence, Layer, LayerResult, ServiceEvidence, ms,
+};
 
 /// The service layer's input, built by the engine.
 pub struct ServiceStep<'a> {
@@ -23,6 +30,8 @@ pub struct ServiceStep<'a> {
     pub website_private_ip: Option<&'a str>,
     /// `private = true`: a public witness fails with `service.public_path`.
     pub private: bool,
+    /// The authorised read with a token from the app's managed identity.
+    pub identity: Option<IdentityAsk<'a>>,
     pub ctx: &'a Context,
 }
 
@@ -41,13 +50,21 @@ pub fn failure_class(c: ServiceClass) -> FailureClass {
     }
 }
 
+/// What the layer learnt, for the evidence.
+struct Seen {
+    verdict: Option<super::Verdict>,
+    answer: serde_json::Value,
+    authorized: Option<serde_json::Value>,
+    identity: Option<IdentityEvidence>,
+    path: witness::PathEvidence,
+}
+
 pub async fn run<IO>(io: IO, step: ServiceStep<'_>, budget: &Budget) -> Step<()>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let start = Instant::now();
     let t = &step.target;
-    let req = request::anonymous(t);
     let fail = |class: ServiceClass, message: String, ev: Option<&super::Evidence>| {
         let mut f = diagnose::failure(
             Some(Layer::Service),
@@ -56,56 +73,124 @@ where
             step.ctx,
         );
         f.hint = hint(class, t, ev);
+        if class == ServiceClass::Rbac || class == ServiceClass::AuthFailed {
+            f.hint
+                .push_str(&match step.identity.and_then(|a| a.client_id) {
+                    Some(c) => {
+                        format!(" The identity used: the user-assigned one with client id {c}.")
+                    }
+                    None if step.identity.is_some() => {
+                        " The identity used: the app's system-assigned one.".into()
+                    }
+                    None => String::new(),
+                });
+        }
         f
     };
-    let (error, answer, path, verdict) = match exchange(io, &t.host, &req, budget.deadline()).await
-    {
-        Err(e) => (
-            Some(fail(e.class(), e.to_string(), None)),
-            serde_json::Value::Null,
-            witness::conclude(None, step.local_addr, step.website_private_ip, step.private),
-            None,
-        ),
-        Ok(a) => {
-            let j = judge(t, Purpose::Anonymous, a.status, &a.headers, &a.body);
-            let path = witness::conclude(
-                j.evidence.witness.as_ref(),
-                step.local_addr,
-                step.website_private_ip,
-                step.private,
-            );
-            let code = j
-                .evidence
-                .error_code
-                .as_deref()
-                .map(|c| format!(" {c}"))
-                .unwrap_or_default();
-            let said = format!("{} answered {}{code}", t.kind.label(), a.status);
-            // A public witness where the private path is required is the root cause, even
-            // under a firewall refusal (which it explains).
-            let error = match j.class() {
-                _ if path.failed => Some(fail(
-                    ServiceClass::PublicPath,
-                    format!(
-                        "{said}; it saw a public address, and the target requires the private path"
-                    ),
-                    Some(&j.evidence),
-                )),
-                Some(c) => Some(fail(c, said, Some(&j.evidence))),
-                None => None,
-            };
-            let answer = serde_json::to_value(&j.evidence).unwrap_or_default();
-            (error, answer, path, Some(j.verdict))
-        }
+    let conclude = |j: Option<&Judgement>| {
+        witness::conclude(
+            j.and_then(|j| j.evidence.witness.as_ref()),
+            step.local_addr,
+            step.website_private_ip,
+            step.private,
+        )
     };
+    let mut seen = Seen {
+        verdict: None,
+        answer: serde_json::Value::Null,
+        authorized: None,
+        identity: None,
+        path: conclude(None),
+    };
+    let error = async {
+        let mut session = Session::open(io, budget.deadline())
+            .await
+            .map_err(|e| fail(e.class(), e.to_string(), None))?;
+        let req = request::anonymous(t);
+        let a = session
+            .send(&t.host, &req, budget.deadline())
+            .await
+            .map_err(|e| fail(e.class(), e.to_string(), None))?;
+        let j = judge(t, Purpose::Anonymous, a.status, &a.headers, &a.body);
+        seen.path = conclude(Some(&j));
+        seen.verdict = Some(j.verdict);
+        seen.answer = serde_json::to_value(&j.evidence).unwrap_or_default();
+        let first = said(t, a.status, &j);
+        // A public witness where the private path is required is the root cause, even
+        // under a firewall refusal (which it explains).
+        if seen.path.failed {
+            return Err(fail(
+                ServiceClass::PublicPath,
+                format!(
+                    "{first}; it saw a public address, and the target requires the private path"
+                ),
+                Some(&j.evidence),
+            ));
+        }
+        if let Some(c) = j.class() {
+            return Err(fail(c, first, Some(&j.evidence)));
+        }
+        let Some(ask) = step.identity else {
+            return Ok(());
+        };
+        // The service let us in: now the one authorised read, with the identity's token.
+        let fetch = ask.token(&request::token_resource(t), budget).await;
+        seen.identity = Some(fetch.evidence);
+        let token = fetch.token.map_err(|e| {
+            let mut f = identity::failure(Layer::Service, &e, ask.client_id, step.ctx);
+            f.message = format!("{first}; the authorised read needs a token: {}", f.message);
+            f
+        })?;
+        let req = request::authorized(t, token.secret(), std::time::SystemTime::now());
+        let a = session
+            .send(&t.host, &req, budget.deadline())
+            .await
+            .map_err(|e| {
+                fail(
+                    e.class(),
+                    format!("the authorised read after the anonymous answer: {e}"),
+                    None,
+                )
+            })?;
+        let j = judge(t, Purpose::Authorized, a.status, &a.headers, &a.body);
+        seen.verdict = Some(j.verdict);
+        seen.authorized = Some(serde_json::to_value(&j.evidence).unwrap_or_default());
+        match j.class() {
+            Some(c) => Err(fail(
+                c,
+                format!("authorised read: {}", said(t, a.status, &j)),
+                Some(&j.evidence),
+            )),
+            None => Ok(()),
+        }
+    }
+    .await
+    .err();
+    finish(start, error, seen, t)
+}
+
+fn said(t: &ServiceTarget, status: u16, j: &Judgement) -> String {
+    let code = j
+        .evidence
+        .error_code
+        .as_deref()
+        .map(|c| format!(" {c}"))
+        .unwrap_or_default();
+    format!("{} answered {status}{code}", t.kind.label())
+}
+
+fn finish(start: Instant, error: Option<Failure>, seen: Seen, t: &ServiceTarget) -> Step<()> {
     let ev = ServiceEvidence {
         service: t.kind.as_str().to_string(),
-        verdict: verdict
+        verdict: seen
+            .verdict
             .and_then(|v| serde_json::to_value(v).ok())
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_else(|| "no_answer".to_string()),
-        answer,
-        witness: serde_json::to_value(&path).unwrap_or_default(),
+        answer: seen.answer,
+        witness: serde_json::to_value(&seen.path).unwrap_or_default(),
+        authorized: seen.authorized,
+        identity: seen.identity,
     };
     Step::last(LayerResult {
         layer: Layer::Service,

@@ -150,8 +150,12 @@ pub fn hint(class: ServiceClass, t: &ServiceTarget, ev: Option<&Evidence>) -> St
             "{label} refused this source with its network rules{code}: the request did not arrive through its private endpoint.{seen} Check that {host} resolves to the private endpoint's address (private DNS zone {zone} linked to the VNet) and that the private endpoint connection is Approved; or allow the integration subnet in the resource's firewall (Networking: public network access, virtual networks and IP rules).",
             host = t.host
         ),
+        ServiceClass::Rbac if access_policy(t, ev) => format!(
+            "The network path to {label} works, but the vault's access policies do not let the app's identity list secrets{code}: add an access policy for the identity with List (and Get) on secrets, or switch the vault to Azure RBAC and assign `{role}`.",
+            role = reader_role(t.kind)
+        ),
         ServiceClass::Rbac => format!(
-            "The network path to {label} works, but the app's identity lacks a data-plane role{code}: assign `{role}` on the resource (role assignments take a few minutes to apply).",
+            "The network path to {label} works, but the app's identity lacks a data-plane role{code}: assign `{role}` on the resource to the identity (role assignments take a few minutes to apply).",
             role = reader_role(t.kind)
         ),
         ServiceClass::AuthFailed => format!(
@@ -179,6 +183,16 @@ pub fn hint(class: ServiceClass, t: &ServiceTarget, ev: Option<&Evidence>) -> St
     }
 }
 
+/// A Key Vault on the access-policy model refuses a caller without a policy with 403
+/// `AccessDenied` ("… does not have secrets list permission on key vault …"); an RBAC
+/// vault with `ForbiddenByRbac`.
+fn access_policy(t: &ServiceTarget, ev: Option<&Evidence>) -> bool {
+    t.kind == ServiceKind::KeyVault
+        && ev.and_then(|e| e.error_code.as_deref()).is_some_and(|c| {
+            c.eq_ignore_ascii_case("AccessDenied") || c.eq_ignore_ascii_case("ForbiddenByPolicy")
+        })
+}
+
 /// The service's answer: status, headers, at most [`MAX_BODY`] bytes of body.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -189,7 +203,7 @@ pub struct Answer {
     pub truncated: bool,
     /// From the request written to the response head.
     pub ttfb: Duration,
-    /// The whole exchange, handshake to body.
+    /// The whole exchange, request to the end of the body.
     pub elapsed: Duration,
 }
 
@@ -235,17 +249,56 @@ pub async fn exchange<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    Session::open(stream, deadline)
+        .await?
+        .send(host, req, deadline)
+        .await
+}
+
+/// An HTTP/1.1 connection for several requests in turn (the anonymous request, then the
+/// authorised read on the same proven stream). Dropping it aborts the connection task.
+pub struct Session {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    _conn: AbortOnDrop,
+}
+
+impl Session {
+    pub async fn open<S>(stream: S, deadline: Instant) -> Result<Session, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, conn) = tokio::time::timeout_at(
+            deadline,
+            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)),
+        )
+        .await
+        .map_err(|_| Error::Deadline("handshake"))?
+        .map_err(|e| Error::Protocol(e.to_string()))?;
+        Ok(Session {
+            sender,
+            _conn: AbortOnDrop(tokio::spawn(async move { drop(conn.await) })),
+        })
+    }
+
+    /// One request and its answer; the body is read to its end (or [`MAX_BODY`]).
+    pub async fn send(
+        &mut self,
+        host: &str,
+        req: &ServiceRequest,
+        deadline: Instant,
+    ) -> Result<Answer, Error> {
+        send(&mut self.sender, host, req, deadline).await
+    }
+}
+
+async fn send(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    host: &str,
+    req: &ServiceRequest,
+    deadline: Instant,
+) -> Result<Answer, Error> {
     let start = Instant::now();
     let within = |phase: &'static str| move |_| Error::Deadline(phase);
-    let (mut sender, conn) = tokio::time::timeout_at(
-        deadline,
-        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)),
-    )
-    .await
-    .map_err(within("handshake"))?
-    .map_err(|e| Error::Protocol(e.to_string()))?;
-    let _conn = AbortOnDrop(tokio::spawn(async move { drop(conn.await) }));
-
     let mut builder = hyper::Request::builder()
         .method(req.method.clone())
         .uri(req.path.as_str())
