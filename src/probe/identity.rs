@@ -17,6 +17,7 @@ use crate::diagnose::{self, Context};
 use crate::layer::Layer;
 pub use crate::platform::identity::{IdentityError, Token, Tokens, resource};
 use crate::report::{Evidence, Failure, IdentityEvidence};
+use crate::secret::mask_value;
 
 use super::tls_upgrade::Ran;
 
@@ -60,14 +61,36 @@ pub fn failure(layer: Layer, e: &IdentityError, client_id: Option<&str>, ctx: &C
     diagnose::failure(Some(layer), e.class(), e.to_string(), &ctx)
 }
 
+/// Masks `token` in every string of `v` (see `secret::mask_value`).
+pub fn mask_json(v: &mut serde_json::Value, token: &str) {
+    match v {
+        serde_json::Value::String(s) => *s = mask_value(s, token),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| mask_json(x, token)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| mask_json(x, token)),
+        _ => {}
+    }
+}
+
 /// Puts the token request into a data-service layer's result: its evidence, and when
 /// there was no token, the `identity.*` failure (or a warning, under the layer's own).
+/// A server that quoted the token back finds it masked in the evidence and message.
 pub fn fold(ran: &mut Ran, layer: Layer, fetch: Fetch, ctx: &Context) {
     let result = &mut ran.step.result;
     if let Evidence::Protocol(p) = &mut result.evidence {
         p.identity = Some(fetch.evidence);
+        if let Ok(t) = &fetch.token {
+            mask_json(&mut p.detail, t.secret().expose());
+        }
     }
     let Err(e) = &fetch.token else {
+        let token = fetch
+            .token
+            .as_ref()
+            .map(|t| t.secret().expose())
+            .unwrap_or_default();
+        if let Some(f) = &mut result.error {
+            f.message = mask_value(&f.message, token);
+        }
         return;
     };
     match &result.error {

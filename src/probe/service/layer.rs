@@ -102,7 +102,9 @@ where
         identity: None,
         path: conclude(None),
     };
-    let error = async {
+    // The token, once there is one: masked wherever the service's answer quoted it.
+    let mut sent: Option<crate::secret::Secret> = None;
+    let mut error = async {
         let mut session = Session::open(io, budget.deadline())
             .await
             .map_err(|e| fail(e.class(), e.to_string(), None))?;
@@ -141,6 +143,7 @@ where
             f.message = format!("{first}; the authorised read needs a token: {}", f.message);
             f
         })?;
+        sent = Some(token.secret().clone());
         let req = request::authorized(t, token.secret(), std::time::SystemTime::now());
         let a = session
             .send(&t.host, &req, budget.deadline())
@@ -166,6 +169,15 @@ where
     }
     .await
     .err();
+    if let Some(tok) = &sent {
+        if let Some(a) = &mut seen.authorized {
+            identity::mask_json(a, tok.expose());
+        }
+        if let Some(f) = &mut error {
+            f.message = crate::secret::mask_value(&f.message, tok.expose());
+            f.hint = crate::secret::mask_value(&f.hint, tok.expose());
+        }
+    }
     finish(start, error, seen, t)
 }
 
