@@ -110,6 +110,12 @@ async fn postgres_takes_the_identity_token_as_the_password() {
     assert_eq!(d["auth_request"], "cleartext", "{d}");
     assert_eq!(d["query_result"], "1", "{d}");
     let id = identity_ev(t);
+    eprintln!(
+        "timing: postgres managed-identity login {} ms (token {} ms), target {} ms",
+        t.layers.last().unwrap().duration_ms,
+        id["token_ms"],
+        t.duration_ms
+    );
     assert_eq!(id["resource"], resource::OSSRDBMS, "{id}");
     assert_eq!(id["identity"], "system-assigned", "{id}");
     let seen = idp.seen();
@@ -246,6 +252,11 @@ async fn redis_auth_with_object_id_and_token() {
     assert_eq!(d["credential"], "token", "{d}");
     assert_eq!(d["authenticated"], true, "{d}");
     assert_eq!(identity_ev(t)["resource"], resource::REDIS);
+    eprintln!(
+        "timing: redis managed-identity AUTH {} ms (token {} ms)",
+        t.layers.last().unwrap().duration_ms,
+        identity_ev(t)["token_ms"]
+    );
     clean(&r, &[&rd.token]);
 
     // A token Redis does not know for that user: redis.token_rejected.
