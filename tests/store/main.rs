@@ -9,6 +9,7 @@ mod blobs;
 mod doors;
 mod fixtures;
 mod oauth;
+mod page;
 mod planted;
 mod prometheus;
 mod secrets;
