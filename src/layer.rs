@@ -19,6 +19,8 @@ pub enum Layer {
     Postgres,
     Mysql,
     Redis,
+    Amqp,
+    Kafka,
 }
 
 impl Layer {
@@ -34,6 +36,8 @@ impl Layer {
             Layer::Postgres => "postgres",
             Layer::Mysql => "mysql",
             Layer::Redis => "redis",
+            Layer::Amqp => "amqp",
+            Layer::Kafka => "kafka",
         }
     }
 }

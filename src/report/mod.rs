@@ -135,6 +135,10 @@ pub struct Skipped {
 pub struct LayerResult {
     pub layer: Layer,
     pub ok: bool,
+    /// When the layer began, in ms from the target's start (set by the engine, which
+    /// starts each layer; a layer that runs inside another, like TLS inside a PostgreSQL
+    /// layer, starts after its parent). The page's waterfall is drawn from it.
+    pub start_ms: f64,
     pub duration_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Failure>,
@@ -148,6 +152,9 @@ impl<'de> Deserialize<'de> for LayerResult {
         struct Wire {
             layer: Layer,
             ok: bool,
+            // A report stored before issue 17 has none: its layers start at 0.
+            #[serde(default)]
+            start_ms: f64,
             duration_ms: f64,
             #[serde(default)]
             error: Option<Failure>,
@@ -158,6 +165,7 @@ impl<'de> Deserialize<'de> for LayerResult {
         Ok(LayerResult {
             layer: w.layer,
             ok: w.ok,
+            start_ms: w.start_ms,
             duration_ms: w.duration_ms,
             error: w.error,
             evidence: Evidence::from_fields(w.evidence).map_err(serde::de::Error::custom)?,

@@ -113,6 +113,7 @@ fn report() -> Report {
         .map(|(i, evidence)| LayerResult {
             layer: Layer::Dns,
             ok: i % 2 == 0,
+            start_ms: 0.5 + i as f64,
             duration_ms: 1.25 + i as f64,
             error: (i == 1).then(|| Failure {
                 layer: Some(Layer::Tcp),

@@ -198,6 +198,7 @@ pub(crate) fn report(n: usize, failing: &[usize], started_at: &str) -> Report {
             let layer = |l: Layer, ms: f64, ok: bool| LayerResult {
                 layer: l,
                 ok,
+                start_ms: 0.0,
                 duration_ms: ms,
                 error: None,
                 evidence: Evidence::None {},

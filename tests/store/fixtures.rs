@@ -50,6 +50,7 @@ pub fn report(
             let layer = |l: Layer, ms: f64, ok: bool| LayerResult {
                 layer: l,
                 ok,
+                start_ms: 0.0,
                 duration_ms: ms,
                 error: None,
                 evidence: Evidence::None {},

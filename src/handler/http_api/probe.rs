@@ -176,10 +176,19 @@ pub(super) fn subset(report: &Report, names: Option<&[String]>) -> Report {
 }
 
 /// `/api/health`: cheap, anonymous, and says nothing an anonymous caller should not know
-/// (no targets, no addresses, no settings).
-pub fn health(inv: &Invocation) -> ApiReply {
-    let body =
-        json!({ "status": "ok", "service": "routeproof", "version": env!("CARGO_PKG_VERSION") });
+/// (no targets, no settings, none of the app's own addresses). It does tell the caller
+/// the address the front end saw *it* come from (`client`, see `handler::client`), the
+/// inbound witness: its own address, not the app's; `null` when no trustworthy front end
+/// wrote one.
+pub fn health(inv: &Invocation, client: Option<std::net::IpAddr>) -> ApiReply {
+    let client =
+        client.map(|a| json!({ "address": a, "from": super::super::client::FORWARDED_FOR }));
+    let body = json!({
+        "status": "ok",
+        "service": "routeproof",
+        "version": env!("CARGO_PKG_VERSION"),
+        "client": client,
+    });
     ApiReply {
         status: StatusCode::OK,
         content_type: Format::Json.content_type(),

@@ -98,6 +98,10 @@ where
             (error, answer, path, Some(j.verdict))
         }
     };
+    let mut path = path;
+    path.privatelink_zone =
+        crate::zone::first_privatelink(step.ctx.chain.iter().map(String::as_str))
+            .and_then(crate::zone::privatelink_zone);
     let ev = ServiceEvidence {
         service: t.kind.as_str().to_string(),
         verdict: verdict
@@ -110,6 +114,7 @@ where
     Step::last(LayerResult {
         layer: Layer::Service,
         ok: error.is_none(),
+        start_ms: 0.0,
         duration_ms: ms(start.elapsed()),
         error,
         evidence: Evidence::Service(Box::new(ev)),
