@@ -177,8 +177,8 @@ async fn relay(listener: TcpListener, server: TdsServer) {
 
 static REQUESTS: AtomicU64 = AtomicU64::new(1);
 
-/// Key Vault's answer to an anonymous request (shared/PAAS.md, Key Vault row, is the
-/// project's note of it): 401, a Bearer challenge, and the client address it saw.
+/// Key Vault's answer to an anonymous request (docs/azure-facts.md, row V4, and
+/// docs/services.md): 401, a Bearer challenge, and the client address it saw.
 async fn witness(listener: TcpListener, tls: Arc<rustls::ServerConfig>) {
     let acceptor = TlsAcceptor::from(tls);
     loop {

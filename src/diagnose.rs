@@ -260,6 +260,36 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
         | FailureClass::IdentityUnavailable
         | FailureClass::IdentityRefused
         | FailureClass::IdentityMalformed => identity::hint(class, ctx.client_id.as_deref()),
+        FailureClass::AmqpNotThisProtocol
+        | FailureClass::AmqpUnsupportedVersion
+        | FailureClass::AmqpTlsRefused
+        | FailureClass::AmqpWebsocketRefused
+        | FailureClass::AmqpClosed
+        | FailureClass::AmqpTimeout
+        | FailureClass::AmqpAuthFailed
+        | FailureClass::AmqpTokenExpired
+        | FailureClass::AmqpForbidden
+        | FailureClass::AmqpNetworkRule
+        | FailureClass::AmqpUnsupported
+        | FailureClass::AmqpRemoteError
+        | FailureClass::AmqpBadCredentials
+        | FailureClass::AmqpProtocolError
+        | FailureClass::AmqpIoError
+            => messaging::amqp(class),
+        FailureClass::KafkaNotThisProtocol
+        | FailureClass::KafkaTlsRefused
+        | FailureClass::KafkaClosed
+        | FailureClass::KafkaTimeout
+        | FailureClass::KafkaAuthFailed
+        | FailureClass::KafkaTokenExpired
+        | FailureClass::KafkaNetworkRule
+        | FailureClass::KafkaUnsupported
+        | FailureClass::KafkaIllegalSaslState
+        | FailureClass::KafkaBrokerError
+        | FailureClass::KafkaBadCredentials
+        | FailureClass::KafkaProtocolError
+        | FailureClass::KafkaIoError
+            => messaging::kafka(class),
         FailureClass::PolicyDenied => "routeproof's ad-hoc policy refused this target before connecting (the rule is named): ad-hoc targets must match a host pattern or resolve inside a network of `[policy] allow`, and link-local (IMDS, managed identity), loopback, 168.63.129.16 (except DNS), the handler's own port and the identity endpoint are always refused. Ask for a configured target by name instead, or extend the allow-list.".into(),
         FailureClass::ExpectAddresses => "The name resolved, but not to the expected address: a stale A record in the private DNS zone (the private endpoint was recreated with a new IP), or another zone answered.".into(),
         FailureClass::ExpectMaxMs => "Every layer passed but the probe took longer than `max_ms`; compare the layer timings to see which one is slow.".into(),
@@ -343,5 +373,6 @@ fn http_status_hint(ctx: &Context) -> String {
 
 mod data;
 mod identity;
+mod messaging;
 #[cfg(test)]
 mod tests;

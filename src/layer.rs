@@ -3,10 +3,10 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The layers of a probe pipeline, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Layer {
     Dns,
@@ -19,6 +19,8 @@ pub enum Layer {
     Postgres,
     Mysql,
     Redis,
+    Amqp,
+    Kafka,
 }
 
 impl Layer {
@@ -34,6 +36,8 @@ impl Layer {
             Layer::Postgres => "postgres",
             Layer::Mysql => "mysql",
             Layer::Redis => "redis",
+            Layer::Amqp => "amqp",
+            Layer::Kafka => "kafka",
         }
     }
 }

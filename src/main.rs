@@ -1,8 +1,10 @@
 //! The `routeproof` command: `probe`, `check`, `demo`. Exit codes: 0 every target ok,
 //! 1 a target failed, 2 usage or config error (clap's own usage errors are 2 as well).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -86,11 +88,15 @@ struct ProbeArgs {
     /// Connect to every resolved address, not just the first that answers.
     #[arg(long)]
     all_addresses: bool,
+    /// No progress line on stderr (it is drawn only when stderr is a terminal; errors
+    /// and warnings still go there).
+    #[arg(long, short)]
+    quiet: bool,
     /// Write the run to the shared store (AzureWebJobsStorage or ROUTEPROOF_STORAGE),
     /// next to the app's own runs (docs/storage.md).
     #[arg(long)]
     record: bool,
-    /// Target URIs: dns://NAME, tcp://HOST:PORT, tls://, http(s)://, sqlserver://, env:VAR.
+    /// Target URIs: dns://NAME, tcp://HOST:PORT, tls://, http(s)://, sqlserver://, postgres://, mysql://, redis(s)://, amqp(s)://, amqpws(s)://, kafka://, env:VAR.
     targets: Vec<String>,
 }
 
@@ -192,11 +198,38 @@ async fn probe(args: ProbeArgs, exports: &Exports) -> Result<ExitCode, ConfigErr
         true => Some(open_store()?),
     };
     let engine = app::engine(cfg.engine, source, &process_env)?;
-    let report = engine.run(&cfg.targets, deadline).await;
+    // On a terminal, a progress line on stderr while the run goes on (stdout stays the
+    // report only); erased before the report is printed.
+    let report = if !args.quiet && std::io::stderr().is_terminal() {
+        let line = Arc::new(render::progress::ProgressLine::stderr());
+        let ticker = {
+            let line = Arc::clone(&line);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(render::progress::MIN_REDRAW);
+                loop {
+                    every.tick().await;
+                    line.tick_now();
+                }
+            })
+        };
+        let report = engine
+            .run_observed(&cfg.targets, deadline, line.as_ref())
+            .await;
+        ticker.abort();
+        line.clear();
+        report
+    } else {
+        engine.run(&cfg.targets, deadline).await
+    };
     print_report(&report, args.json);
     // A store that fails is said on stderr and never changes the exit code.
     if let Some(store) = &store {
-        match store.record(&report, routeproof::store::Trigger::Cli).await {
+        let scope = process_env("ROUTEPROOF_STORAGE_SCOPE")
+            .unwrap_or_else(|| routeproof::store::settings::CLI_SCOPE.into());
+        match store
+            .record_in(&report, routeproof::store::Trigger::Cli, &scope)
+            .await
+        {
             Ok(w) => eprintln!("routeproof: recorded in {}", w.history_blob),
             Err(e) => eprintln!("routeproof: persistence failed: {}: {}", e.class, e.message),
         }

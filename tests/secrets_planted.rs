@@ -55,11 +55,14 @@ const SECRETS: &[&str] = &[
     "PLANT23relative",
     "PLANT24adhoc",
     PLANTED_TOKEN,
+    "PLANT25amqpconn",
+    "PLANT26saskey",
+    "PLANT27kafkapw",
 ];
 
 /// The managed-identity token the emulated identity endpoint hands out; the service layer
 /// sends it as a Bearer, and the server quotes it back in its error message.
-const PLANTED_TOKEN: &str = "PLANT25token-eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJzdG9yYWdlIn0.c2ln";
+const PLANTED_TOKEN: &str = "PLANT28token-eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJzdG9yYWdlIn0.c2ln";
 
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -196,6 +199,12 @@ async fn planted_secrets_appear_in_no_report_log_or_error() {
         ("IDENTITY_HEADER", "PLANT17identity".to_string()),
         ("SQLCONNSTR_broken", "Server=tcp:h,abc;Password=PLANT18broken".to_string()),
         ("BadUrl", "tcp://h:1/PLANT19path".to_string()),
+        (
+            "SbTarget",
+            format!("Endpoint=sb://127.0.0.1:{closed}/;SharedAccessKeyName=send;SharedAccessKey=PLANT25amqpconn="),
+        ),
+        ("SasKey", "PLANT26saskey".to_string()),
+        ("KafkaPw", "PLANT27kafkapw".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -248,6 +257,22 @@ authentication = "managed_identity"
 [[targets]]
 name = "literal"
 target = "https://bob:PLANT21literaluser@127.0.0.1:{closed}/?sig=PLANT22literalsig"
+
+[[targets]]
+name = "amqp-connection-string"
+target = "env:SbTarget"
+
+[[targets]]
+name = "amqp-sas"
+target = "amqps://127.0.0.1:{closed}"
+sas_key_name = "send"
+sas_key = "env:SasKey"
+
+[[targets]]
+name = "kafka-password"
+target = "kafka://127.0.0.1:{closed}"
+user = "app"
+password = "env:KafkaPw"
 "#,
         dns = dns.addr,
         azure = azure.addr,

@@ -6,6 +6,7 @@
 
 mod db;
 mod engine;
+mod messaging;
 mod policy;
 mod targets;
 mod tds;

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::db::{db_keys, identity_keys};
+use super::messaging::msg_keys;
 use super::tds::tds_keys;
 use super::tls_http::{RawStatus, http_options, tls_options};
 use super::values::parse_net;
@@ -48,6 +49,10 @@ pub(super) struct RawTarget {
     pub(super) strict: Option<bool>,
     // Data services (postgres://): disable, require, verify-full; user and password above.
     pub(super) tls: Option<String>,
+    // Messaging (amqps://, kafka://): a SAS policy (AMQP) or a connection string.
+    pub(super) sas_key_name: Option<String>,
+    pub(super) sas_key: Option<String>,
+    pub(super) connection_string: Option<String>,
 }
 
 pub(super) fn target_config(
@@ -80,19 +85,54 @@ pub(super) fn target_config(
     let plan = spec.layers();
     let is_http = plan.contains(&Layer::Http);
     let is_tds = plan.contains(&Layer::Tds);
+    let is_msg = plan.contains(&Layer::Amqp) || plan.contains(&Layer::Kafka);
     let is_db = plan.contains(&Layer::Postgres)
         || plan.contains(&Layer::Mysql)
-        || plan.contains(&Layer::Redis);
+        || plan.contains(&Layer::Redis)
+        || is_msg;
     let (mut tds, tds_tls) = TdsOptions::from_spec(&spec);
     let tls = tls_options(i, &raw, &spec, &plan, tds_tls)?;
     only(
         i,
         !is_db && raw.tls.is_some(),
         "tls",
-        "postgres:// and mysql://",
+        "postgres://, mysql://, redis(s)://, amqp and kafka",
     )?;
-    let db = if is_db {
+    for (k, present) in [
+        ("sas_key_name", raw.sas_key_name.is_some()),
+        ("sas_key", raw.sas_key.is_some()),
+        ("connection_string", raw.connection_string.is_some()),
+    ] {
+        only(
+            i,
+            !is_msg && present,
+            k,
+            "amqp(s)://, amqpws(s):// and kafka://",
+        )?;
+    }
+    let mut db = if is_db {
+        // The messaging layers take no managed identity (yet): CBS / OAUTHBEARER would
+        // call `probe::identity` with `resource::SERVICE_BUS` / `EVENT_HUBS`.
+        let identity_targets =
+            "sqlserver://, https:// service, postgres://, mysql:// and redis(s)://";
+        only(
+            i,
+            is_msg && raw.authentication.is_some(),
+            "authentication",
+            identity_targets,
+        )?;
+        only(
+            i,
+            is_msg && raw.client_id.is_some(),
+            "client_id",
+            identity_targets,
+        )?;
         db_keys(i, &raw, !plan.contains(&Layer::Redis), env)?
+    } else {
+        Default::default()
+    };
+    let msg = if is_msg {
+        msg_keys(i, &raw, &spec, &mut db, env)?
     } else {
         Default::default()
     };
@@ -171,6 +211,7 @@ pub(super) fn target_config(
         http,
         tds,
         db,
+        msg,
     })
 }
 

@@ -199,6 +199,11 @@ fn errors_name_the_key() {
             "targets[0].authentication",
             "https:// service and data-service",
         ),
+        (
+            "[[targets]]\ntarget = \"amqps://ns.servicebus.windows.net\"\nauthentication = \"managed_identity\"",
+            "targets[0].authentication",
+            "redis(s)://",
+        ),
     ];
     for (text, key, msg) in cases {
         let e = parse(text, &env).expect_err(text);
@@ -248,4 +253,105 @@ fn managed_identity_keys_for_services_and_data_services() {
     // Redis without `user`: the token's `oid` claim names the ACL user.
     assert_eq!(cfg.targets[2].db.identity, Some(ManagedIdentity::default()));
     assert_eq!(cfg.targets[2].db.user, None);
+}
+
+#[test]
+fn messaging_keys() {
+    use crate::spec::{DbTls, MsgAuth};
+    let cs = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=PLANTEDkey";
+    let env = move |k: &str| match k {
+        "SB" => Some(cs.to_string()),
+        "PW" => Some("PLANTEDpw".to_string()),
+        "NotCs" => Some("Server=tcp:x;Password=PLANTEDx".to_string()),
+        _ => None,
+    };
+    let c = parse(
+        r#"
+        [[targets]]
+        target = "amqps://ns.servicebus.windows.net"
+        sas_key_name = "RootManageSharedAccessKey"
+        sas_key = "env:PW"
+        tls = "require"
+
+        [[targets]]
+        name = "from-setting"
+        target = "env:SB"
+
+        [[targets]]
+        target = "kafka://ns.servicebus.windows.net"
+        connection_string = "env:SB"
+
+        [[targets]]
+        target = "amqp://127.0.0.1:5672"
+        user = "guest"
+        password = "env:PW"
+
+        [[targets]]
+        target = "kafka://127.0.0.1:9092"
+        tls = "disable"
+        "#,
+        &env,
+    )
+    .unwrap();
+    let t = &c.targets;
+    assert!(matches!(&t[0].msg.auth, MsgAuth::SasKey { key_name, key }
+        if key_name == "RootManageSharedAccessKey" && key.expose() == "PLANTEDpw"));
+    assert_eq!(t[0].db.tls, DbTls::Require);
+    assert!(matches!(&t[1].msg.auth, MsgAuth::ConnectionString(s) if s.expose() == cs));
+    assert!(matches!(&t[2].msg.auth, MsgAuth::ConnectionString(s) if s.expose() == cs));
+    assert!(matches!(&t[3].msg.auth, MsgAuth::Plain { user, .. } if user == "guest"));
+    assert_eq!(t[3].db.password, None, "the login holds the password, once");
+    assert_eq!(t[4].msg.auth, MsgAuth::None);
+    assert_eq!(t[4].db.tls, DbTls::Disable);
+    assert!(!format!("{c:?}").contains("PLANTED"));
+
+    let cases = [
+        (
+            "target = \"kafka://a.b\"\nsas_key_name = \"k\"\nsas_key = \"x\"",
+            "targets[0].sas_key",
+            "only for amqp",
+        ),
+        (
+            "target = \"amqps://a.b\"\nsas_key_name = \"k\"",
+            "targets[0].sas_key",
+            "needs `sas_key`",
+        ),
+        (
+            "target = \"amqps://a.b\"\nuser = \"u\"",
+            "targets[0].password",
+            "needs a password",
+        ),
+        (
+            "target = \"env:SB\"\nuser = \"u\"\npassword = \"env:PW\"",
+            "targets[0].password",
+            "one credential per target",
+        ),
+        (
+            "target = \"amqps://a.b\"\nconnection_string = \"env:NotCs\"",
+            "targets[0].connection_string",
+            "not a Service Bus",
+        ),
+        (
+            "target = \"amqps://a.b\"\nconnection_string = \"env:Missing\"",
+            "targets[0].connection_string",
+            "not set",
+        ),
+        (
+            "target = \"tls://a.b\"\nconnection_string = \"env:SB\"",
+            "targets[0].connection_string",
+            "only for amqp",
+        ),
+        (
+            "target = \"amqp://a.b\"\nca_file = \"/x\"",
+            "targets[0].ca_file",
+            "only for",
+        ),
+    ];
+    for (body, key, msg) in cases {
+        let text = format!("[[targets]]\n{body}\n");
+        let e = parse(&text, &env).expect_err(&text);
+        assert_eq!(&e.key, key, "{text}: {e}");
+        assert!(e.message.contains(msg), "{text}: got `{e}`, want `{msg}`");
+        assert!(!e.to_string().contains("PLANTED"), "{e}");
+    }
 }

@@ -35,6 +35,9 @@ pub enum ErrorClass {
     ConfigNoTargets,
     /// `?last` before any scheduled run finished (404).
     ReportNone,
+    /// The stored last run is from a routeproof this instance cannot render (another
+    /// report schema, a class it does not know); JSON is still served (406).
+    ReportNotRenderable,
     /// `?history` without a store configured (404).
     HistoryOff,
     /// The store could not be read for `?history` (503; the class names why).
@@ -75,6 +78,7 @@ impl ErrorClass {
             PolicyDenied => (StatusCode::FORBIDDEN, "policy.denied"),
             ConfigNoTargets => (StatusCode::SERVICE_UNAVAILABLE, "config.no_targets"),
             ReportNone => (StatusCode::NOT_FOUND, "report.none"),
+            ReportNotRenderable => (StatusCode::NOT_ACCEPTABLE, "report.not_renderable"),
             HistoryOff => (StatusCode::NOT_FOUND, "history.off"),
             HistoryUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "history.unavailable"),
             HandlerInternal => (StatusCode::INTERNAL_SERVER_ERROR, "handler.internal"),
@@ -127,7 +131,7 @@ mod tests {
 
     /// Every class (a new variant that is missing here still gets its string from
     /// the exhaustive `match` in `spec`).
-    const ALL: [ErrorClass; 22] = [
+    const ALL: [ErrorClass; 23] = [
         ErrorClass::RequestMethod,
         ErrorClass::RequestInvalid,
         ErrorClass::RequestUnknownName,
@@ -142,6 +146,7 @@ mod tests {
         ErrorClass::PolicyDenied,
         ErrorClass::ConfigNoTargets,
         ErrorClass::ReportNone,
+        ErrorClass::ReportNotRenderable,
         ErrorClass::HistoryOff,
         ErrorClass::HistoryUnavailable,
         ErrorClass::HandlerInternal,

@@ -10,6 +10,7 @@
 //! - `payload`: payload mode (`POST /{FunctionName}`), HTTP `Data.req` included.
 //! - `http_api`: `/api/probe` and `/api/health`, whatever shape they arrived in
 //!   (request parsing, replies, configured and ad-hoc runs).
+//! - `client`: the client address the front end saw (the inbound witness on `/api/health`).
 //! - `timer`: the `scheduled` timer function and the last report it keeps.
 //! - `error`: the handler's error classes, each with its HTTP status.
 //! - `negotiate`, `page`: JSON / text / HTML replies.
@@ -21,6 +22,7 @@
 //! (we send `statusCode`), an empty or `null` 200 reply hangs the invocation, exit code 0
 //! is never restarted, and the host only ever connects to 127.0.0.1.
 
+pub mod client;
 pub mod error;
 pub mod flight;
 pub mod http_api;

@@ -65,7 +65,8 @@ pub async fn invoke(
     let span = inv.span();
     let req = http_request(&env, state.settings().body_limit)?;
     let reply = if kind == "health" {
-        http_api::health(&inv)
+        let seen = super::client::seen(Mode::Payload, req.forwarded_for.iter().map(String::as_str));
+        http_api::health(&inv, seen)
     } else if kind == "metrics" {
         timer::metrics(state, &inv).await
     } else {
@@ -166,11 +167,18 @@ pub fn http_request(env: &Envelope, limit: usize) -> Result<ApiRequest, Envelope
             }
         }
     };
+    // Each `X-Forwarded-For` value as the front end delivered it (arrays of strings).
+    let forwarded_for = match get_ci(&headers, super::client::FORWARDED_FOR) {
+        Some(Value::Array(items)) => items.iter().map(scalar).collect(),
+        Some(other) => vec![scalar(other)],
+        None => Vec::new(),
+    };
     Ok(ApiRequest {
         method,
         query,
         accept: header("Accept"),
         content_type: header("Content-Type"),
+        forwarded_for,
         body,
     })
 }

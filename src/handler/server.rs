@@ -107,6 +107,11 @@ async fn api_probe(
             query: query_pairs(&uri),
             accept: header_text(&headers, header::ACCEPT),
             content_type: header_text(&headers, header::CONTENT_TYPE),
+            forwarded_for: headers
+                .get_all(super::client::FORWARDED_FOR)
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_string))
+                .collect(),
             body: req_body,
         };
         let reply = http_api::probe(&state, req, &inv).await;
@@ -139,10 +144,15 @@ async fn api_metrics(
 }
 
 async fn api_health(method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let inv = Invocation::from_headers(&headers, "health", "http", http_mode(&headers));
+    let mode = http_mode(&headers);
+    let inv = Invocation::from_headers(&headers, "health", "http", mode);
     let start = Instant::now();
     let reply = if method == Method::GET {
-        http_api::health(&inv)
+        let forwarded_for = headers
+            .get_all(super::client::FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        http_api::health(&inv, super::client::seen(mode, forwarded_for))
     } else {
         ApiReply::error(
             ErrorClass::RequestMethod,

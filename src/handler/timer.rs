@@ -178,6 +178,7 @@ pub async fn metrics(state: &State, inv: &Invocation) -> ApiReply {
     let memory = |stale: Option<&str>| {
         let source = crate::render::prometheus::Source {
             finished_at_unix: last.as_ref().and_then(|s| unix(&s.finished_at)),
+            stored: false,
         };
         let mut body = crate::render::prometheus::render(last.as_ref().map(|s| &*s.report), source);
         if state.settings().store.get().is_some() {
@@ -195,22 +196,37 @@ pub async fn metrics(state: &State, inv: &Invocation) -> ApiReply {
     let body = match state.settings().store.get() {
         None => memory(None),
         Some(store) => match shared::last(store).await {
-            Ok(Some(l)) => {
-                let mut body = String::with_capacity(4096);
-                crate::render::shared::run(&mut body, &l.run, unix(&l.meta.finished_at));
-                crate::render::shared::stale(&mut body, false, None);
-                match shared::uptime(store).await {
-                    Ok(u) => crate::render::shared::uptime(&mut body, &u),
-                    Err(e) => {
-                        tracing::warn!(class = %e.class, "run history: uptime unreadable: {e}")
+            // The stored full report renders exactly as this instance's own would.
+            Ok(Some(l)) => match l.full_report() {
+                Ok(report) => {
+                    let source = crate::render::prometheus::Source {
+                        finished_at_unix: unix(&l.meta.finished_at),
+                        stored: true,
+                    };
+                    let mut body = crate::render::prometheus::render(Some(&report), source);
+                    crate::render::shared::source(&mut body, &l.meta);
+                    crate::render::shared::stale(&mut body, false, None);
+                    match shared::uptime(store).await {
+                        Ok(u) => crate::render::shared::uptime(&mut body, &u),
+                        Err(e) => {
+                            tracing::warn!(class = %e.class, "run history: uptime unreadable: {e}")
+                        }
                     }
+                    from = format!(
+                        "stored run from instance {}, finished {}",
+                        l.meta.instance, l.meta.finished_at
+                    );
+                    body
                 }
-                from = format!(
-                    "stored run from instance {}, finished {}",
-                    l.meta.instance, l.meta.finished_at
-                );
-                body
-            }
+                Err(reason) => {
+                    let class = crate::store::StoreClass::Corrupt.to_string();
+                    tracing::warn!(%class, %reason, "run history: the stored last report cannot be read here, metrics are stale");
+                    from.push_str(&format!(
+                        "; the stored run cannot be read here ({class}), so this may be stale"
+                    ));
+                    memory(Some(class.as_str()))
+                }
+            },
             Ok(None) => memory(None),
             Err(e) => {
                 tracing::warn!(class = %e.class, "run history: store unreadable, metrics are stale: {e}");

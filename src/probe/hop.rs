@@ -7,6 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::tds::{Hop, HopError, NextHop};
 use super::{Engine, dns, tcp};
 use crate::budget::Budget;
@@ -16,6 +18,8 @@ use crate::spec::{Expectations, Host, TargetSpec, uri};
 
 pub(super) struct Connector<'a> {
     pub engine: &'a Engine,
+    /// The target's start: the hop's layers' `start_ms` are measured from it.
+    pub origin: Instant,
     pub spec: &'a TargetSpec,
     pub policy: Option<&'a dyn AddressPolicy>,
 }
@@ -30,10 +34,15 @@ impl NextHop for Connector<'_> {
     ) -> Pin<Box<dyn Future<Output = Result<Hop, HopError>> + Send + 'a>> {
         Box::pin(async move {
             let mut layers = Vec::new();
+            let stamp = |mut r: crate::report::LayerResult, began: Instant| {
+                r.start_ms = crate::report::ms(began.saturating_duration_since(self.origin));
+                r
+            };
             let addrs: Vec<IpAddr> = match uri::parse_host(host) {
                 Ok(Host::Ip(ip)) => vec![ip],
                 Ok(Host::Name(n)) => {
                     let types = dns::types_for(None);
+                    let began = Instant::now();
                     let out = dns::run(
                         dns::DnsStep {
                             servers: &self.engine.nameservers,
@@ -46,7 +55,7 @@ impl NextHop for Connector<'_> {
                         budget,
                     )
                     .await;
-                    layers.push(out.result);
+                    layers.push(stamp(out.result, began));
                     match out.next {
                         Some(a) => a,
                         None => {
@@ -71,6 +80,7 @@ impl NextHop for Connector<'_> {
             }
             let sockaddrs: Vec<SocketAddr> =
                 addrs.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+            let began = Instant::now();
             let out = tcp::run(
                 tcp::TcpStep {
                     addrs: &sockaddrs,
@@ -82,7 +92,7 @@ impl NextHop for Connector<'_> {
                 budget,
             )
             .await;
-            layers.push(out.result);
+            layers.push(stamp(out.result, began));
             Ok(Hop {
                 layers,
                 stream: out.next,

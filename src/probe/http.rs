@@ -109,6 +109,7 @@ fn finish(ev: HttpEvidence, error: Option<Failure>, start: Instant) -> LayerResu
     LayerResult {
         layer: Layer::Http,
         ok: error.is_none(),
+        start_ms: 0.0,
         duration_ms: (duration * 1000.0).round() / 1000.0,
         error,
         evidence: Evidence::Http(ev),

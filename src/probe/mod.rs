@@ -131,6 +131,28 @@ impl Engine {
         deadline: Option<Duration>,
         policy: Option<Arc<dyn AddressPolicy>>,
     ) -> Report {
+        self.run_inner(targets, deadline, policy, None).await
+    }
+
+    /// `run`, telling `progress` when the run starts and as each target finishes (the
+    /// CLI's progress line on a terminal).
+    pub async fn run_observed(
+        self: &Arc<Self>,
+        targets: &[TargetConfig],
+        deadline: Option<Duration>,
+        progress: &dyn Progress,
+    ) -> Report {
+        self.run_inner(targets, deadline, None, Some(progress))
+            .await
+    }
+
+    async fn run_inner(
+        self: &Arc<Self>,
+        targets: &[TargetConfig],
+        deadline: Option<Duration>,
+        policy: Option<Arc<dyn AddressPolicy>>,
+        progress: Option<&dyn Progress>,
+    ) -> Report {
         let started_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         let start = Instant::now();
         let total = deadline.map_or(self.settings.deadline, |d| d.min(self.settings.deadline));
@@ -138,6 +160,9 @@ impl Engine {
         let sem = Arc::new(Semaphore::new(self.settings.concurrency));
         // One token per (resource, identity) for the whole run.
         let tokens = Arc::new(identity::Tokens::new(Arc::clone(&self.identity)));
+        if let Some(p) = progress {
+            p.started(targets.len(), budget.deadline().into_std());
+        }
 
         let mut set = JoinSet::new();
         for (i, t) in targets.iter().enumerate() {
@@ -170,7 +195,12 @@ impl Engine {
         let hard_stop = budget.deadline() + Duration::from_millis(250);
         loop {
             match tokio::time::timeout_at(hard_stop, set.join_next()).await {
-                Ok(Some(Ok((i, r)))) => slots[i] = Some(r),
+                Ok(Some(Ok((i, r)))) => {
+                    if let Some(p) = progress {
+                        p.finished(&r);
+                    }
+                    slots[i] = Some(r);
+                }
                 Ok(Some(Err(e))) => tracing::error!(error = %e, "probe task failed"),
                 Ok(None) => break,
                 Err(_) => {
@@ -187,7 +217,7 @@ impl Engine {
         let summary = Report::summarize(&reports);
         Report {
             schema: SCHEMA,
-            version: env!("CARGO_PKG_VERSION"),
+            version: env!("CARGO_PKG_VERSION").into(),
             started_at,
             duration_ms: ms(start.elapsed()),
             deadline_ms: ms(total),
@@ -212,6 +242,17 @@ impl Engine {
         }
         Arc::new(store)
     }
+}
+
+/// What a door hears while a run goes on (the CLI's progress line): defined here, below
+/// the doors, so the engine never knows who listens. Calls come from the run's collecting
+/// loop, one at a time, in the order targets finish; they must return quickly.
+pub trait Progress: Send + Sync {
+    /// Before any target starts: how many targets, and when the run deadline falls.
+    fn started(&self, total: usize, deadline: std::time::Instant);
+    /// One target's report, as soon as it is done (a target the deadline kept from
+    /// starting counts too, with class `deadline`).
+    fn finished(&self, target: &TargetReport);
 }
 
 fn hostname() -> Option<String> {

@@ -19,31 +19,60 @@ use crate::report::{Evidence, FailureClass, Layer, LayerResult, Skipped, TargetR
 use crate::spec::{Host, TargetConfig, TargetSpec};
 
 mod data;
+mod messaging;
 mod steps;
 use steps::smb_transport_class;
 
-/// The layers run so far and the warnings they raised.
-#[derive(Default)]
+/// The layers run so far and the warnings they raised, with the target's start: each
+/// layer's `start_ms` is the instant the engine started it, measured from `origin`.
 struct Ran {
+    origin: Instant,
     layers: Vec<LayerResult>,
     warnings: Vec<String>,
 }
 
 impl Ran {
-    /// Records a layer's step and hands on what the next layer builds on, if it passed.
-    fn push<N>(&mut self, step: Step<N>) -> Option<N> {
+    fn new(origin: Instant) -> Ran {
+        Ran {
+            origin,
+            layers: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Runs one layer (`layer` is its `run` future, which does nothing until awaited, so
+    /// the start is taken right before the layer's first step) and records it.
+    async fn run<N>(&mut self, layer: impl Future<Output = Step<N>>) -> Option<N> {
+        let began = Instant::now();
+        let step = layer.await;
+        self.push(began, step)
+    }
+
+    /// Records a layer's step begun at `began` and hands on what the next layer builds
+    /// on, if it passed.
+    fn push<N>(&mut self, began: Instant, step: Step<N>) -> Option<N> {
         self.warnings.extend(step.warnings);
         let ok = step.result.ok;
-        self.layers.push(step.result);
+        let mut result = step.result;
+        result.start_ms = self.offset(began);
+        self.layers.push(result);
         step.next.filter(|_| ok)
     }
 
-    /// A data-service layer's result, after the TLS layer's if TLS ran inside it.
-    fn push_tls_and(&mut self, out: super::tls_upgrade::Ran) {
-        if let Some(tls) = out.tls {
-            self.push::<()>(Step::last(tls));
+    fn offset(&self, at: Instant) -> f64 {
+        ms(at.saturating_duration_since(self.origin))
+    }
+
+    /// A data-service layer (`layer`: its `run` future) and, before it in the report, the
+    /// TLS layer's result if TLS ran inside it (it began when the handshake did, after the
+    /// data-service layer itself).
+    async fn run_tls_and(&mut self, layer: impl Future<Output = super::tls_upgrade::Ran>) {
+        let began = Instant::now();
+        let out = layer.await;
+        if let Some((tls_began, tls)) = out.tls {
+            self.push::<()>(tls_began, Step::last(tls));
         }
-        self.push(out.step);
+        self.push(began, out.step);
     }
 }
 
@@ -57,7 +86,7 @@ impl Engine {
     ) -> TargetReport {
         let start = Instant::now();
         let plan = t.spec.layers();
-        let mut ran = Ran::default();
+        let mut ran = Ran::new(start);
         let mut ctx = Context::new(t.spec.dns_name().unwrap_or_default());
         ctx.resolver_sources = self
             .environment
@@ -81,7 +110,7 @@ impl Engine {
                     expect: &t.expect,
                     azure: self.azure_dns.as_ref(),
                 };
-                match ran.push(dns::run(step, budget).await) {
+                match ran.run(dns::run(step, budget)).await {
                     Some(a) => a,
                     None => return finish(t, &plan, ran, start),
                 }
@@ -138,11 +167,12 @@ impl Engine {
                 settle,
                 ctx: &ctx,
             };
+            let began = Instant::now();
             let mut tcp_step = tcp::run(step, budget).await;
             if let TargetSpec::Smb { .. } = t.spec {
                 smb_transport_class(&mut tcp_step.result);
             }
-            if let Some(stream) = ran.push(tcp_step) {
+            if let Some(stream) = ran.push(began, tcp_step) {
                 // Boxed: the TLS and HTTP futures are large (rustls, hyper), and inline
                 // they would make every spawned probe that size, TCP-only ones included
                 // (12 KB a task, measured with massif on 1,000 targets).
@@ -173,6 +203,8 @@ impl Engine {
         });
         match &t.spec {
             TargetSpec::Dns { .. } | TargetSpec::Tcp { .. } => {}
+            TargetSpec::Amqp { .. } => self.amqp(t, stream, ctx, budget, ran).await,
+            TargetSpec::Kafka { .. } => self.kafka(t, stream, ctx, budget, ran).await,
             TargetSpec::Tls { host, .. } => {
                 self.tls(
                     t,
@@ -208,11 +240,12 @@ impl Engine {
                         identity: self.identity_ask(t.http.identity.as_ref(), tokens),
                         ctx,
                     };
-                    ran.push(service::layer::run(io, step, budget).await);
+                    ran.run(service::layer::run(io, step, budget)).await;
                 }
             }
             TargetSpec::Smb { .. } => {
-                ran.push(smb::run(stream, smb::SmbStep { ctx }, budget).await);
+                ran.run(smb::run(stream, smb::SmbStep { ctx }, budget))
+                    .await;
             }
             TargetSpec::Http { url, host, .. } if url.scheme() == "https" => {
                 if t.http.identity.is_some() {
@@ -225,12 +258,12 @@ impl Engine {
                 if let Some(io) = io.await {
                     let h2 = io.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
                     let step = self.http_step(t, url, h2, name, ctx);
-                    ran.push(http::run(io, step, budget).await);
+                    ran.run(http::run(io, step, budget)).await;
                 }
             }
             TargetSpec::Http { url, .. } => {
                 let step = self.http_step(t, url, false, name, ctx);
-                ran.push(http::run(stream, step, budget).await);
+                ran.run(http::run(stream, step, budget)).await;
             }
             TargetSpec::Sql {
                 host,
@@ -245,6 +278,7 @@ impl Engine {
                 ca_pem.extend_from_slice(&t.tls.ca_pem);
                 let hop = Connector {
                     engine: self,
+                    origin: ran.origin,
                     spec: &t.spec,
                     policy,
                 };
@@ -269,7 +303,7 @@ impl Engine {
                     ctx: &ctx,
                     hop: &hop,
                 };
-                ran.push(tds::run(stream, step, budget).await);
+                ran.run(tds::run(stream, step, budget)).await;
             }
             TargetSpec::Postgres { .. } | TargetSpec::Mysql { .. } | TargetSpec::Redis { .. } => {
                 self.data_service(t, stream, name, ctx, budget, tokens, ran)
@@ -282,7 +316,9 @@ impl Engine {
 /// Turns the layers that ran into the target's verdict: `reached`, `ok`, the failure,
 /// the skipped layers, and the `max_ms` expectation.
 fn finish(t: &TargetConfig, plan: &[Layer], ran: Ran, start: Instant) -> TargetReport {
-    let Ran { layers, warnings } = ran;
+    let Ran {
+        layers, warnings, ..
+    } = ran;
     let elapsed = start.elapsed();
     let mut failure = layers.iter().find_map(|l| l.error.clone());
     let reached = layers

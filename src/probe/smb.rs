@@ -380,6 +380,7 @@ pub async fn run(
     super::step::Step::last(LayerResult {
         layer: Layer::Smb,
         ok: error.is_none(),
+        start_ms: 0.0,
         duration_ms: ms(start.elapsed()),
         error,
         evidence: Evidence::Smb(SmbEvidence { smb }),

@@ -140,6 +140,7 @@ pub async fn run(plan: TcpStep<'_>, budget: &Budget) -> Step<TcpStream> {
         result: LayerResult {
             layer: Layer::Tcp,
             ok,
+            start_ms: 0.0,
             // Connect time only: the settle window would otherwise read as a slow network.
             duration_ms: attempts.iter().map(|a| a.duration_ms).sum(),
             error,

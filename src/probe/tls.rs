@@ -119,6 +119,7 @@ where
         Step::last(LayerResult {
             layer: Layer::Tls,
             ok: false,
+            start_ms: 0.0,
             duration_ms: ms(elapsed),
             error: Some(diagnose::failure(Some(Layer::Tls), class, message, &ctx)),
             evidence: Evidence::Tls(ev),
@@ -205,6 +206,7 @@ where
     let mut result = LayerResult {
         layer: Layer::Tls,
         ok: true,
+        start_ms: 0.0,
         duration_ms: ms(elapsed),
         error: None,
         evidence: Evidence::Tls(ev),
@@ -229,6 +231,18 @@ where
         result,
         warnings: Vec::new(),
         next: Some(stream),
+    }
+}
+
+/// A `tls.handshake` failure (before any certificate check: not TLS, closed, an alert)
+/// on a protocol's port, re-classed as that protocol's own class with its hint; the
+/// layer stays `tls`. Certificate verdicts keep the TLS layer's classes.
+pub fn reclass_handshake(l: &mut LayerResult, class: FailureClass, ctx: &Context) {
+    if let Some(f) = l.error.as_mut()
+        && f.class == FailureClass::TlsHandshake
+    {
+        f.class = class;
+        f.hint = diagnose::hint(class, ctx);
     }
 }
 

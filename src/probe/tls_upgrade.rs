@@ -16,16 +16,20 @@ use crate::diagnose::{self, Context};
 use crate::layer::Layer;
 use crate::report::{Evidence, FailureClass, LayerResult, ProtocolEvidence, ms};
 
-/// What the layer hands back: the TLS layer's result (if TLS ran) and its own.
+/// What the layer hands back: the TLS layer's result (if TLS ran) with the instant the
+/// handshake began (the engine turns it into the result's `start_ms`), and its own.
 pub struct Ran {
-    pub tls: Option<LayerResult>,
+    pub tls: Option<(Instant, LayerResult)>,
     pub step: Step<()>,
 }
+
+/// Where the upgrade leaves the TLS layer's result: when it began, and the result.
+pub type Slot = Mutex<Option<(Instant, LayerResult)>>;
 
 /// One upgrade over the TLS layer; the layer's result is left in `out` for the engine.
 pub struct LayerUpgrade<'a> {
     pub step: TlsStep<'a>,
-    pub out: &'a Mutex<Option<LayerResult>>,
+    pub out: &'a Slot,
 }
 
 impl<S> TlsUpgrade<S> for LayerUpgrade<'_>
@@ -40,9 +44,10 @@ where
         deadline: Instant,
     ) -> Result<(Self::Stream, TlsInfo), UpgradeError> {
         let budget = Budget::until(deadline);
+        let began = Instant::now();
         let step = tls::run(stream, self.step, &budget).await;
         let error = step.result.error.clone();
-        *self.out.lock().unwrap_or_else(|p| p.into_inner()) = Some(step.result);
+        *self.out.lock().unwrap_or_else(|p| p.into_inner()) = Some((began, step.result));
         match (step.next, error) {
             (Some(s), None) => {
                 let conn = s.get_ref().1;
@@ -82,7 +87,7 @@ pub fn finish(
     layer: Layer,
     protocol: &'static str,
     start: Instant,
-    slot: Mutex<Option<LayerResult>>,
+    slot: Slot,
     witness: Option<std::net::IpAddr>,
     failure: Option<(FailureClass, String)>,
     detail: serde_json::Value,
@@ -105,6 +110,7 @@ pub fn finish(
         step: Step::last(LayerResult {
             layer,
             ok: error.is_none(),
+            start_ms: 0.0,
             duration_ms: ms(start.elapsed()),
             error,
             evidence: Evidence::Protocol(Box::new(evidence)),

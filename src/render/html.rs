@@ -35,9 +35,9 @@ padding:.7rem .8rem;margin:.5rem 0;border-left:.4rem solid #1a7f37;box-shadow:0 
 .why{flex:1 1 100%;font-size:.9rem}.class{font-family:ui-monospace,Menlo,Consolas,monospace;color:#c62828;font-weight:600}\
 .hint{color:#333;margin-top:.15rem}\
 .wf{flex:1 1 100%}.lane{display:flex;align-items:center;gap:.5rem;font-size:.78rem;margin:.12rem 0}\
-.lname{width:2.6rem;text-align:right;font-family:ui-monospace,Menlo,Consolas,monospace;color:#444}\
+.lname{width:3.6rem;text-align:right;font-family:ui-monospace,Menlo,Consolas,monospace;color:#444}\
 .track{position:relative;flex:1;height:.8rem;background:#eef0f3;border-radius:.2rem}\
-.bar{position:absolute;top:0;height:100%;border-radius:.2rem;min-width:2px}\
+.bar{position:absolute;top:0;height:100%;border-radius:.2rem;min-width:2px;background:#7a869a}\
 .ms{width:5.5rem;color:#444;font-variant-numeric:tabular-nums}\
 .l-dns{background:#6b5bd2}.l-tcp{background:#2b7bb9}.l-tls{background:#1f9d8a}.l-tds{background:#9c6644}.l-http{background:#e09a1f}\
 .bad{background:#c62828!important}\
@@ -79,8 +79,10 @@ pub fn render(report: &Report, extra: &Map<String, Value>) -> String {
         fmt_ms(report.duration_ms),
         fmt_ms(report.deadline_ms),
     );
-    if let Some(s) = extra.get("scheduled") {
+    // `scheduled`: this instance's own run; `stored`: the shared store's record.
+    if let Some(s) = extra.get("scheduled").or_else(|| extra.get("stored")) {
         let finished = s.get("finished_at").and_then(Value::as_str).unwrap_or("?");
+        let instance = s.get("instance").and_then(Value::as_str);
         let past_due = s
             .get("is_past_due")
             .and_then(Value::as_bool)
@@ -91,8 +93,14 @@ pub fn render(report: &Report, extra: &Map<String, Value>) -> String {
             .unwrap_or("");
         let _ = writeln!(
             out,
-            "<p class=\"meta\">Last scheduled run: finished {}{}{}</p>",
+            "<p class=\"meta\">Last scheduled run: finished {}{}{}{}</p>",
             escape(finished),
+            instance
+                .map(|i| format!(
+                    " &middot; instance <code>{}</code> (shared store)",
+                    escape(i)
+                ))
+                .unwrap_or_default(),
             if id.is_empty() {
                 String::new()
             } else {
@@ -114,11 +122,12 @@ pub fn render(report: &Report, extra: &Map<String, Value>) -> String {
     }
 
     if let Some(h) = extra.get("history") {
-        super::history::section(&mut out, h);
+        let order: Vec<&str> = report.targets.iter().map(|t| t.name.as_str()).collect();
+        super::history::section(&mut out, h, &order);
     }
     environment(&mut out, report);
     for (k, v) in extra {
-        if k == "scheduled" || k == "history" {
+        if k == "scheduled" || k == "stored" || k == "history" {
             continue;
         }
         let _ = writeln!(
@@ -177,31 +186,30 @@ fn target_row(out: &mut String, t: &TargetReport, scale: f64) {
     out.push_str("</section>\n");
 }
 
-/// Where each layer's bar starts, in ms from the target's start. The report gives
-/// durations only, so a layer starts where the previous one ended; a per-layer start
-/// offset in the report (`LayerResult::start_ms`) would be drawn as it is.
-fn layer_starts(t: &TargetReport) -> Vec<f64> {
-    let mut offset = 0.0f64;
-    t.layers
-        .iter()
-        .map(|l| {
-            let start = offset;
-            offset += l.duration_ms.max(0.0);
-            start
-        })
-        .collect()
+/// Where each layer's bar starts, in ms from the target's start: the layer's real start
+/// (`start_ms`, set by the engine where it began the layer), so gaps between layers (a
+/// policy check, loading the trust store) and a layer nested in another (TLS inside a
+/// PostgreSQL layer) are drawn where they happened.
+pub fn layer_starts(t: &TargetReport) -> Vec<f64> {
+    t.layers.iter().map(|l| l.start_ms.max(0.0)).collect()
 }
 
-/// One waterfall lane at its start offset. Widths are relative to the slowest target
+/// One waterfall lane at its start offset (also in `data-start-ms`, with the duration in
+/// `data-ms`, exactly as the report has them). Widths are relative to the slowest target
 /// on the page.
 fn lane(out: &mut String, l: &LayerResult, offset: f64, scale: f64) {
     let left = (offset / scale * 100.0).clamp(0.0, 100.0);
     let width = (l.duration_ms.max(0.0) / scale * 100.0).clamp(0.0, 100.0 - left);
     let _ = write!(
         out,
-        "<div class=\"lane\"><span class=\"lname\">{}</span><span class=\"track\">\
+        "<div class=\"lane\" data-start-ms=\"{offset:.3}\" data-ms=\"{:.3}\" title=\"{} from {} to {}\">\
+         <span class=\"lname\">{}</span><span class=\"track\">\
          <span class=\"bar l-{}{}\" style=\"left:{left:.2}%;width:{width:.2}%\"></span></span>\
          <span class=\"ms\">{}{}</span></div>",
+        l.duration_ms,
+        l.layer.as_str(),
+        fmt_ms(offset),
+        fmt_ms(offset + l.duration_ms.max(0.0)),
         l.layer.as_str(),
         l.layer.as_str(),
         if l.ok { "" } else { " bad" },

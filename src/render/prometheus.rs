@@ -22,6 +22,9 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub struct Source {
     /// When the scheduled run finished, unix seconds.
     pub finished_at_unix: Option<f64>,
+    /// The report was read from the shared store (docs/storage.md), not this
+    /// instance's memory.
+    pub stored: bool,
 }
 
 /// Renders `report` (or, with `None`, only the series that say no report exists yet).
@@ -31,7 +34,11 @@ pub fn render(report: Option<&Report>, source: Source) -> String {
         &mut out,
         "routeproof_report_available",
         "gauge",
-        "1 when a scheduled report exists on this instance (each instance keeps its own, in memory)",
+        if source.stored {
+            "1 when a scheduled report exists (read from the shared store)"
+        } else {
+            "1 when a scheduled report exists on this instance (each instance keeps its own, in memory)"
+        },
     );
     sample(
         &mut out,
@@ -59,7 +66,7 @@ fn run_families(out: &mut String, report: &Report, source: Source) {
     sample(
         out,
         "routeproof_build_info",
-        &[("version", report.version), ("schema", report.schema)],
+        &[("version", &report.version), ("schema", report.schema)],
         1.0,
     );
     if let Some(t) = source.finished_at_unix {

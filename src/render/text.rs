@@ -155,9 +155,13 @@ fn layer(out: &mut String, l: &LayerResult, target_failure: Option<&Failure>) {
         Evidence::Service(v) => {
             let w = &v.witness;
             let seen = w["witness"]["addr"].as_str().unwrap_or("-");
+            let zone = w["privatelink_zone"]
+                .as_str()
+                .map(|z| format!(", DNS through {z}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{head}{} {} (status {}), witness {} ({})",
+                "{head}{} {} (status {}), witness {} ({}){zone}",
                 v.service,
                 v.verdict,
                 v.answer["status"],
@@ -177,9 +181,10 @@ fn layer(out: &mut String, l: &LayerResult, target_failure: Option<&Failure>) {
             );
         }
         Evidence::Protocol(p) => {
+            let what = format!("{}{}", p.protocol, protocol_summary(p));
             let _ = match p.witness {
-                Some(w) => writeln!(out, "{head}{} (server saw us as {w})", p.protocol),
-                None => writeln!(out, "{head}{}", p.protocol),
+                Some(w) => writeln!(out, "{head}{what} (server saw us as {w})"),
+                None => writeln!(out, "{head}{what}"),
             };
             identity(out, &pad, p.identity.as_ref());
         }
@@ -206,6 +211,50 @@ fn identity(out: &mut String, pad: &str, i: Option<&crate::report::IdentityEvide
         "{pad}identity {} for {}: {how}",
         i.identity, i.resource
     );
+}
+
+/// The messaging layers' decisive evidence in a few words: AMQP's SASL mechanisms and
+/// container, Kafka's API key range and advertised brokers.
+fn protocol_summary(p: &crate::report::ProtocolEvidence) -> String {
+    let d = &p.detail;
+    let list = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut parts = Vec::new();
+    match p.protocol {
+        "amqp" => {
+            let mechs = list(&d["mechanisms"]);
+            if !mechs.is_empty() {
+                parts.push(format!("SASL {}", mechs.join(" ")));
+            }
+            if let Some(c) = d["container_id"].as_str() {
+                parts.push(format!("container {c}"));
+            }
+        }
+        "kafka" => {
+            if let Some(r) = d["api_key_range"].as_array()
+                && let [lo, hi] = r.as_slice()
+            {
+                parts.push(format!("API keys {lo}-{hi}"));
+            }
+            let brokers = list(&d["brokers"]);
+            if !brokers.is_empty() {
+                parts.push(format!("brokers {}", brokers.join(" ")));
+            }
+        }
+        _ => {}
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join(", "))
+    }
 }
 
 fn dns(out: &mut String, head: &str, pad: &str, d: &DnsEvidence) {

@@ -3,12 +3,12 @@
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::addr::AddrClass;
 
 /// A yes/no fact the platform may not expose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Tri {
     On,
@@ -28,7 +28,7 @@ impl Tri {
 }
 
 /// The site facts, on Azure only.
-#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct Site {
     /// `WEBSITE_SITE_NAME`
     pub name: String,
@@ -66,7 +66,7 @@ pub struct Site {
 }
 
 /// What the route-all verdict rests on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum RouteAllBasis {
     /// The plan is Flex Consumption, where all outbound traffic goes through the VNet
@@ -82,7 +82,7 @@ pub enum RouteAllBasis {
 }
 
 /// The DNS settings in effect, and whether Azure DNS is asked alongside.
-#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct DnsSettings {
     /// `WEBSITE_DNS_SERVER` as set (a comma-separated list of IPs).
     pub website_dns_server: Option<String>,
@@ -102,7 +102,7 @@ pub struct DnsSettings {
 }
 
 /// The path one address takes out of the instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoutePath {
     /// Through the integration subnet: its NSG and route table apply.
@@ -133,7 +133,7 @@ impl RoutePath {
 }
 
 /// The route reasoning for one address of a target.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AddressRoute {
     pub ip: IpAddr,
     pub class: AddrClass,

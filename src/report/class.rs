@@ -3,13 +3,13 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 macro_rules! failure_classes {
     ($($(#[doc = $doc:literal])* $name:ident = $s:literal,)*) => {
         /// Stable failure classes (`layer.reason`). Hints, exit codes and telemetry match on
         /// these, never on message text, so the strings are part of the report contract.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum FailureClass {
             $($(#[doc = $doc])* #[serde(rename = $s)] $name,)*
         }
@@ -152,6 +152,39 @@ failure_classes! {
     IdentityRefused = "identity.refused",
     /// A 2xx answer without a usable `access_token` / `expires_on`.
     IdentityMalformed = "identity.malformed",
+    /// AMQP 1.0: Service Bus, Event Hubs (`probe/amqp.rs`).
+    AmqpNotThisProtocol = "amqp.not_this_protocol",
+    AmqpUnsupportedVersion = "amqp.unsupported_version",
+    /// The TLS layer's handshake failed on an AMQP port (the class of the `tls` layer).
+    AmqpTlsRefused = "amqp.tls_refused",
+    AmqpWebsocketRefused = "amqp.websocket_refused",
+    AmqpClosed = "amqp.closed",
+    AmqpTimeout = "amqp.timeout",
+    AmqpAuthFailed = "amqp.auth_failed",
+    AmqpTokenExpired = "amqp.token_expired",
+    AmqpForbidden = "amqp.forbidden",
+    /// "Ip has been prevented to connect to the endpoint".
+    AmqpNetworkRule = "amqp.network_rule",
+    AmqpUnsupported = "amqp.unsupported",
+    AmqpRemoteError = "amqp.remote_error",
+    AmqpBadCredentials = "amqp.bad_credentials",
+    AmqpProtocolError = "amqp.protocol_error",
+    AmqpIoError = "amqp.io_error",
+    /// Kafka: Event Hubs' Kafka endpoint, Kafka-compatible brokers (`probe/kafka.rs`).
+    KafkaNotThisProtocol = "kafka.not_this_protocol",
+    /// The TLS layer's handshake failed on a Kafka port (the class of the `tls` layer).
+    KafkaTlsRefused = "kafka.tls_refused",
+    KafkaClosed = "kafka.closed",
+    KafkaTimeout = "kafka.timeout",
+    KafkaAuthFailed = "kafka.auth_failed",
+    KafkaTokenExpired = "kafka.token_expired",
+    KafkaNetworkRule = "kafka.network_rule",
+    KafkaUnsupported = "kafka.unsupported",
+    KafkaIllegalSaslState = "kafka.illegal_sasl_state",
+    KafkaBrokerError = "kafka.broker_error",
+    KafkaBadCredentials = "kafka.bad_credentials",
+    KafkaProtocolError = "kafka.protocol_error",
+    KafkaIoError = "kafka.io_error",
     /// The request was refused by policy before any packet was sent (ad-hoc targets).
     PolicyDenied = "policy.denied",
     /// The resolved addresses are not the ones the target expects.
@@ -184,6 +217,8 @@ failure_classes! {
 impl FailureClass {
     /// Whether a failure of this class still proves the server answered at this layer.
     /// Expectation failures happen after the layer answered; transport failures do not.
+    /// A protocol's `tls_refused` on the TLS layer is `tls.handshake` re-classed, and
+    /// like it does not count as an answer.
     /// A certificate the client rejects was still served, and a 401 or 500 is an HTTP
     /// server answering: the route works, something above it does not.
     pub fn layer_answered(self) -> bool {
@@ -241,7 +276,6 @@ impl FailureClass {
                 | FailureClass::MysqlAuthUnsupported
                 | FailureClass::MysqlQueryFailed
                 | FailureClass::MysqlServerError
-                | FailureClass::RedisTlsRefused
                 | FailureClass::RedisPlaintextRefused
                 | FailureClass::RedisAuthFailed
                 | FailureClass::RedisTokenRejected
@@ -256,6 +290,21 @@ impl FailureClass {
                 | FailureClass::IdentityUnavailable
                 | FailureClass::IdentityRefused
                 | FailureClass::IdentityMalformed
+                | FailureClass::AmqpUnsupportedVersion
+                | FailureClass::AmqpAuthFailed
+                | FailureClass::AmqpTokenExpired
+                | FailureClass::AmqpForbidden
+                | FailureClass::AmqpNetworkRule
+                | FailureClass::AmqpUnsupported
+                | FailureClass::AmqpRemoteError
+                | FailureClass::AmqpProtocolError
+                | FailureClass::KafkaAuthFailed
+                | FailureClass::KafkaTokenExpired
+                | FailureClass::KafkaNetworkRule
+                | FailureClass::KafkaUnsupported
+                | FailureClass::KafkaIllegalSaslState
+                | FailureClass::KafkaBrokerError
+                | FailureClass::KafkaProtocolError
         )
     }
 }
@@ -275,6 +324,6 @@ mod tests {
         for c in FailureClass::ALL {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str(), "{c:?}");
         }
-        assert_eq!(FailureClass::ALL.len(), 115);
+        assert_eq!(FailureClass::ALL.len(), 143);
     }
 }

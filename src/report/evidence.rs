@@ -1,11 +1,13 @@
 //! What each layer saw, kept on failure too: an NXDOMAIN is only useful with the server
 //! that said it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{FailureClass, LayerResult, ResolverSource};
 use crate::addr::AddrClass;
 
+/// Serialized flat into the layer's object (`LayerResult`), so a stored report names no
+/// variant: `Evidence::from_fields` tells them apart by the fields only each one has.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Evidence {
@@ -22,22 +24,24 @@ pub enum Evidence {
 
 /// A data-service protocol layer (`postgres`): the probe module's own evidence, as it
 /// serializes it, and the address the server said it saw us as, if it named one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProtocolEvidence {
-    pub protocol: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The layer's name (`postgres`, `mysql`, `redis`).
+    #[serde(deserialize_with = "protocol_name")]
+    pub protocol: super::StaticName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witness: Option<std::net::IpAddr>,
     /// The module's evidence (`postgres::Evidence`), never a password or token.
     pub detail: serde_json::Value,
     /// The managed-identity token the login used (`authentication = "managed_identity"`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<IdentityEvidence>,
 }
 
 /// A token request to the managed-identity endpoint (`platform::identity`): for which
 /// resource and identity, how long it took, whether this run had it already. Never the
 /// token.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IdentityEvidence {
     /// The token audience asked for, e.g. `https://storage.azure.com`.
     pub resource: String,
@@ -45,17 +49,17 @@ pub struct IdentityEvidence {
     pub identity: String,
     pub ok: bool,
     /// The run already had this token (another target asked first).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_ms: Option<f64>,
     /// Seconds the token had left when the login got it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in_s: Option<i64>,
 }
 
 /// SQL Server / Azure SQL evidence. Phases are absent when they did not run.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct TdsEvidence {
     /// From PRELOGIN, e.g. `16.0.1000` (SQL Server 2022) or `12.0.2000` (Azure SQL).
     pub server_version: Option<String>,
@@ -65,48 +69,48 @@ pub struct TdsEvidence {
     /// What the connection got.
     pub encryption: Option<String>,
     /// Azure SQL: the server wants Microsoft Entra authentication.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fedauth_required: Option<bool>,
     /// TDS 8 strict mode: TLS before PRELOGIN.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub strict: bool,
     pub prelogin_ms: Option<f64>,
     pub tls_ms: Option<f64>,
     /// The certificate, as the TLS layer reports it (the handshake ran inside PRELOGIN).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsEvidence>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_method: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_user: Option<String>,
     /// The login's own connection (tiberius opens it to the same address).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_connection: Option<ConnectionInfo>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_ms: Option<f64>,
     /// The token request behind a managed-identity login.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<IdentityEvidence>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_ms: Option<f64>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub logged_in: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql_error: Option<SqlError>,
     /// The routing target of Azure SQL's Redirect policy, and how reaching it went.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect: Option<RedirectEvidence>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SqlError {
     pub number: u32,
     pub state: u8,
@@ -114,13 +118,13 @@ pub struct SqlError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ConnectionInfo {
     pub peer: Option<std::net::SocketAddr>,
     pub local: Option<std::net::SocketAddr>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RedirectEvidence {
     /// `host:port` from the routing ENVCHANGE.
     pub target: String,
@@ -128,7 +132,7 @@ pub struct RedirectEvidence {
     pub layers: Vec<LayerResult>,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct TlsEvidence {
     /// `TLSv1.3`, `TLSv1.2`.
     pub version: Option<String>,
@@ -139,7 +143,7 @@ pub struct TlsEvidence {
     /// The chain verified against the trust store (false only with `insecure = true`).
     pub verified: bool,
     /// With `insecure = true`: the class and reason verification would have failed with.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub would_fail: Option<String>,
     /// Leaf first, as the server sent it; present on failure too.
     pub chain: Vec<CertInfo>,
@@ -147,7 +151,8 @@ pub struct TlsEvidence {
     pub days_left: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(from = "CertWire")]
 pub struct CertInfo {
     pub subject: String,
     pub issuer: String,
@@ -155,11 +160,96 @@ pub struct CertInfo {
     pub not_before: String,
     pub not_after: String,
     pub sha256: String,
+    /// Not in the JSON; a stored report gets it back from `not_after`.
     #[serde(skip)]
     pub not_after_unix: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+/// `CertInfo` as it is serialized.
+#[derive(Deserialize)]
+struct CertWire {
+    subject: String,
+    issuer: String,
+    sans: Vec<String>,
+    not_before: String,
+    not_after: String,
+    sha256: String,
+}
+
+impl From<CertWire> for CertInfo {
+    fn from(w: CertWire) -> CertInfo {
+        let not_after_unix = humantime::parse_rfc3339_weak(&w.not_after)
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64);
+        CertInfo {
+            subject: w.subject,
+            issuer: w.issuer,
+            sans: w.sans,
+            not_before: w.not_before,
+            not_after: w.not_after,
+            sha256: w.sha256,
+            not_after_unix,
+        }
+    }
+}
+
+fn protocol_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let layer = crate::layer::Layer::deserialize(d)?;
+    Ok(layer.as_str())
+}
+
+impl Evidence {
+    /// The evidence of a stored layer from the fields left once `layer`, `ok`,
+    /// `duration_ms` and `error` are taken: each variant is known by fields only it
+    /// serializes (its `Option`s serialize as `null`, so their names are always there).
+    /// Fields that fit no variant are an error, never silently dropped evidence.
+    pub fn from_fields(
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Evidence, serde_json::Error> {
+        use serde::de::Error as _;
+        use serde_json::from_value;
+        if fields.is_empty() {
+            return Ok(Evidence::None {});
+        }
+        let has = |k: &str| fields.contains_key(k);
+        let dns = has("query") && has("types");
+        let tds = has("encryption_client") && has("prelogin_ms");
+        let http = has("method") && has("url");
+        let tls = has("verified") && has("chain");
+        let service = has("service") && has("verdict");
+        let protocol = has("protocol") && has("detail");
+        let smb = has("smb");
+        let tcp = has("peer") && has("local");
+        if !(dns || tds || http || tls || service || protocol || smb || tcp) {
+            let names: Vec<&str> = fields.keys().map(String::as_str).take(8).collect();
+            return Err(serde_json::Error::custom(format!(
+                "evidence with fields [{}] is of no kind this version knows",
+                names.join(", ")
+            )));
+        }
+        let v = serde_json::Value::Object(fields);
+        Ok(if dns {
+            Evidence::Dns(from_value(v)?)
+        } else if tds {
+            Evidence::Tds(Box::new(from_value(v)?))
+        } else if http {
+            Evidence::Http(from_value(v)?)
+        } else if tls {
+            Evidence::Tls(from_value(v)?)
+        } else if service {
+            Evidence::Service(Box::new(from_value(v)?))
+        } else if protocol {
+            Evidence::Protocol(Box::new(from_value(v)?))
+        } else if smb {
+            Evidence::Smb(from_value(v)?)
+        } else {
+            Evidence::Tcp(from_value(v)?)
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct HttpEvidence {
     pub method: String,
     /// The request URL, credentials redacted.
@@ -173,16 +263,16 @@ pub struct HttpEvidence {
     pub transfer_ms: Option<f64>,
     pub body_bytes: u64,
     /// True when reading stopped at `max_body_bytes`.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub body_truncated: bool,
     /// Selected response headers; never cookies or credentials.
     pub headers: Vec<(String, String)>,
     /// Every redirect seen, in order: `status location`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirects: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct DnsEvidence {
     /// The name queried, fully qualified.
     pub query: String,
@@ -196,35 +286,35 @@ pub struct DnsEvidence {
     pub cname_chain: Vec<CnameHop>,
     pub addresses: Vec<AddressInfo>,
     /// Non-address answers (TXT, MX, SRV, CNAME-only queries), as presentation text.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<RecordInfo>,
     /// Every configured server's own answer, when more than one was asked.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<ServerAnswer>,
     /// True when the servers asked gave different answers (split horizon).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disagreement: bool,
     /// Azure DNS's own answer, asked when a custom DNS server failed (`dns.divergent`
     /// when it resolves where the custom server did not).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azure_dns: Option<ServerAnswer>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CnameHop {
     pub name: String,
     pub target: String,
     pub ttl: u32,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AddressInfo {
     pub ip: std::net::IpAddr,
     pub ttl: u32,
     pub class: AddrClass,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RecordInfo {
     pub name: String,
     #[serde(rename = "type")]
@@ -233,50 +323,50 @@ pub struct RecordInfo {
     pub data: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ServerAnswer {
     pub server: String,
     pub source: ResolverSource,
     pub rcode: Option<String>,
     /// Set when the server did not answer usefully (timeout, SERVFAIL, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<FailureClass>,
     pub addresses: Vec<std::net::IpAddr>,
     pub duration_ms: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct TcpEvidence {
     /// The address connected to (or tried last).
     pub peer: Option<std::net::SocketAddr>,
     /// Our side of the connection: on Azure, an address in the integration subnet.
     pub local: Option<std::net::SocketAddr>,
     /// Every address tried, in order, when more than one was.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<TcpAttempt>,
     /// How long the fresh connection was watched for an immediate reset (bare `tcp://`
     /// targets). Not part of `duration_ms`, which is connect time only.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settle_ms: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TcpAttempt {
     pub peer: std::net::SocketAddr,
     pub ok: bool,
     pub duration_ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<std::net::SocketAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<FailureClass>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
 /// The service layer's evidence (`probe/service/`): which service, the verdict, the
 /// service's answer (status, error code, request id, challenge; never a credential) and
 /// the witness of our address next to this instance's own.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceEvidence {
     /// e.g. `key_vault`, `storage_blob`.
     pub service: String,
@@ -288,15 +378,15 @@ pub struct ServiceEvidence {
     pub witness: serde_json::Value,
     /// The authorised read with the app's identity, as `verdict.rs` records it (the
     /// verdict above is then this read's).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorized: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<IdentityEvidence>,
 }
 
 /// The SMB2 NEGOTIATE layer's evidence (`probe/smb.rs`): dialect, signing, server GUID,
 /// capabilities; or what answered instead.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SmbEvidence {
     pub smb: serde_json::Value,
 }

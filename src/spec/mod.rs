@@ -4,6 +4,7 @@
 pub mod ado;
 pub mod discovery;
 pub mod engine;
+pub mod messaging;
 pub mod options;
 pub mod policy;
 pub mod target;
@@ -12,8 +13,8 @@ pub mod uri;
 pub use discovery::Summary as DiscoverySummary;
 pub use engine::{EngineSettings, Timeouts};
 pub use options::{
-    DbOptions, DbTls, Expectations, HttpOptions, LoginAuth, ManagedIdentity, Pattern, TargetConfig,
-    TdsOptions, TlsOptions,
+    DbOptions, DbTls, Expectations, HttpOptions, LoginAuth, ManagedIdentity, MsgAuth, MsgOptions,
+    Pattern, TargetConfig, TdsOptions, TlsOptions,
 };
 pub use policy::{HostPattern, PolicyConfig};
 pub use target::{Host, QueryType, SqlAuth, TargetError, TargetSpec};

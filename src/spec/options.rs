@@ -44,8 +44,10 @@ pub struct TargetConfig {
     pub tls: TlsOptions,
     pub http: HttpOptions,
     pub tds: TdsOptions,
-    /// The data-service keys (`postgres://`).
+    /// The data-service keys (`postgres://`); messaging targets take its `tls` mode.
     pub db: DbOptions,
+    /// The messaging keys (`amqps://`, `kafka://`): the login.
+    pub msg: MsgOptions,
 }
 
 /// Whether and how a data-service probe encrypts (like libpq's `sslmode`).
@@ -69,6 +71,61 @@ pub struct DbOptions {
     pub user: Option<String>,
     pub password: Option<Secret>,
     pub identity: Option<ManagedIdentity>,
+}
+
+/// How a messaging target (`amqp(s)://`, `amqpws(s)://`, `kafka://`) logs in. Without a
+/// credential the probe is credential-free (SASL mechanisms; Kafka's ApiVersions).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum MsgAuth {
+    #[default]
+    None,
+    /// SASL PLAIN with `user` and `password` (RabbitMQ, Kafka brokers).
+    Plain { user: String, password: Secret },
+    /// SASL PLAIN with a Service Bus / Event Hubs SAS policy (`sas_key_name`, `sas_key`).
+    SasKey { key_name: String, key: Secret },
+    /// A Service Bus / Event Hubs connection string (`connection_string`, or the target's
+    /// own `env:VAR`): AMQP logs in with its key or signature; Kafka sends it as the
+    /// password of user `$ConnectionString`.
+    ConnectionString(Secret),
+    /// A Microsoft Entra access token (AMQP CBS `put-token`, Kafka OAUTHBEARER). Nothing
+    /// in the config makes one yet: the managed-identity fetch fills it.
+    Bearer(Secret),
+}
+
+impl MsgAuth {
+    /// For evidence: which kind, never the value.
+    pub fn label(&self) -> &'static str {
+        match self {
+            MsgAuth::None => "none",
+            MsgAuth::Plain { .. } => "password",
+            MsgAuth::SasKey { .. } => "sas_key",
+            MsgAuth::ConnectionString(_) => "connection_string",
+            MsgAuth::Bearer(_) => "token",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MsgOptions {
+    pub auth: MsgAuth,
+}
+
+impl MsgOptions {
+    /// What the target itself carries (a connection string from `env:VAR`).
+    pub fn from_spec(spec: &TargetSpec) -> MsgOptions {
+        let cs = match spec {
+            TargetSpec::Amqp {
+                connection_string, ..
+            }
+            | TargetSpec::Kafka {
+                connection_string, ..
+            } => connection_string.clone(),
+            _ => None,
+        };
+        MsgOptions {
+            auth: cs.map_or(MsgAuth::None, MsgAuth::ConnectionString),
+        }
+    }
 }
 
 /// How a `sqlserver://` target logs in and what it runs.
@@ -131,6 +188,7 @@ impl TargetConfig {
             _ => None,
         };
         let (tds, tds_tls) = TdsOptions::from_spec(&spec);
+        let msg = MsgOptions::from_spec(&spec);
         TargetConfig {
             name: spec.to_string(),
             source: None,
@@ -145,6 +203,7 @@ impl TargetConfig {
             http: HttpOptions::default(),
             tds,
             db: DbOptions::default(),
+            msg,
         }
     }
 }

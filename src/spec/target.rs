@@ -12,6 +12,10 @@
 //! | `postgres://HOST[:5432][/DATABASE]` | dns, tcp, postgres (TLS inside) |
 //! | `mysql://HOST[:3306][/DATABASE]` | dns, tcp, mysql (TLS inside) |
 //! | `redis://HOST[:6379]`, `rediss://HOST[:6380]` | dns, tcp, (tls), redis |
+//! | `amqps://HOST[:5671][/ENTITY]`, `amqp://HOST[:5672][/ENTITY]` (plain, test brokers) | dns, tcp, (tls), amqp |
+//! | `amqpwss://HOST[:443][/PATH]`, `amqpws://HOST[:80][/PATH]`: AMQP over WebSockets (Qpid JMS's schemes); PATH defaults to `/$servicebus/websocket` | dns, tcp, (tls), amqp |
+//! | `kafka://HOST[:9093]` (TLS; the target key `tls = "disable"` for a plain test broker) | dns, tcp, tls, kafka |
+//! | `env:VAR` holding `Endpoint=sb://NS/;SharedAccessKeyName=…;SharedAccessKey=…` | as `amqps://NS:5671`, logging in with the connection string |
 //! | `env:VAR` | the value of app setting VAR: a URI above or an ADO.NET connection string |
 
 use std::fmt;
@@ -151,6 +155,24 @@ pub enum TargetSpec {
         port: u16,
         tls: bool,
     },
+    /// AMQP 1.0 (Service Bus, Event Hubs). `amqps://`/`amqpwss://` are `tls: true`;
+    /// `amqpws(s)://` set `websocket` to the request path.
+    Amqp {
+        host: Host,
+        port: u16,
+        tls: bool,
+        websocket: Option<String>,
+        /// Queue, topic or event hub: the CBS audience of a token login.
+        entity: Option<String>,
+        /// A Service Bus / Event Hubs connection string the target came from (`env:VAR`).
+        connection_string: Option<Secret>,
+    },
+    /// Kafka (Event Hubs' Kafka endpoint, 9093). TLS unless the target key says `disable`.
+    Kafka {
+        host: Host,
+        port: u16,
+        connection_string: Option<Secret>,
+    },
 }
 
 impl TargetSpec {
@@ -178,6 +200,9 @@ impl TargetSpec {
             TargetSpec::Mysql { .. } => v.extend([Layer::Tcp, Layer::Tls, Layer::Mysql]),
             TargetSpec::Redis { tls: true, .. } => v.extend([Layer::Tcp, Layer::Tls, Layer::Redis]),
             TargetSpec::Redis { .. } => v.extend([Layer::Tcp, Layer::Redis]),
+            TargetSpec::Amqp { tls: true, .. } => v.extend([Layer::Tcp, Layer::Tls, Layer::Amqp]),
+            TargetSpec::Amqp { .. } => v.extend([Layer::Tcp, Layer::Amqp]),
+            TargetSpec::Kafka { .. } => v.extend([Layer::Tcp, Layer::Tls, Layer::Kafka]),
         }
         v
     }
@@ -192,7 +217,9 @@ impl TargetSpec {
             | TargetSpec::Smb { host, .. }
             | TargetSpec::Postgres { host, .. }
             | TargetSpec::Mysql { host, .. }
-            | TargetSpec::Redis { host, .. } => Some(host),
+            | TargetSpec::Redis { host, .. }
+            | TargetSpec::Amqp { host, .. }
+            | TargetSpec::Kafka { host, .. } => Some(host),
         }
     }
 
@@ -217,7 +244,9 @@ impl TargetSpec {
             | TargetSpec::Smb { port, .. }
             | TargetSpec::Postgres { port, .. }
             | TargetSpec::Mysql { port, .. }
-            | TargetSpec::Redis { port, .. } => Some(*port),
+            | TargetSpec::Redis { port, .. }
+            | TargetSpec::Amqp { port, .. }
+            | TargetSpec::Kafka { port, .. } => Some(*port),
         }
     }
 }
@@ -235,6 +264,27 @@ impl fmt::Display for TargetSpec {
             TargetSpec::Redis { host, port, tls } => {
                 write!(f, "redis{}://{host}:{port}", if *tls { "s" } else { "" })
             }
+            TargetSpec::Amqp {
+                host,
+                port,
+                tls,
+                websocket,
+                entity,
+                ..
+            } => {
+                let s = if *tls { "s" } else { "" };
+                match websocket {
+                    Some(path) => write!(f, "amqpws{s}://{host}:{port}{path}"),
+                    None => {
+                        write!(f, "amqp{s}://{host}:{port}")?;
+                        match entity {
+                            Some(e) => write!(f, "/{e}"),
+                            None => Ok(()),
+                        }
+                    }
+                }
+            }
+            TargetSpec::Kafka { host, port, .. } => write!(f, "kafka://{host}:{port}"),
             TargetSpec::Dns { name, qtype } => {
                 write!(f, "dns://{name}")?;
                 if *qtype != QueryType::A {

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use super::ado::parse_ado;
+use super::messaging::{is_servicebus_connection_string, parse_messaging, parse_servicebus};
 use super::target::{Host, QueryType, SqlAuth, TargetError, TargetSpec, err};
 use crate::secret::Secret;
 
@@ -27,7 +28,9 @@ pub fn parse(
             return err(format!("app setting `{var}` is empty"));
         }
         // Never echo the value: it may be a connection string with a password.
-        return if value.contains("://") {
+        return if is_servicebus_connection_string(value) {
+            parse_servicebus(value).map_err(|e| TargetError(format!("app setting `{var}`: {e}")))
+        } else if value.contains("://") {
             parse_uri(value).map_err(|e| {
                 // A URI error may quote a piece of the value (a path, a host): the
                 // value is a setting's, so say what is wrong but not what it says.
@@ -44,7 +47,7 @@ pub fn parse(
 pub fn parse_uri(input: &str) -> Result<TargetSpec, TargetError> {
     let Some((scheme, _)) = input.split_once("://") else {
         return err(format!(
-            "`{}` is not a target URI: expected dns://, tcp://, tls://, http(s)://, sqlserver://, postgres://, mysql://, redis(s):// or env:VAR",
+            "`{}` is not a target URI: expected dns://, tcp://, tls://, http(s)://, sqlserver://, postgres://, mysql://, redis(s)://, amqp(s)://, amqpws(s)://, kafka:// or env:VAR",
             shorten(input)
         ));
     };
@@ -164,8 +167,9 @@ pub fn parse_uri(input: &str) -> Result<TargetSpec, TargetError> {
                 tls,
             })
         }
+        "amqp" | "amqps" | "amqpws" | "amqpwss" | "kafka" => parse_messaging(&scheme, &url),
         other => err(format!(
-            "unknown scheme `{other}`: expected dns, tcp, tls, http, https, smb, sqlserver, postgres, mysql, redis, rediss or env:VAR"
+            "unknown scheme `{other}`: expected dns, tcp, tls, http, https, smb, sqlserver, postgres, mysql, redis, rediss, amqp, amqps, amqpws, amqpwss, kafka or env:VAR"
         )),
     }
 }

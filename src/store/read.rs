@@ -23,6 +23,27 @@ pub struct Last {
     pub report: serde_json::Value,
 }
 
+impl Last {
+    /// The stored report as a `Report`, so every renderer (JSON, text, the page,
+    /// Prometheus) shows it as the instance that ran it would. `Err` says why this build
+    /// cannot read it: another report schema, or a class or evidence kind it does not
+    /// know (a newer instance wrote it).
+    pub fn full_report(&self) -> Result<crate::report::Report, String> {
+        serde_json::from_value(self.report.clone()).map_err(|e| {
+            // serde lists every variant it expected: hundreds of classes, no help here.
+            let e = e.to_string();
+            let e = e.split(", expected one of").next().unwrap_or(&e);
+            format!(
+                "the stored report (routeproof {}) does not read as this build's report: {e}",
+                self.report
+                    .get("version")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("?")
+            )
+        })
+    }
+}
+
 /// A blob that was not used, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skip {

@@ -22,6 +22,18 @@ pub enum Trigger {
     Other,
 }
 
+impl Trigger {
+    /// As serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Timer => "timer",
+            Trigger::Http => "http",
+            Trigger::Cli => "cli",
+            Trigger::Other => "other",
+        }
+    }
+}
+
 /// A failure class as stored: one of today's classes, or a class a newer build wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StoredClass {

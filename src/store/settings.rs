@@ -23,6 +23,10 @@ const EMULATOR_BLOB: &str = "http://127.0.0.1:10000/devstoreaccount1";
 
 pub const DEFAULT_CONTAINER: &str = "routeproof";
 pub const DEFAULT_SCOPE: &str = "configured";
+/// The scope of `routeproof probe --record` unless `ROUTEPROOF_STORAGE_SCOPE` names one:
+/// a laptop's run sits in history beside the app's runs but never becomes the app's
+/// `last` (what `?last`, `/api/metrics` and the page report) or counts in its uptime.
+pub const CLI_SCOPE: &str = "cli";
 pub const DEFAULT_HISTORY_DAYS: u32 = 7;
 /// Enough for 7 days of a 1-minute timer at about 150 bytes per target per run.
 pub const DEFAULT_MAX_BYTES_PER_TARGET: u64 = 2 * 1024 * 1024;

@@ -145,10 +145,8 @@ fn target_span(
         span.set_status(Status::error(format!("{}: {}", f.class, f.message)));
     }
     let cx = Context::new().with_remote_span_context(span.span_context().clone());
-    let mut offset = 0.0;
     for l in &t.layers {
-        layer_span(tracer, &cx, t, l, after(t0, offset));
-        offset += l.duration_ms.max(0.0);
+        layer_span(tracer, &cx, t, l, after(t0, l.start_ms.max(0.0)));
     }
     span.end_with_timestamp(after(t0, t.duration_ms));
 }

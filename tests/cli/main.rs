@@ -10,4 +10,5 @@ mod support;
 
 mod commands;
 mod parsers;
+mod progress;
 mod provision;

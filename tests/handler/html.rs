@@ -95,6 +95,104 @@ async fn the_page_has_rows_waterfall_environment_and_is_escaped() {
     );
 }
 
+/// `data-start-ms` / `data-ms` of every waterfall lane in `row` (one target's section).
+fn lanes(row: &str) -> Vec<(String, String)> {
+    let attr = |s: &str, name: &str| {
+        let at = s.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        s[at..at + s[at..].find('"').unwrap()].to_string()
+    };
+    row.split("<div class=\"lane\" ")
+        .skip(1)
+        .map(|l| (attr(l, "data-start-ms"), attr(l, "data-ms")))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_waterfall_draws_each_layer_from_its_start_in_the_report() {
+    support::certs::install_crypto_provider();
+    let ca = support::certs::Ca::new("routeproof test CA");
+    let leaf = ca.issue(&support::certs::LeafSpec::new([
+        "loopsql.database.windows.net",
+    ]));
+    let pem = support::certs::PemFiles::write(&ca, &leaf);
+    let tls = web::https(leaf.server_config(&[], &[b"http/1.1"])).await;
+    // dns (through the privatelink CNAME), tcp, tls, http: four layers, one after another.
+    let targets = format!(
+        "[[targets]]\nname = \"web\"\ntarget = \"https://loopsql.database.windows.net:{}/\"\nca_file = \"{}\"\n",
+        tls.addr.port(),
+        pem.ca.display()
+    );
+    let app = App::start(&targets).await;
+    let (resp, _) = app
+        .host
+        .timer("TimerProbe", "myTimer", TimerStatus::Steady, IID)
+        .await;
+    assert_eq!(resp.status, 200);
+    let json = app
+        .host
+        .forward(&Caller::get("/api/probe?last&code=KEY"), IID, None)
+        .await
+        .json();
+    let t = &json["targets"][0];
+    assert_eq!(t["ok"], true, "{t:#}");
+    let layers = t["layers"].as_array().unwrap();
+    let names: Vec<&str> = layers
+        .iter()
+        .map(|l| l["layer"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dns", "tcp", "tls", "http"], "{t:#}");
+    let total = t["duration_ms"].as_f64().unwrap();
+    let mut last = 0.0;
+    for l in layers {
+        let (start, dur) = (
+            l["start_ms"].as_f64().unwrap(),
+            l["duration_ms"].as_f64().unwrap(),
+        );
+        assert!(start >= last, "start_ms goes back: {t:#}");
+        // ms() rounds each value to the microsecond.
+        assert!(
+            start + dur <= total + 0.002,
+            "a layer ends after its target: {t:#}"
+        );
+        last = start + dur - 0.002;
+    }
+    assert!(
+        layers[3]["start_ms"].as_f64().unwrap() > 0.0,
+        "the HTTP layer starts after the three below it: {t:#}"
+    );
+
+    let page = app
+        .host
+        .forward(
+            &Caller::get("/api/probe?last&format=html&code=KEY"),
+            IID,
+            None,
+        )
+        .await
+        .text();
+    let row = &page[page.find("<section class=\"row").unwrap()..];
+    let row = &row[..row.find("</section>").unwrap()];
+    let want: Vec<(String, String)> = layers
+        .iter()
+        .map(|l| {
+            (
+                format!("{:.3}", l["start_ms"].as_f64().unwrap()),
+                format!("{:.3}", l["duration_ms"].as_f64().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(lanes(row), want, "the page's lanes are the report's layers");
+
+    // The environment block is labelled rows, never a JSON object.
+    let env = &page[page.find("<h2>Environment</h2>").unwrap()..];
+    let env = &env[..env.find("</dl>").unwrap()];
+    assert!(env.contains("<dt>resolvers</dt>"), "{env}");
+    assert!(
+        !env.contains('{') && !env.contains('}'),
+        "JSON in the environment block: {env}"
+    );
+}
+
 fn artifacts() -> PathBuf {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -13,6 +13,7 @@ mod bad_input;
 mod contract;
 mod doors;
 mod html;
+mod inbound;
 mod layout;
 mod metrics;
 mod policy;

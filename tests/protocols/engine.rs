@@ -58,6 +58,18 @@ async fn engine_postgres_reaches_the_protocol_with_witness_and_hides_the_passwor
         !tls_ev.chain.is_empty(),
         "the certificate evidence is the TLS layer's"
     );
+    // TLS runs inside the PostgreSQL layer (after SSLRequest): it begins after it and
+    // ends within it, though it is listed first.
+    let pg_layer = &t.layers[2];
+    assert!(
+        tls.start_ms > pg_layer.start_ms
+            && tls.start_ms + tls.duration_ms <= pg_layer.start_ms + pg_layer.duration_ms + 0.002,
+        "TLS nested in the PostgreSQL layer: {:?}",
+        t.layers
+            .iter()
+            .map(|l| (l.layer, l.start_ms, l.duration_ms))
+            .collect::<Vec<_>>()
+    );
 
     // A login with the right password: ok, SELECT 1 ran.
     let text = format!(

@@ -104,7 +104,7 @@ async fn tansu_closes_on_plain_which_it_does_not_offer() {
 /// SaslAuthenticate v1, Metadata v1, per the Apache Kafka protocol guide; Event Hubs'
 /// `$ConnectionString` convention from Microsoft's "Use Azure Event Hubs from Apache
 /// Kafka applications" (sasl.jaas.config username `$ConnectionString`).
-async fn plain_stub(
+pub(crate) async fn plain_stub(
     auth_error: i16,
     seen: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
 ) -> std::net::SocketAddr {

@@ -11,6 +11,7 @@ mod peers;
 
 mod amqp;
 mod engine;
+mod engine_msg;
 mod identity;
 mod kafka;
 mod mysql;

@@ -125,6 +125,13 @@ pub fn rabbit(test: &str) -> Option<&'static Rabbit> {
     }
 }
 
+impl Rabbit {
+    /// The CA (PEM) that signed the TLS listener's certificate (`localhost`, 127.0.0.1).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+}
+
 fn which(bin: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
@@ -437,6 +444,12 @@ pub async fn connect(port: u16) -> TcpStream {
 /// `--key`, so its own TLS listener cannot be used): returns the address and a client
 /// config trusting the proxy's CA for `localhost`.
 pub async fn tls_proxy(upstream: u16) -> (SocketAddr, Arc<rustls::ClientConfig>) {
+    let (addr, ca) = tls_proxy_ca(upstream).await;
+    (addr, ca.client_config(&[]))
+}
+
+/// `tls_proxy`, returning its CA (for a `ca_file`).
+pub async fn tls_proxy_ca(upstream: u16) -> (SocketAddr, Ca) {
     crate::support::certs::install_crypto_provider();
     let ca = Ca::new("routeproof kafka test CA");
     let leaf = ca.issue(&LeafSpec::new(["localhost"]));
@@ -454,5 +467,5 @@ pub async fn tls_proxy(upstream: u16) -> (SocketAddr, Arc<rustls::ClientConfig>)
         }
     })
     .await;
-    (addr, ca.client_config(&[]))
+    (addr, ca)
 }

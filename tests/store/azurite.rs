@@ -51,6 +51,9 @@ pub struct Tls {
 pub struct Azurite {
     child: Option<Child>,
     pub port: u16,
+    /// `devstoreaccount1`'s key: Azurite's published one, or the test's own
+    /// (`AZURITE_ACCOUNTS`, Azurite README "Customized Storage Accounts & Keys").
+    pub key: String,
     bin: PathBuf,
     dir: tempfile::TempDir,
     tls: Option<(PathBuf, PathBuf)>,
@@ -59,10 +62,16 @@ pub struct Azurite {
 impl Azurite {
     /// `None` when Azurite is not installed.
     pub fn start(tls: Option<Tls>) -> Option<Azurite> {
+        Azurite::start_with_key(tls, KEY)
+    }
+
+    /// With `key` as the account key of `devstoreaccount1` (base64).
+    pub fn start_with_key(tls: Option<Tls>, key: &str) -> Option<Azurite> {
         let bin = binary()?;
         let mut a = Azurite {
             child: None,
             port: free_port(),
+            key: key.to_string(),
             bin,
             dir: tempfile::tempdir().expect("temp dir"),
             tls: tls.map(|t| (t.cert, t.key)),
@@ -85,6 +94,9 @@ impl Azurite {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if self.key != KEY {
+            cmd.env("AZURITE_ACCOUNTS", format!("{ACCOUNT}:{}", self.key));
+        }
         if let Some((cert, key)) = &self.tls {
             cmd.arg("--oauth")
                 .arg("basic")
@@ -148,7 +160,8 @@ impl Azurite {
 
     pub fn key_connection_string(&self) -> String {
         format!(
-            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};BlobEndpoint={};",
+            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={};BlobEndpoint={};",
+            self.key,
             self.http_endpoint()
         )
     }

@@ -1,148 +1,15 @@
 //! The doors on a shared Azurite: two `routeproof serve` processes (instance A runs the
-//! timer, instance B answers `?last`, `/api/metrics`, `?history` and the page with A's
-//! run), an outage (A's timer still 2xx and says persistence failed, B's metrics say
-//! stale), recovery, and the CLI's `probe --record` / `history --json`. Azurite's account
-//! key is planted in every process's settings and must appear in no output.
-
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+//! timer, instance B answers `?last` in every format, `/api/metrics`, `?history` and the
+//! page with A's run), B restarted on the same store, an outage (A's timer still 2xx and
+//! says persistence failed, B's metrics say stale), recovery, and the CLI's
+//! `probe --record` / `history --json` (a laptop's run sits in history and never becomes
+//! the app's last).
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::azurite::{Azurite, KEY, free_port};
+use crate::azurite::KEY;
 use crate::fixtures::azurite_or_skip;
-
-const BIN: &str = env!("CARGO_BIN_EXE_routeproof");
-
-/// The timer body as the host sends it (docs/host-contract.md §5.3), unmonitored.
-const TIMER: &str = r#"{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{"sys":{"MethodName":"scheduled","UtcNow":"2025-01-15T10:05:00.0031456Z","RandGuid":"3c9d1a52-7f0e-4b8e-9d61-0f2a5b7c8e14"}}}"#;
-
-fn store_env(az: &Azurite, instance: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("AzureWebJobsStorage", az.key_connection_string()),
-        ("WEBSITE_INSTANCE_ID", instance.to_string()),
-        ("ROUTEPROOF_STORAGE_CACHE_SECS", "0".into()),
-        ("ROUTEPROOF_STORAGE_TIMEOUT_SECS", "3".into()),
-        ("ROUTEPROOF_LOG", "info".into()),
-    ]
-}
-
-fn command(args: &[&str], env: &[(&'static str, String)]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c
-}
-
-struct Serve {
-    port: u16,
-    child: Child,
-}
-
-impl Serve {
-    async fn start(config: &str, env: &[(&'static str, String)]) -> Serve {
-        let port = free_port();
-        let child = command(
-            &["serve", "--port", &port.to_string(), "--config", config],
-            env,
-        )
-        .spawn()
-        .unwrap();
-        let s = Serve { port, child };
-        for _ in 0..1200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("serve did not listen on {port}");
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        http(self.port, "GET", path, "").await
-    }
-
-    async fn timer(&self) -> (u16, Value) {
-        let (status, body) = http(self.port, "POST", "/scheduled", TIMER).await;
-        let v = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
-        (status, v)
-    }
-
-    /// Stops it and returns everything it wrote.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut out = String::new();
-        if let Some(mut o) = self.child.stdout.take() {
-            let _ = o.read_to_string(&mut out);
-        }
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut out);
-        }
-        out
-    }
-}
-
-/// One HTTP/1.1 exchange on 127.0.0.1 (`Connection: close`; chunked bodies decoded).
-async fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
-    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    (status, body)
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
-    out
-}
-
-fn logs(v: &Value) -> String {
-    v["Logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use crate::serve::{Serve, command, logs, store_env};
 
 #[tokio::test]
 async fn two_serve_processes_share_one_store_through_an_outage() {
@@ -165,7 +32,7 @@ async fn two_serve_processes_share_one_store_through_an_outage() {
     .unwrap();
     let config = config.display().to_string();
     let a = Serve::start(&config, &store_env(&az, "instance-a")).await;
-    let b = Serve::start(&config, &store_env(&az, "instance-b")).await;
+    let mut b = Serve::start(&config, &store_env(&az, "instance-b")).await;
     let mut outputs = Vec::new();
 
     // B before any run: nothing stored, nothing in memory.
@@ -188,21 +55,30 @@ async fn two_serve_processes_share_one_store_through_an_outage() {
     assert_eq!(last["stored"]["trigger"], "timer");
     assert!(last["stored"]["finished_at"].as_str().is_some());
     assert_eq!(last["targets"][0]["name"], "api");
+    assert_eq!(
+        last["targets"][0]["layers"][0]["layer"], "tcp",
+        "the full report"
+    );
+    let first_finished = last["stored"]["finished_at"].as_str().unwrap().to_string();
 
-    let (status, metrics) = b.get("/api/metrics").await;
-    outputs.push(metrics.clone());
-    assert_eq!(status, 200);
-    for want in [
-        "routeproof_report_available 1",
-        "routeproof_report_source_info{instance=\"instance-a\"",
-        "probe_success{target=\"api\"} 1",
-        "routeproof_store_stale 0",
-        "routeproof_uptime_ratio{target=\"api\",window=\"24h\"} 1",
-        "routeproof_uptime_ratio{target=\"api\",window=\"7d\"} 1",
-        "routeproof_last_run_timestamp_seconds ",
-    ] {
-        assert!(metrics.contains(want), "missing {want:?} in\n{metrics}");
-    }
+    // The same stored run as text and as the page, on B (which never ran the timer).
+    let (status, text) = b.get("/api/probe?last&format=text").await;
+    outputs.push(text.clone());
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains("api") && text.contains("instance=instance-a"),
+        "{text}"
+    );
+    let (status, page) = b.get("/api/probe?last&format=html").await;
+    outputs.push(page.clone());
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Last scheduled run: finished")
+            && page.contains("instance <code>instance-a</code> (shared store)"),
+        "{page}"
+    );
+    assert!(page.contains("<h2>History</h2>") && page.contains("class=\"strip\""));
+    assert_metrics_of_a(&b.get("/api/metrics").await, &mut outputs);
 
     let (status, body) = b.get("/api/probe?history&target=api&limit=10").await;
     outputs.push(body.clone());
@@ -230,6 +106,19 @@ async fn two_serve_processes_share_one_store_through_an_outage() {
         !page.contains("http://") && !page.contains("https://"),
         "no external assets"
     );
+
+    // B restarted on the same store (a new process, empty memory): still A's run.
+    outputs.push(b.stop());
+    b = Serve::start(&config, &store_env(&az, "instance-b")).await;
+    let (status, body) = b.get("/api/probe?last").await;
+    assert_eq!(status, 200, "{body}");
+    let last: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(last["stored"]["instance"], "instance-a");
+    assert_eq!(last["stored"]["finished_at"], first_finished.as_str());
+    assert_metrics_of_a(&b.get("/api/metrics").await, &mut outputs);
+    let (_, body) = b.get("/api/probe?history").await;
+    let h: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(h["history"]["runs"][0]["instance"], "instance-a", "{body}");
 
     // Outage: A's timer still answers 2xx and says why persistence failed; B is stale.
     az.stop();
@@ -266,6 +155,10 @@ async fn two_serve_processes_share_one_store_through_an_outage() {
     let (_, body) = b.get("/api/probe?history").await;
     let h: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(h["history"]["runs"].as_array().unwrap().len(), 2, "{body}");
+    let (_, body) = b.get("/api/probe?last").await;
+    let last: Value = serde_json::from_str(&body).unwrap();
+    let second_finished = last["stored"]["finished_at"].as_str().unwrap().to_string();
+    assert!(second_finished > first_finished, "{body}");
 
     // The CLI on an operator's laptop: probe --record, then history --json.
     let mut env = store_env(&az, "laptop");
@@ -291,6 +184,7 @@ async fn two_serve_processes_share_one_store_through_an_outage() {
     assert_eq!(runs.len(), 3, "{so}");
     assert_eq!(runs[2]["instance"], "laptop");
     assert_eq!(runs[2]["trigger"], "cli");
+    assert_eq!(runs[2]["scope"], "cli");
     assert!(
         h["uptime"].as_array().is_some_and(|u| !u.is_empty()),
         "{so}"
@@ -302,6 +196,19 @@ async fn two_serve_processes_share_one_store_through_an_outage() {
     let so = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(so.contains("api: uptime 24h 100.00% (2 runs)"), "{so}");
     outputs.push(so);
+    // The laptop's run is history, not the app's last: ?last and the metrics still
+    // report A's timer run.
+    let (_, body) = b.get("/api/probe?last").await;
+    let last: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(last["stored"]["instance"], "instance-a", "{body}");
+    assert_eq!(last["stored"]["finished_at"], second_finished.as_str());
+    let (_, metrics) = b.get("/api/metrics").await;
+    assert!(
+        metrics.contains(
+            "routeproof_report_source_info{source_instance=\"instance-a\",trigger=\"timer\""
+        ),
+        "{metrics}"
+    );
 
     // Without a store: the CLI says how to turn history on.
     let out = command(&["history"], &[]).output().unwrap();
@@ -317,4 +224,92 @@ async fn two_serve_processes_share_one_store_through_an_outage() {
         assert!(!o.contains(KEY), "the account key leaked:\n{o}");
     }
     drop(open);
+}
+
+/// B's `/api/metrics` with A's stored run: the full report's series (as the instance that
+/// ran it renders them from memory), where it came from, fresh, and uptime.
+fn assert_metrics_of_a((status, metrics): &(u16, String), outputs: &mut Vec<String>) {
+    outputs.push(metrics.clone());
+    assert_eq!(*status, 200);
+    for want in [
+        "routeproof_report_available 1",
+        "routeproof_report_source_info{source_instance=\"instance-a\",trigger=\"timer\",scope=\"configured\"",
+        "routeproof_build_info{version=",
+        "routeproof_run_duration_seconds ",
+        "routeproof_targets{result=\"ok\"} 1",
+        "probe_success{target=\"api\"} 1",
+        "probe_reached_layer_info{target=\"api\",layer=\"tcp\"} 1",
+        "probe_layer_duration_seconds{target=\"api\",layer=\"tcp\"} ",
+        "routeproof_store_stale 0",
+        "routeproof_uptime_ratio{target=\"api\",window=\"24h\"} 1",
+        "routeproof_uptime_ratio{target=\"api\",window=\"7d\"} 1",
+        "routeproof_last_run_timestamp_seconds ",
+    ] {
+        assert!(metrics.contains(want), "missing {want:?} in\n{metrics}");
+    }
+}
+
+/// A `last` record whose report this build cannot read (a newer routeproof wrote it: a
+/// class this build does not know): JSON is served as stored, text and the page say why
+/// with `406 report.not_renderable`, and the metrics say stale with `store.corrupt`.
+#[tokio::test]
+async fn a_last_record_from_a_newer_build() {
+    use object_store::{ObjectStoreExt as _, PutPayload};
+    let Some(az) = azurite_or_skip("a_last_record_from_a_newer_build", None) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routeproof.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[engine]\ndns_servers = [\"127.0.0.1:9\"]\ntcp_settle = \"0s\"\n\n[[targets]]\nname = \"db\"\ntarget = \"tcp://127.0.0.1:{}\"\n",
+            crate::azurite::free_port()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let a = Serve::start(&config, &store_env(&az, "instance-a")).await;
+    let b = Serve::start(&config, &store_env(&az, "instance-b")).await;
+    let (status, _) = a.timer().await;
+    assert_eq!(status, 200);
+
+    // The newer writer's record: the same run with a class this build has never heard of.
+    let raw = crate::raw(&az);
+    let path = object_store::path::Path::from("last/configured.json");
+    let body = raw.get(&path).await.unwrap().bytes().await.unwrap();
+    let mut v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["report"]["targets"][0]["failure"]["class"], "tcp.refused");
+    v["report"]["targets"][0]["failure"]["class"] = "tcp.quantum_refused".into();
+    raw.put(&path, PutPayload::from(serde_json::to_vec(&v).unwrap()))
+        .await
+        .unwrap();
+
+    let (status, body) = b.get("/api/probe?last").await;
+    assert_eq!(status, 503, "the stored run failed: {body}");
+    let last: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(last["stored"]["instance"], "instance-a");
+    assert_eq!(
+        last["targets"][0]["failure"]["class"], "tcp.quantum_refused",
+        "as stored"
+    );
+    for format in ["html", "text"] {
+        let (status, body) = b.get(&format!("/api/probe?last&format={format}")).await;
+        assert_eq!(status, 406, "{body}");
+        assert!(
+            body.contains("report.not_renderable")
+                && body.contains("tcp.quantum_refused")
+                && body.contains("format=json")
+                && !body.contains("dns.nxdomain"),
+            "says which class, and does not list every known one: {body}"
+        );
+    }
+    let (status, metrics) = b.get("/api/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("routeproof_store_stale{class=\"store.corrupt\"} 1")
+            && metrics.contains("routeproof_report_available 0"),
+        "B has no run of its own: {metrics}"
+    );
+    drop((a, b));
 }

@@ -50,6 +50,7 @@ pub fn report(
             let layer = |l: Layer, ms: f64, ok: bool| LayerResult {
                 layer: l,
                 ok,
+                start_ms: 0.0,
                 duration_ms: ms,
                 error: None,
                 evidence: Evidence::None {},
@@ -80,7 +81,7 @@ pub fn report(
         .collect();
     Report {
         schema: routeproof::report::SCHEMA,
-        version: "test",
+        version: "test".into(),
         started_at: started_at.into(),
         duration_ms,
         deadline_ms: 10_000.0,

@@ -9,6 +9,7 @@
 pub mod certs;
 pub mod dns;
 pub mod engine;
+pub mod faults;
 pub mod host;
 pub mod identity;
 pub mod net;

@@ -122,6 +122,11 @@ impl Drop for Server {
 }
 
 pub async fn https(config: Arc<rustls::ServerConfig>) -> Server {
+    https_with(config, app()).await
+}
+
+/// `router` behind rustls on 127.0.0.1:0 (a peer with routes of its own).
+pub async fn https_with(config: Arc<rustls::ServerConfig>, router: Router) -> Server {
     let inner = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = inner.local_addr().unwrap();
     let listener = TlsListener {
@@ -129,7 +134,7 @@ pub async fn https(config: Arc<rustls::ServerConfig>) -> Server {
         acceptor: TlsAcceptor::from(config),
     };
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app()).await;
+        let _ = axum::serve(listener, router).await;
     });
     Server { addr, task }
 }

@@ -2,15 +2,15 @@
 //! as JSON, the same on every instance.
 
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use crate::store::{HistoryFilter, Store};
+use crate::store::{HistoryFilter, Last, Store};
 
 use super::super::error::ErrorClass;
 use super::super::invocation::Invocation;
 use super::super::negotiate::Format;
 use super::super::state::{State, shared};
-use super::reply::{ApiReply, invocation_value};
+use super::reply::{ApiReply, invocation_value, report_reply};
 use super::request::Query;
 
 /// What the page and the errors say when no store is configured.
@@ -53,12 +53,17 @@ pub async fn history(state: &State, q: &Query, inv: &Invocation) -> ApiReply {
     }
 }
 
-/// `?last` from the store: the stored report (JSON) with its record's meta (`stored`:
-/// finished_at, instance, trigger). `None` (answer from memory) when nothing is stored
-/// yet or the store is unreadable (logged).
+/// `?last` from the store, in every format: the stored full report rendered as this
+/// instance renders its own, with the record's meta (`stored`: instance, trigger,
+/// finished_at), so every instance gives the same answer. `None` (answer from memory)
+/// when nothing is stored yet or the store is unreadable (logged). A stored report this
+/// build cannot read (a newer instance's) is served as stored JSON; other formats get
+/// `406 report.not_renderable` saying so.
 pub async fn stored_last(
+    state: &State,
     store: &std::sync::Arc<Store>,
     names: Option<&[String]>,
+    format: Format,
     inv: &Invocation,
 ) -> Option<ApiReply> {
     let last = match shared::last(store).await {
@@ -69,6 +74,44 @@ pub async fn stored_last(
             return None;
         }
     };
+    let stored = serde_json::to_value(&last.meta).unwrap_or(Value::Null);
+    let report = match last.full_report() {
+        Ok(r) => r,
+        Err(reason) => {
+            tracing::warn!(%reason, "run history: the stored last report cannot be rendered here");
+            return Some(match format {
+                Format::Json => raw_last(last, names, stored, inv),
+                _ => ApiReply::error(
+                    ErrorClass::ReportNotRenderable,
+                    format!(
+                        "the last run (instance {}, finished {}) is stored, but {reason}; \
+                         it is served as JSON (format=json)",
+                        last.meta.instance, last.meta.finished_at
+                    ),
+                    inv,
+                ),
+            });
+        }
+    };
+    let report = super::probe::subset(&report, names);
+    let mut extra = Map::new();
+    extra.insert("invocation".into(), invocation_value(inv, "last"));
+    extra.insert("stored".into(), stored);
+    page_extra(state, format, &mut extra).await;
+    let mut reply = report_reply(&report, format, extra, "probe");
+    reply.logs.insert(
+        0,
+        format!(
+            "routeproof last: stored run from instance {}, finished {}",
+            last.meta.instance, last.meta.finished_at
+        ),
+    );
+    Some(reply)
+}
+
+/// The stored report as JSON, as stored (targets cut to `names`), for a report this
+/// build cannot read into its own types.
+fn raw_last(last: Last, names: Option<&[String]>, stored: Value, inv: &Invocation) -> ApiReply {
     let mut report = last.report;
     if let (Some(n), Some(Value::Array(targets))) = (names, report.get_mut("targets")) {
         targets.retain(|t| {
@@ -77,36 +120,30 @@ pub async fn stored_last(
                 .is_some_and(|name| n.iter().any(|x| x == name))
         });
     }
-    let ok = match names {
-        None => last.run.ok,
-        Some(n) => last
-            .run
-            .targets
-            .iter()
-            .filter(|t| n.contains(&t.name))
-            .all(|t| t.ok),
-    };
+    let ok = last
+        .run
+        .targets
+        .iter()
+        .filter(|t| names.is_none_or(|n| n.contains(&t.name)))
+        .all(|t| t.ok);
     if let Value::Object(m) = &mut report {
         m.insert("ok".into(), Value::Bool(ok));
         m.insert("invocation".into(), invocation_value(inv, "last"));
-        m.insert(
-            "stored".into(),
-            serde_json::to_value(&last.meta).unwrap_or(Value::Null),
-        );
+        m.insert("stored".into(), stored);
     }
     let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    Some(json_reply(
+    json_reply(
         status,
         &report,
         format!(
-            "routeproof last: stored run from instance {}, finished {}",
+            "routeproof last: stored run from instance {}, finished {} (as stored JSON)",
             last.meta.instance, last.meta.finished_at
         ),
-    ))
+    )
 }
 
 fn json_reply(status: StatusCode, body: &Value, log: String) -> ApiReply {

@@ -57,11 +57,11 @@ pub async fn probe(state: &State, req: ApiRequest, inv: &Invocation) -> ApiReply
         Err(m) => return ApiReply::error(ErrorClass::RequestUnknownName, m, inv),
     };
     if q.last {
-        // The page renders a full report: this instance's own, when it has one, with the
-        // stored history under it; every other answer is the stored record.
-        let page_from_memory = format == Format::Html && state.last_scheduled().is_some();
-        if let (Some(store), false) = (state.settings().store.get(), page_from_memory)
-            && let Some(reply) = super::history::stored_last(store, names.as_deref(), inv).await
+        // With a store, every instance answers from it, in every format; this instance's
+        // memory only before the first stored run or while the store is unreadable.
+        if let Some(store) = state.settings().store.get()
+            && let Some(reply) =
+                super::history::stored_last(state, store, names.as_deref(), format, inv).await
         {
             return reply;
         }
@@ -140,25 +140,7 @@ async fn last(
             inv,
         );
     };
-    let report = match names {
-        None => (*s.report).clone(),
-        Some(n) => {
-            let targets: Vec<TargetReport> = s
-                .report
-                .targets
-                .iter()
-                .filter(|t| n.contains(&t.name))
-                .cloned()
-                .collect();
-            let summary = Report::summarize(&targets);
-            Report {
-                ok: summary.failed == 0,
-                summary,
-                targets,
-                ..(*s.report).clone()
-            }
-        }
-    };
+    let report = subset(&s.report, names);
     let mut extra = Map::new();
     extra.insert("invocation".into(), invocation_value(inv, "last"));
     extra.insert(
@@ -173,11 +155,40 @@ async fn last(
     report_reply(&report, format, extra, "probe")
 }
 
+/// `report` cut to the targets in `names` (all with `None`), its summary and `ok` redone.
+pub(super) fn subset(report: &Report, names: Option<&[String]>) -> Report {
+    let Some(n) = names else {
+        return report.clone();
+    };
+    let targets: Vec<TargetReport> = report
+        .targets
+        .iter()
+        .filter(|t| n.contains(&t.name))
+        .cloned()
+        .collect();
+    let summary = Report::summarize(&targets);
+    Report {
+        ok: summary.failed == 0,
+        summary,
+        targets,
+        ..report.clone()
+    }
+}
+
 /// `/api/health`: cheap, anonymous, and says nothing an anonymous caller should not know
-/// (no targets, no addresses, no settings).
-pub fn health(inv: &Invocation) -> ApiReply {
-    let body =
-        json!({ "status": "ok", "service": "routeproof", "version": env!("CARGO_PKG_VERSION") });
+/// (no targets, no settings, none of the app's own addresses). It does tell the caller
+/// the address the front end saw *it* come from (`client`, see `handler::client`), the
+/// inbound witness: its own address, not the app's; `null` when no trustworthy front end
+/// wrote one.
+pub fn health(inv: &Invocation, client: Option<std::net::IpAddr>) -> ApiReply {
+    let client =
+        client.map(|a| json!({ "address": a, "from": super::super::client::FORWARDED_FOR }));
+    let body = json!({
+        "status": "ok",
+        "service": "routeproof",
+        "version": env!("CARGO_PKG_VERSION"),
+        "client": client,
+    });
     ApiReply {
         status: StatusCode::OK,
         content_type: Format::Json.content_type(),

@@ -17,6 +17,8 @@ pub struct ApiRequest {
     pub query: Vec<(String, String)>,
     pub accept: Option<String>,
     pub content_type: Option<String>,
+    /// The `X-Forwarded-For` values in arrival order (`/api/health` reads the last entry).
+    pub forwarded_for: Vec<String>,
     pub body: RequestBody,
 }
 

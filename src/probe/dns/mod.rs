@@ -204,6 +204,7 @@ fn layer_result(duration: Duration, failure: Option<Failure>, ev: DnsEvidence) -
     LayerResult {
         layer: Layer::Dns,
         ok: failure.is_none(),
+        start_ms: 0.0,
         duration_ms: ms(duration),
         error: failure,
         evidence: Evidence::Dns(ev),

@@ -59,7 +59,7 @@ impl Engine {
                     identity,
                     ctx: &ctx,
                 };
-                ran.push_tls_and(postgres::run(stream, step, budget).await);
+                ran.run_tls_and(postgres::run(stream, step, budget)).await;
             }
             TargetSpec::Mysql { database, .. } => {
                 let mut opts = mysql::Options::credential_free(mode);
@@ -75,7 +75,7 @@ impl Engine {
                     identity,
                     ctx: &ctx,
                 };
-                ran.push_tls_and(mysql::run(stream, step, budget).await);
+                ran.run_tls_and(mysql::run(stream, step, budget)).await;
             }
             TargetSpec::Redis { tls: on, .. } => {
                 let opts = redis::Options {
@@ -90,7 +90,7 @@ impl Engine {
                     identity,
                     ctx: &ctx,
                 };
-                ran.push_tls_and(redis::run(stream, step, budget).await);
+                ran.run_tls_and(redis::run(stream, step, budget)).await;
             }
             _ => {}
         }

@@ -11,7 +11,7 @@ use super::Ran;
 use crate::budget::Budget;
 use crate::diagnose::Context;
 use crate::report::{Evidence, FailureClass, LayerResult};
-use crate::spec::{DbTls, Host, TargetConfig};
+use crate::spec::{DbTls, Host, TargetConfig, TargetSpec};
 
 impl Engine {
     /// The service an https target names (`service = "…"`) or its host's suffix reveals.
@@ -22,21 +22,36 @@ impl Engine {
     ) -> Option<service::ServiceTarget> {
         let h = host.to_string();
         let h = t.tls.sni.clone().unwrap_or(h);
-        match &t.http.service {
+        let target = match &t.http.service {
             Some(k) => {
                 let kind = k.parse().ok()?;
-                Some(service::ServiceTarget::declared(
-                    kind,
-                    &h,
-                    None,
-                    t.http.emulator,
-                ))
+                service::ServiceTarget::declared(kind, &h, None, t.http.emulator)
             }
             // A recognised host with HTTP checks of its own (`status`, `header_contains`,
             // ...) keeps the HTTP layer those checks belong to.
-            None if http_checks(&t.http) => None,
-            None => service::ServiceTarget::recognise(&h),
+            None if http_checks(&t.http) => return None,
+            None => service::ServiceTarget::recognise(&h)?,
+        };
+        if target.kind != service::ServiceKind::FunctionApp {
+            return Some(target);
         }
+        // An app is asked at its health path: recognised by name only when the URL is
+        // routeproof's health function (any other URL of an app keeps the HTTP layer);
+        // declared (`service = "app"`), at the URL's path or the default one.
+        let path = match &t.spec {
+            TargetSpec::Http { url, .. } => url.path().trim_end_matches('/').to_string(),
+            _ => String::new(),
+        };
+        let path = match (target.recognised, path.as_str()) {
+            (_, "/api/health" | "/health") => path,
+            (false, "") => service::request::HEALTH_PATH.to_string(),
+            (false, _) => path,
+            (true, _) => return None,
+        };
+        Some(service::ServiceTarget {
+            path: Some(path),
+            ..target
+        })
     }
 
     /// The TLS mode and the TLS layer's input of a data-service target (`postgres://`, `mysql://`).
@@ -92,7 +107,7 @@ impl Engine {
             cert_days_left: t.tls.cert_days_left,
             ctx,
         };
-        ran.push(tls::run(stream, step, budget).await)
+        ran.run(tls::run(stream, step, budget)).await
     }
 
     pub(super) fn http_step<'a>(

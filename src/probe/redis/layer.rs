@@ -17,6 +17,7 @@ use crate::probe::tls::TlsStep;
 pub use crate::probe::tls_upgrade::Ran;
 use crate::probe::tls_upgrade::{LayerUpgrade, finish};
 use crate::report::{FailureClass, Layer};
+use FailureClass as C;
 
 pub struct RedisStep<'a> {
     pub opts: Options,
@@ -55,7 +56,7 @@ pub async fn run(stream: TcpStream, step: RedisStep<'_>, budget: &Budget) -> Ran
     }
     let (limit, _) = budget.limit(step.tls.timeout + step.timeout);
     let deadline = Instant::now() + limit;
-    let slot = Mutex::new(None);
+    let mut slot = Mutex::new(None);
     let upgrade = LayerUpgrade {
         step: step.tls,
         out: &slot,
@@ -66,6 +67,11 @@ pub async fn run(stream: TcpStream, step: RedisStep<'_>, budget: &Budget) -> Ran
         .as_ref()
         .map(|f| (class(&f.kind), f.message.clone()));
     let detail = serde_json::to_value(&out.evidence).unwrap_or_default();
+    // TLS comes first on a Redis port: a handshake that fails before any certificate
+    // (not TLS, an alert) is Redis's `tls_refused` (6380 vs 6379), the layer stays `tls`.
+    if let Some((_, tls)) = slot.get_mut().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        crate::probe::tls::reclass_handshake(tls, C::RedisTlsRefused, step.ctx);
+    }
     let mut ran = finish(
         Layer::Redis,
         "redis",
@@ -84,7 +90,6 @@ pub async fn run(stream: TcpStream, step: RedisStep<'_>, budget: &Budget) -> Ran
 
 /// The failure class of a probe kind (its string is `Kind::class()`; a test holds them equal).
 pub fn class(kind: &Kind) -> FailureClass {
-    use FailureClass as C;
     match kind {
         Kind::Timeout { phase: Phase::Ping } => C::RedisNoAnswer,
         Kind::NotThisProtocol => C::RedisNotRedis,

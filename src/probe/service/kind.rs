@@ -8,7 +8,9 @@
 //! `core.usgovcloudapi.net`; Key Vault `vault.azure.net` / `vault.azure.cn` /
 //! `vault.usgovcloudapi.net`; Cosmos DB `documents.azure.com` / `documents.azure.cn` /
 //! `documents.azure.us`; App Configuration `azconfig.io` / `azconfig.azure.cn` /
-//! `azconfig.azure.us`; Container Registry `azurecr.io` / `azurecr.cn` / `azurecr.us`.
+//! `azconfig.azure.us`; Container Registry `azurecr.io` / `azurecr.cn` / `azurecr.us`;
+//! App Service / Functions apps `azurewebsites.net` / `chinacloudsites.cn` /
+//! `azurewebsites.us` (the app's own name; `APP.scm.…` is its Kudu site, not recognised).
 
 use std::fmt;
 use std::str::FromStr;
@@ -29,10 +31,14 @@ pub enum ServiceKind {
     CosmosDb,
     AppConfiguration,
     ContainerRegistry,
+    /// An App Service / Functions app running routeproof, asked for its anonymous
+    /// `/api/health`: the inbound witness (`handler::client`), the app's statement of the
+    /// address our request came from.
+    FunctionApp,
 }
 
 impl ServiceKind {
-    pub const ALL: [ServiceKind; 9] = [
+    pub const ALL: [ServiceKind; 10] = [
         ServiceKind::StorageBlob,
         ServiceKind::StorageQueue,
         ServiceKind::StorageTable,
@@ -42,6 +48,7 @@ impl ServiceKind {
         ServiceKind::CosmosDb,
         ServiceKind::AppConfiguration,
         ServiceKind::ContainerRegistry,
+        ServiceKind::FunctionApp,
     ];
 
     /// The config spelling (`service = "blob"`).
@@ -56,6 +63,7 @@ impl ServiceKind {
             ServiceKind::CosmosDb => "cosmosdb",
             ServiceKind::AppConfiguration => "appconfig",
             ServiceKind::ContainerRegistry => "acr",
+            ServiceKind::FunctionApp => "app",
         }
     }
 
@@ -82,6 +90,7 @@ impl ServiceKind {
             ServiceKind::CosmosDb => "privatelink.documents.azure.com",
             ServiceKind::AppConfiguration => "privatelink.azconfig.io",
             ServiceKind::ContainerRegistry => "privatelink.azurecr.io",
+            ServiceKind::FunctionApp => "privatelink.azurewebsites.net",
         }
     }
 
@@ -97,6 +106,7 @@ impl ServiceKind {
             ServiceKind::CosmosDb => "Cosmos DB",
             ServiceKind::AppConfiguration => "App Configuration",
             ServiceKind::ContainerRegistry => "Container Registry",
+            ServiceKind::FunctionApp => "routeproof on the app",
         }
     }
 }
@@ -115,7 +125,7 @@ impl fmt::Display for ServiceKind {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown service `{0}` (one of blob, queue, table, dfs, file, keyvault, cosmosdb, appconfig, acr)"
+    "unknown service `{0}` (one of blob, queue, table, dfs, file, keyvault, cosmosdb, appconfig, acr, app)"
 )]
 pub struct UnknownService(pub String);
 
@@ -138,6 +148,8 @@ impl FromStr for ServiceKind {
             "acr" | "container-registry" | "container_registry" | "registry" => {
                 ServiceKind::ContainerRegistry
             }
+            "app" | "functionapp" | "function-app" | "function_app" | "appservice"
+            | "app-service" | "app_service" | "routeproof" => ServiceKind::FunctionApp,
             _ => return Err(UnknownService(s.to_string())),
         };
         Ok(kind)
@@ -167,6 +179,9 @@ pub struct ServiceTarget {
     pub emulator: bool,
     /// Recognised from the host name (false: declared in config).
     pub recognised: bool,
+    /// The path asked, for an app (`FunctionApp`): the target URL's health path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 /// Suffix → (kind, cloud). Longest-first is not needed: no suffix ends another.
@@ -270,6 +285,17 @@ const SUFFIXES: &[(&str, ServiceKind, Cloud)] = &[
     (".azurecr.io", ServiceKind::ContainerRegistry, Cloud::Public),
     (".azurecr.cn", ServiceKind::ContainerRegistry, Cloud::China),
     (".azurecr.us", ServiceKind::ContainerRegistry, Cloud::UsGov),
+    (
+        ".azurewebsites.net",
+        ServiceKind::FunctionApp,
+        Cloud::Public,
+    ),
+    (
+        ".chinacloudsites.cn",
+        ServiceKind::FunctionApp,
+        Cloud::China,
+    ),
+    (".azurewebsites.us", ServiceKind::FunctionApp, Cloud::UsGov),
 ];
 
 impl ServiceTarget {
@@ -304,6 +330,7 @@ impl ServiceTarget {
                 host: h.clone(),
                 emulator: false,
                 recognised: true,
+                path: None,
             });
         }
         None
@@ -334,6 +361,7 @@ impl ServiceTarget {
             host: h,
             emulator,
             recognised: false,
+            path: None,
         }
     }
 
@@ -349,134 +377,5 @@ impl ServiceTarget {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recognises_every_suffix_and_rejects_lookalikes() {
-        let cases = [
-            (
-                "acct.blob.core.windows.net",
-                ServiceKind::StorageBlob,
-                Cloud::Public,
-                "acct",
-            ),
-            (
-                "acct.queue.core.windows.net.",
-                ServiceKind::StorageQueue,
-                Cloud::Public,
-                "acct",
-            ),
-            (
-                "ACCT.Table.core.windows.net",
-                ServiceKind::StorageTable,
-                Cloud::Public,
-                "acct",
-            ),
-            (
-                "acct.dfs.core.chinacloudapi.cn",
-                ServiceKind::StorageDfs,
-                Cloud::China,
-                "acct",
-            ),
-            (
-                "acct.file.core.usgovcloudapi.net",
-                ServiceKind::StorageFile,
-                Cloud::UsGov,
-                "acct",
-            ),
-            (
-                "acct.privatelink.blob.core.windows.net",
-                ServiceKind::StorageBlob,
-                Cloud::Public,
-                "acct",
-            ),
-            (
-                "kv1.vault.azure.net",
-                ServiceKind::KeyVault,
-                Cloud::Public,
-                "kv1",
-            ),
-            (
-                "kv1.vault.azure.cn",
-                ServiceKind::KeyVault,
-                Cloud::China,
-                "kv1",
-            ),
-            (
-                "kv1.vault.usgovcloudapi.net",
-                ServiceKind::KeyVault,
-                Cloud::UsGov,
-                "kv1",
-            ),
-            (
-                "db.documents.azure.com",
-                ServiceKind::CosmosDb,
-                Cloud::Public,
-                "db",
-            ),
-            (
-                "cfg.azconfig.io",
-                ServiceKind::AppConfiguration,
-                Cloud::Public,
-                "cfg",
-            ),
-            (
-                "reg.azurecr.io",
-                ServiceKind::ContainerRegistry,
-                Cloud::Public,
-                "reg",
-            ),
-            (
-                "reg.westeurope.data.azurecr.io",
-                ServiceKind::ContainerRegistry,
-                Cloud::Public,
-                "reg",
-            ),
-        ];
-        for (host, kind, cloud, account) in cases {
-            let t = ServiceTarget::recognise(host).unwrap_or_else(|| panic!("{host}"));
-            assert_eq!(
-                (t.kind, t.cloud, t.account.as_str()),
-                (kind, cloud, account),
-                "{host}"
-            );
-            assert!(t.recognised && !t.emulator);
-            assert_eq!(t.path_prefix(), "");
-        }
-        for host in [
-            "blob.core.windows.net",
-            "a.b.blob.core.windows.net",
-            "acct.blob.core.windows.net.evil.test",
-            "acctblob.core.windows.net",
-            "x.web.core.windows.net",
-            "example.com",
-            "reg.x.azurecr.io",
-        ] {
-            assert!(ServiceTarget::recognise(host).is_none(), "{host}");
-        }
-    }
-
-    #[test]
-    fn declared_emulator_uses_path_style() {
-        let t = ServiceTarget::declared(ServiceKind::StorageBlob, "127.0.0.1", None, true);
-        assert_eq!(t.account, "devstoreaccount1");
-        assert_eq!(t.path_prefix(), "/devstoreaccount1");
-        assert!(!t.recognised);
-        let c = ServiceTarget::declared(ServiceKind::KeyVault, "secrets.contoso.test", None, false);
-        assert_eq!(c.account, "secrets");
-        assert_eq!(c.path_prefix(), "");
-    }
-
-    #[test]
-    fn names_round_trip() {
-        for k in ServiceKind::ALL {
-            assert_eq!(k.as_str().parse::<ServiceKind>().unwrap(), k);
-        }
-        assert!("s3".parse::<ServiceKind>().is_err());
-        assert_eq!(
-            serde_json::to_string(&ServiceKind::KeyVault).unwrap(),
-            "\"keyvault\""
-        );
-    }
-}
+#[path = "kind_tests.rs"]
+mod tests;

@@ -12,7 +12,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::witness;
-use super::{Judgement, Purpose, ServiceClass, ServiceTarget, Session, hint, judge, request};
+use super::{
+    Judgement, Purpose, ServiceClass, ServiceKind, ServiceTarget, Session, hint, judge, request,
+};
 use crate::budget::Budget;
 use crate::diagnose::{self, Context};
 use crate::probe::identity::{self, IdentityAsk};
@@ -104,6 +106,7 @@ where
     };
     // The token, once there is one: masked wherever the service's answer quoted it.
     let mut sent: Option<crate::secret::Secret> = None;
+    let mut warn_no_read = false;
     let mut error = async {
         let mut session = Session::open(io, budget.deadline())
             .await
@@ -135,6 +138,11 @@ where
         let Some(ask) = step.identity else {
             return Ok(());
         };
+        if t.kind == ServiceKind::FunctionApp {
+            // routeproof's /api/health is anonymous: there is nothing to read with a token.
+            warn_no_read = true;
+            return Ok(());
+        }
         // The service let us in: now the one authorised read, with the identity's token.
         let fetch = ask.token(&request::token_resource(t), budget).await;
         seen.identity = Some(fetch.evidence);
@@ -169,6 +177,9 @@ where
     }
     .await
     .err();
+    seen.path.privatelink_zone =
+        crate::zone::first_privatelink(step.ctx.chain.iter().map(String::as_str))
+            .and_then(crate::zone::privatelink_zone);
     if let Some(tok) = &sent {
         if let Some(a) = &mut seen.authorized {
             identity::mask_json(a, tok.expose());
@@ -178,7 +189,13 @@ where
             f.hint = crate::secret::mask_value(&f.hint, tok.expose());
         }
     }
-    finish(start, error, seen, t)
+    let mut out = finish(start, error, seen, t);
+    if warn_no_read {
+        out.warnings.push(
+            "authentication = \"managed_identity\" asks for nothing on an app target: routeproof's /api/health is anonymous, there is no authorised read".into(),
+        );
+    }
+    out
 }
 
 fn said(t: &ServiceTarget, status: u16, j: &Judgement) -> String {
@@ -207,6 +224,7 @@ fn finish(start: Instant, error: Option<Failure>, seen: Seen, t: &ServiceTarget)
     Step::last(LayerResult {
         layer: Layer::Service,
         ok: error.is_none(),
+        start_ms: 0.0,
         duration_ms: ms(start.elapsed()),
         error,
         evidence: Evidence::Service(Box::new(ev)),

@@ -130,6 +130,8 @@ pub fn reader_role(kind: ServiceKind) -> &'static str {
         ServiceKind::CosmosDb => "Cosmos DB Built-in Data Reader",
         ServiceKind::AppConfiguration => "App Configuration Data Reader",
         ServiceKind::ContainerRegistry => "AcrPull",
+        // The health function is anonymous: there is no authorised read.
+        ServiceKind::FunctionApp => "(none: /api/health is anonymous)",
     }
 }
 
@@ -162,6 +164,7 @@ pub fn hint(class: ServiceClass, t: &ServiceTarget, ev: Option<&Evidence>) -> St
             "{label} answered but refused the credential{code}: a token must be issued for {resource} (scope {resource}/.default); an account key must be the current one, and KeyBasedAuthenticationNotPermitted means Shared Key access is disabled on the account (allowSharedKeyAccess).",
             resource = request::token_resource(t)
         ),
+        ServiceClass::NotService if t.kind == ServiceKind::FunctionApp => app_not_routeproof(t, ev),
         ServiceClass::NotService => format!(
             "The answer did not come from {label}: it lacks the service's own headers (x-ms-request-id and the like). Something in between answered (a proxy, WAF, Application Gateway or firewall appliance on a forced-tunnel route), or {host} resolves to a server that is not {label}: check the route table of the integration subnet and the DNS answer (zone {zone}).",
             host = t.host
@@ -191,6 +194,25 @@ fn access_policy(t: &ServiceTarget, ev: Option<&Evidence>) -> bool {
         && ev.and_then(|e| e.error_code.as_deref()).is_some_and(|c| {
             c.eq_ignore_ascii_case("AccessDenied") || c.eq_ignore_ascii_case("ForbiddenByPolicy")
         })
+}
+
+/// An app target whose answer is not routeproof's health: what the status says.
+fn app_not_routeproof(t: &ServiceTarget, ev: Option<&Evidence>) -> String {
+    let host = &t.host;
+    let why = match ev.map(|e| e.status) {
+        Some(403) => format!(
+            "403 is App Service's front end refusing the request at the entry it came through: an app with a private endpoint turns its public endpoint off unless public access is set to Enabled, and access restrictions apply to the public endpoint only (a stopped app answers 403 too). If {host} should be reached privately, the request did not arrive through the private endpoint: {host} must resolve to the endpoint's private address (zone privatelink.azurewebsites.net linked to this VNet, or a custom DNS server forwarding it to 168.63.129.16)."
+        ),
+        Some(404) => "404: the app answered, but no routeproof health function is at this path: the app runs something else, or its host.json sets another routePrefix (try /health)."
+            .to_string(),
+        Some(s) if s >= 500 => format!(
+            "{s}: the app or its Functions host is down or starting (the front end answered for it); check the app's state and logs."
+        ),
+        _ => "something else answered: a proxy or firewall appliance on the route, or an app that is not routeproof.".to_string(),
+    };
+    format!(
+        "The answer did not come from routeproof's /api/health on {host} (no `\"service\": \"routeproof\"` in a JSON body): {why}"
+    )
 }
 
 /// The service's answer: status, headers, at most [`MAX_BODY`] bytes of body.

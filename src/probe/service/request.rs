@@ -12,6 +12,7 @@
 //! | Cosmos DB | `GET /` | list databases (`GET /dbs`) | `https://ACCOUNT.documents.azure.com/.default` |
 //! | App Configuration | `GET /keys?api-version=1.0` | list key *names* | `https://azconfig.io/.default` (cn: `appconfig.azure.cn`, us: `appconfig.azure.us`) |
 //! | Container Registry | `GET /v2/` | `POST /oauth2/exchange` (token accepted) | `https://containerregistry.azure.net/.default` |
+//! | an app running routeproof | `GET /api/health` (the target's path) | none: the function is anonymous | none |
 //!
 //! Storage requests carry `x-ms-version: 2023-11-03` (tables: `2019-02-02`, the Table
 //! service's own version line): from version 2019-12-12 on, an anonymous request that passes
@@ -32,6 +33,8 @@ pub const TABLE_VERSION: &str = "2019-02-02";
 pub const KEYVAULT_API: &str = "7.4";
 pub const APPCONFIG_API: &str = "1.0";
 pub const COSMOS_VERSION: &str = "2018-12-31";
+/// routeproof's anonymous health function under the shipped host.json (`routePrefix: "api"`).
+pub const HEALTH_PATH: &str = "/api/health";
 
 /// Which of the two exchanges a request is: the verdict reads the answer accordingly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -107,6 +110,7 @@ fn read_path(t: &ServiceTarget) -> String {
         ServiceKind::CosmosDb => "/".to_string(),
         ServiceKind::AppConfiguration => format!("/keys?api-version={APPCONFIG_API}"),
         ServiceKind::ContainerRegistry => "/v2/".to_string(),
+        ServiceKind::FunctionApp => t.path.clone().unwrap_or_else(|| HEALTH_PATH.to_string()),
     }
 }
 
@@ -121,7 +125,7 @@ fn with_service_headers(t: &ServiceTarget, req: ServiceRequest) -> ServiceReques
         ServiceKind::CosmosDb => req
             .header("x-ms-version", COSMOS_VERSION)
             .header("accept", "application/json"),
-        ServiceKind::KeyVault | ServiceKind::AppConfiguration => {
+        ServiceKind::KeyVault | ServiceKind::AppConfiguration | ServiceKind::FunctionApp => {
             req.header("accept", "application/json")
         }
         _ => req,
@@ -149,6 +153,8 @@ pub fn token_resource(t: &ServiceTarget) -> String {
         (ServiceKind::AppConfiguration, Cloud::Public) => "https://azconfig.io".into(),
         (ServiceKind::AppConfiguration, Cloud::China) => "https://appconfig.azure.cn".into(),
         (ServiceKind::AppConfiguration, Cloud::UsGov) => "https://appconfig.azure.us".into(),
+        // Never asked: the health function is anonymous, so there is no authorised read.
+        (ServiceKind::FunctionApp, _) => format!("https://{}", t.host),
         _ => "https://containerregistry.azure.net".into(),
     }
 }

@@ -31,6 +31,11 @@
 //!   with `Docker-Distribution-Api-Version: registry/2.0` (the registry v2 API); firewall
 //!   403 "client with IP 'A' is not allowed access" (ACR "Troubleshoot network issues").
 //!
+//! - **An app running routeproof** (`/api/health`, `handler::client`): 200 with a JSON body
+//!   `{"status": "ok", "service": "routeproof", "version", "client": {"address", "from"} | null}`;
+//!   the body's `service` is the marker (App Service adds no header of its own that a
+//!   proxy could not), `client.address` the witness. Anything else did not come from it.
+//!
 //! Anything without the service's own marker header is `NotTheService`: a proxy, WAF or
 //! appliance answered (Key Vault's diagnostics page says the same of a missing
 //! `x-ms-keyvault-network-info`).
@@ -160,6 +165,9 @@ pub fn judge(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Judgement {
+    if t.kind == ServiceKind::FunctionApp {
+        return app_health(status, headers, body);
+    }
     let marker = markers(t.kind)
         .iter()
         .copied()
@@ -259,6 +267,53 @@ pub fn judge(
     };
     Judgement {
         verdict,
+        evidence: ev,
+    }
+}
+
+/// The marker of an app's answer: routeproof's health body.
+const ROUTEPROOF_MARKER: &str = "body: service=routeproof";
+
+/// An app's `/api/health`: routeproof's own answer (reached, with the address the front
+/// end saw us come from) or not routeproof at all.
+fn app_health(status: u16, headers: &HeaderMap, body: &[u8]) -> Judgement {
+    let v: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let field = |k: &str| {
+        v.as_ref()
+            .and_then(|v| v.get(k))
+            .and_then(|x| x.as_str())
+            .map(|x| scrub(x).chars().take(40).collect::<String>())
+    };
+    let ours = (200..300).contains(&status) && field("service").as_deref() == Some("routeproof");
+    let witness = v
+        .as_ref()
+        .and_then(|v| v.pointer("/client/address"))
+        .and_then(|a| a.as_str())
+        .filter(|_| ours)
+        .and_then(witness::from_app_health);
+    let ev = Evidence {
+        status,
+        error_code: None,
+        message: ours.then(|| {
+            format!(
+                "routeproof {} health {}",
+                field("version").unwrap_or_default(),
+                field("status").unwrap_or_default()
+            )
+        }),
+        request_id: None,
+        service_marker: ours.then_some(ROUTEPROOF_MARKER),
+        challenge: None,
+        server: header(headers, "server"),
+        witness,
+        emulator_note: None,
+    };
+    Judgement {
+        verdict: if ours {
+            Verdict::ReachedService
+        } else {
+            Verdict::NotTheService
+        },
         evidence: ev,
     }
 }

@@ -255,3 +255,38 @@ fn messages_are_scrubbed() {
     );
     assert!(!serde_json::to_string(&j).unwrap().contains("PLANTED"));
 }
+
+#[test]
+fn app_health_is_routeproof_or_not_the_service() {
+    let app = ServiceTarget::recognise("func1.azurewebsites.net").unwrap();
+    let body = r#"{"status":"ok","service":"routeproof","version":"0.1.0","client":{"address":"10.0.1.4","from":"x-forwarded-for"}}"#;
+    let j = judge(&app, Purpose::Anonymous, 200, &h(&[]), body.as_bytes());
+    assert_eq!(j.verdict, Verdict::ReachedService);
+    let w = j.evidence.witness.as_ref().unwrap();
+    assert_eq!(
+        (w.addr.to_string(), w.source),
+        ("10.0.1.4".to_string(), witness::WitnessSource::AppHealth)
+    );
+    assert_eq!(j.evidence.service_marker, Some(ROUTEPROOF_MARKER));
+    // routeproof that could not tell: reached, no witness.
+    let none = r#"{"status":"ok","service":"routeproof","version":"0.1.0","client":null}"#;
+    let j = judge(&app, Purpose::Anonymous, 200, &h(&[]), none.as_bytes());
+    assert_eq!(
+        (j.verdict, j.evidence.witness.is_none()),
+        (Verdict::ReachedService, true)
+    );
+    // Someone else's 200, App Service's 403 page, a body naming an address: not routeproof,
+    // and an address in a body that is not routeproof's is never a witness.
+    let other = r#"{"service":"other","client":{"address":"10.0.1.4"}}"#;
+    for (status, body) in [
+        (200, other),
+        (403, "<h1>Error 403 - Forbidden</h1>"),
+        (404, ""),
+        (500, body),
+    ] {
+        let j = judge(&app, Purpose::Anonymous, status, &h(&[]), body.as_bytes());
+        assert_eq!(j.verdict, Verdict::NotTheService, "{status} {body}");
+        assert!(j.evidence.witness.is_none(), "{status}");
+        assert_eq!(j.class(), Some(ServiceClass::NotService));
+    }
+}

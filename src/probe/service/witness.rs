@@ -11,6 +11,10 @@
 //! - Cosmos DB's firewall refusal: `Request originated from IP A through public internet`
 //!   (or `client IP A`).
 //! - Container Registry's firewall refusal: `client with IP 'A' is not allowed access`.
+//! - routeproof's own `/api/health` on an app: `client.address`, the address the App
+//!   Service front end saw the request come from (`handler::client`: the last
+//!   `X-Forwarded-For` entry, the one the front end wrote). The inbound witness: a private
+//!   address says the request came through the app's private endpoint.
 //!
 //! The conclusion compares the witness with this instance's own addresses: the local
 //! address of the probe's socket and `WEBSITE_PRIVATE_IP` (the instance's address in the
@@ -34,6 +38,9 @@ pub enum WitnessSource {
     KeyVaultFirewallMessage,
     CosmosFirewallMessage,
     RegistryFirewallMessage,
+    /// routeproof's `/api/health` on an app: `client.address`, the last
+    /// `X-Forwarded-For` entry the App Service front end wrote (`handler::client`).
+    AppHealth,
 }
 
 /// The address a service reported, with where it said so.
@@ -115,6 +122,15 @@ pub fn from_cosmos_message(message: &str) -> Option<Witness> {
     })
 }
 
+/// `client.address` of routeproof's health answer.
+pub fn from_app_health(address: &str) -> Option<Witness> {
+    Some(Witness {
+        addr: parse_ip(address.trim())?,
+        source: WitnessSource::AppHealth,
+        conn_type: None,
+    })
+}
+
 pub fn from_registry_message(message: &str) -> Option<Witness> {
     Some(Witness {
         addr: after(message, "client with IP")?,
@@ -178,6 +194,11 @@ pub struct PathEvidence {
     pub website_private_ip: Option<IpAddr>,
     /// The target requires the private path and the witness says public: `service.public_path`.
     pub failed: bool,
+    /// The `privatelink` zone the name's CNAME chain went through (the DNS layer's
+    /// answer), when it did: the private endpoint's DNS half, next to the witness's word
+    /// on the path the request took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privatelink_zone: Option<String>,
 }
 
 /// Compares `witness` with `local_addr` and `website_private_ip` (the raw setting value;
@@ -213,6 +234,7 @@ pub fn conclude(
         local_addr,
         website_private_ip: wpi,
         failed: private_required && conclusion == PathConclusion::PublicPath,
+        privatelink_zone: None,
     }
 }
 

@@ -133,6 +133,7 @@ pub async fn run(stream: TcpStream, step: TdsStep<'_>, budget: &Budget) -> Step<
     Step::last(LayerResult {
         layer: Layer::Tds,
         ok: error.is_none(),
+        start_ms: 0.0,
         duration_ms: ms(start.elapsed()),
         error,
         evidence: Evidence::Tds(Box::new(ev)),

@@ -25,6 +25,7 @@ use support::dns::{DnsServer, Zone};
 use support::tds::{Encryption, TdsConfig};
 use tokio::net::TcpListener;
 
+mod data;
 mod dns;
 mod handler;
 mod http;
@@ -203,6 +204,26 @@ fn decisive(class: FailureClass) -> &'static [&'static str] {
         C::HttpTooLarge => &["larger than `max_body_bytes`"],
         C::HttpProtocol => &["not valid HTTP", "closed mid-response"],
         C::Deadline => &["run deadline expired", "engine.deadline"],
+        C::PostgresNotPostgres => &["did not answer PostgreSQL's SSLRequest", "5432"],
+        C::PostgresTimeout => &["PostgreSQL phase stalled", "firewall/NVA"],
+        C::PostgresTlsRefused => &["answered `N` to SSLRequest", "requires TLS"],
+        C::PostgresClosed => &["closed the connection mid-handshake", "which phase"],
+        C::MysqlNoGreeting => &["MySQL always speaks first", "firewall/NVA"],
+        C::MysqlTimeout => &["MySQL phase stalled", "firewall/NVA"],
+        C::MysqlTlsRefused => &["lacks the SSL capability", "require_secure_transport"],
+        C::MysqlClosed => &["closed the connection mid-handshake", "which phase"],
+        C::RedisNotRedis => &["not as Redis", "6380"],
+        C::RedisNoAnswer => &["PING was never answered", "firewall/NVA"],
+        C::RedisTlsRefused => &["did not accept TLS", "6380"],
+        C::RedisClosed => &["closed the connection", "which phase"],
+        C::AmqpNotThisProtocol => &["not as AMQP 1.0", "5671", "443"],
+        C::AmqpTimeout => &["AMQP phase stalled", "firewall/NVA"],
+        C::AmqpTlsRefused => &["before any certificate check", "require TLS", "5671"],
+        C::AmqpClosed => &["closed the connection mid-handshake", "443"],
+        C::KafkaNotThisProtocol => &["not as a Kafka broker", "9093"],
+        C::KafkaTimeout => &["Kafka phase stalled", "firewall/NVA"],
+        C::KafkaTlsRefused => &["before any certificate check", "9093 is TLS-only"],
+        C::KafkaClosed => &["closed the connection mid-exchange", "IP firewall"],
         other => panic!("the battery has no decisive words for {other}"),
     }
 }
