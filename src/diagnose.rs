@@ -29,6 +29,9 @@ pub struct Context {
     pub redirect: Option<String>,
     /// The address a data service said it saw us as (pg_hba's `host "ADDR"`).
     pub witness: Option<IpAddr>,
+    /// The user-assigned identity a managed-identity login asked for (`client_id`);
+    /// `None` for the system-assigned one.
+    pub client_id: Option<String>,
 }
 
 impl Context {
@@ -200,6 +203,7 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
         | FailureClass::PostgresHbaRejected
         | FailureClass::PostgresAuthFailed
         | FailureClass::PostgresTokenRejected
+        | FailureClass::PostgresTokenNeedsTls
         | FailureClass::PostgresUnknownUser
         | FailureClass::PostgresDatabaseMissing
         | FailureClass::PostgresTooManyConnections
@@ -241,6 +245,7 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
         | FailureClass::RedisAuthFailed
         | FailureClass::RedisTokenRejected
         | FailureClass::RedisTokenExpired
+        | FailureClass::RedisTokenNeedsTls
         | FailureClass::RedisNoPermission
         | FailureClass::RedisProtectedMode
         | FailureClass::RedisFirewall
@@ -251,6 +256,10 @@ pub fn hint(class: FailureClass, ctx: &Context) -> String {
         | FailureClass::RedisTimeout
         | FailureClass::RedisIo
             => data::redis(class),
+        FailureClass::IdentityNotConfigured
+        | FailureClass::IdentityUnavailable
+        | FailureClass::IdentityRefused
+        | FailureClass::IdentityMalformed => identity::hint(class, ctx.client_id.as_deref()),
         FailureClass::AmqpNotThisProtocol
         | FailureClass::AmqpUnsupportedVersion
         | FailureClass::AmqpTlsRefused
@@ -363,6 +372,7 @@ fn http_status_hint(ctx: &Context) -> String {
 }
 
 mod data;
+mod identity;
 mod messaging;
 #[cfg(test)]
 mod tests;

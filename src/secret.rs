@@ -118,9 +118,49 @@ pub fn scrub(text: &str) -> String {
         .into_owned()
 }
 
+/// `text` with every run of `secret` in it masked, a cut-off run too (a server that
+/// quotes what it was sent, e.g. a proxy echoing the Authorization header into a message
+/// we keep 300 characters of). A run counts from its first 16 bytes on.
+pub fn mask_value(text: &str, secret: &str) -> String {
+    let head = match secret.char_indices().nth(16) {
+        Some((i, _)) => &secret[..i],
+        None => secret,
+    };
+    if head.is_empty() || !text.contains(head) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(head) {
+        out.push_str(&rest[..i]);
+        out.push_str(MASK);
+        let tail = &rest[i..];
+        let n: usize = tail
+            .chars()
+            .zip(secret.chars())
+            .take_while(|(a, b)| a == b)
+            .map(|(a, _)| a.len_utf8())
+            .sum();
+        rest = &tail[n..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mask_value_masks_whole_and_cut_off_runs() {
+        let tok = "eyJhbGciOi.PLANTED-claims-0123456789.sig";
+        let text = format!("echo: Bearer {tok}; again {}", &tok[..20]);
+        let m = mask_value(&text, tok);
+        assert_eq!(m, format!("echo: Bearer {MASK}; again {MASK}"));
+        assert_eq!(mask_value("nothing here", tok), "nothing here");
+        // A short prefix alone (under 16 characters) is not a run.
+        assert_eq!(mask_value("eyJhbG", tok), "eyJhbG");
+    }
 
     #[test]
     fn scrub_masks_every_credential_shape() {

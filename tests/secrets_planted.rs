@@ -1,7 +1,8 @@
 //! Secrets cannot print, and this proves it: a distinctive secret is planted in every
 //! place one can come from (connection-string passwords, `AccountKey`, SAS signatures,
 //! URL user-info, `sig=`/`code=`/`sv=` values, header values from app settings,
-//! `IDENTITY_HEADER`, the App Insights key, a server's redirect), a whole run goes
+//! `IDENTITY_HEADER`, a managed-identity token a server echoes back, the App Insights key,
+//! a server's redirect), a whole run goes
 //! through the engine and the handler, and none of them may appear in a report (JSON,
 //! text, HTML), a log line or span (everything down to TRACE, `log` records included),
 //! an error message, a discovery note or a `{:?}` of the config.
@@ -53,6 +54,7 @@ const SECRETS: &[&str] = &[
     "PLANT22literalsig",
     "PLANT23relative",
     "PLANT24adhoc",
+    PLANTED_TOKEN,
     "PLANT25amqpconn",
     "PLANT26saskey",
     "PLANT27kafkapw",
@@ -63,6 +65,10 @@ const SECRETS: &[&str] = &[
     "PLANT32acr",
     "PLANT33pgurl",
 ];
+
+/// The managed-identity token the emulated identity endpoint hands out; the service layer
+/// sends it as a Bearer, and the server quotes it back in its error message.
+const PLANTED_TOKEN: &str = "PLANT34token-eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJzdG9yYWdlIn0.c2ln";
 
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -143,6 +149,12 @@ async fn planted_secrets_appear_in_no_report_log_or_error() {
         .unwrap()
         .port();
     let dns = DnsServer::start(Zone::new().a("api.internal.contoso.com", "127.0.0.1", 0)).await;
+    let idp = support::identity::IdentityEndpoint::start(
+        "PLANT17identity",
+        &[("https://storage.azure.com", PLANTED_TOKEN)],
+        &[],
+    )
+    .await;
     let azure = DnsServer::start(Zone::new()).await;
 
     let settings: Vec<(String, String)> = [
@@ -189,7 +201,7 @@ async fn planted_secrets_appear_in_no_report_log_or_error() {
             "CUSTOMCONNSTR_api",
             "https://u:PLANT15custom@api2.internal.contoso.com/?code=PLANT16customcode".to_string(),
         ),
-        ("IDENTITY_ENDPOINT", "http://localhost:8081/msi/token".to_string()),
+        ("IDENTITY_ENDPOINT", idp.url.clone()),
         ("IDENTITY_HEADER", "PLANT17identity".to_string()),
         ("SQLCONNSTR_broken", "Server=tcp:h,abc;Password=PLANT18broken".to_string()),
         ("BadUrl", "tcp://h:1/PLANT19path".to_string()),
@@ -266,6 +278,13 @@ name = "redirect-relative"
 target = "http://127.0.0.1:{relative}/"
 
 [[targets]]
+name = "blob-identity"
+target = "https://api.internal.contoso.com:{api_port}/"
+service = "blob"
+emulator = true
+authentication = "managed_identity"
+
+[[targets]]
 name = "literal"
 target = "https://bob:PLANT21literaluser@127.0.0.1:{closed}/?sig=PLANT22literalsig"
 
@@ -290,6 +309,7 @@ password = "env:KafkaPw"
         ca = pem.ca.display(),
         absolute = absolute.addr.port(),
         relative = relative.addr.port(),
+        api_port = api.addr.port(),
     );
     let mut cfg = config::parse(&text, &env).unwrap();
     let summary = discover::apply(&mut cfg, &settings);
@@ -308,6 +328,18 @@ password = "env:KafkaPw"
     let report = engine.run(&cfg.targets, None).await;
     let api_t = report.targets.iter().find(|t| t.name == "api").unwrap();
     assert!(api_t.ok, "the header and URL were really used: {api_t:#?}");
+    // The token was fetched with the planted IDENTITY_HEADER, sent, and quoted back.
+    let blob_t = report
+        .targets
+        .iter()
+        .find(|t| t.name == "blob-identity")
+        .unwrap();
+    assert_eq!(
+        blob_t.failure.as_ref().map(|f| f.class),
+        Some(routeproof::report::FailureClass::ServiceRbac),
+        "{blob_t:#?}"
+    );
+    assert!(idp.seen().iter().any(|s| s.header_ok), "{:?}", idp.seen());
     let json = serde_json::to_string_pretty(&report).unwrap();
     let table = routeproof::render::text::render(&report);
     let html = routeproof::handler::page::render(&report, &serde_json::Map::new());

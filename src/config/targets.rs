@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::db::db_keys;
+use super::db::{db_keys, identity_keys};
 use super::messaging::msg_keys;
 use super::service::account_key;
 use super::tds::tds_keys;
@@ -117,21 +117,23 @@ pub(super) fn target_config(
         )?;
     }
     let mut db = if is_db {
+        // The messaging layers take no managed identity (yet): CBS / OAUTHBEARER would
+        // call `probe::identity` with `resource::SERVICE_BUS` / `EVENT_HUBS`.
+        let identity_targets =
+            "sqlserver://, https:// service, postgres://, mysql:// and redis(s)://";
         only(
             i,
-            raw.authentication.is_some(),
+            is_msg && raw.authentication.is_some(),
             "authentication",
-            "sqlserver://",
+            identity_targets,
         )?;
-        only(i, raw.client_id.is_some(), "client_id", "sqlserver://")?;
-        db_keys(
+        only(
             i,
-            &raw.tls,
-            &raw.user,
-            &raw.password,
-            !plan.contains(&Layer::Redis),
-            env,
-        )?
+            is_msg && raw.client_id.is_some(),
+            "client_id",
+            identity_targets,
+        )?;
+        db_keys(i, &raw, !plan.contains(&Layer::Redis), env)?
     } else {
         Default::default()
     };
@@ -140,11 +142,15 @@ pub(super) fn target_config(
     } else {
         Default::default()
     };
+    let https = matches!(&spec, TargetSpec::Http { url, .. } if url.scheme() == "https");
     for (k, present) in [
         ("user", !is_db && raw.user.is_some()),
         ("password", !is_db && raw.password.is_some()),
-        ("authentication", raw.authentication.is_some()),
-        ("client_id", raw.client_id.is_some()),
+        (
+            "authentication",
+            !is_db && !https && raw.authentication.is_some(),
+        ),
+        ("client_id", !is_db && !https && raw.client_id.is_some()),
         ("query", raw.query.is_some()),
         ("strict", raw.strict.is_some()),
     ] {
@@ -152,7 +158,12 @@ pub(super) fn target_config(
             i,
             !is_tds && present,
             k,
-            "sqlserver:// and SQL connection-string",
+            match k {
+                "authentication" | "client_id" => {
+                    "sqlserver://, SQL connection-string, https:// service and data-service"
+                }
+                _ => "sqlserver:// and SQL connection-string",
+            },
         )?;
     }
     if is_tds {
@@ -176,6 +187,9 @@ pub(super) fn target_config(
         }
     }
     let mut http = http_options(i, &raw, is_http, env)?;
+    if https {
+        http.identity = identity_keys(i, &raw.authentication, &raw.client_id)?;
+    }
     only(
         i,
         !is_http && raw.service.is_some(),
@@ -206,6 +220,12 @@ pub(super) fn target_config(
     http.emulator = raw.emulator.unwrap_or(false);
     if is_service {
         http.account_key = account_key(i, &raw.account_key, env)?;
+    }
+    if http.identity.is_some() && http.account_key.is_some() {
+        return Err(ConfigError::new(
+            key("account_key"),
+            "the service layer makes one authorised read: a Shared Key or the managed identity, drop one of them",
+        ));
     }
     Ok(TargetConfig {
         name,

@@ -169,6 +169,41 @@ fn errors_name_the_key() {
             "targets[0].cert_days_left",
             "outside",
         ),
+        (
+            "[[targets]]\ntarget = \"postgres://a\"\nauthentication = \"managed_identity\"",
+            "targets[0].user",
+            "Entra principal's name",
+        ),
+        (
+            "[[targets]]\ntarget = \"postgres://a\"\nuser = \"u\"\npassword = \"p\"\nauthentication = \"managed_identity\"",
+            "targets[0].password",
+            "not a password",
+        ),
+        (
+            "[[targets]]\ntarget = \"mysql://a\"\nuser = \"u\"\nclient_id = \"11111111-2222-3333-4444-555555555555\"",
+            "targets[0].client_id",
+            "only with authentication",
+        ),
+        (
+            "[[targets]]\ntarget = \"rediss://a\"\nauthentication = \"managed_identity\"\nclient_id = \"not a guid\"",
+            "targets[0].client_id",
+            "client id",
+        ),
+        (
+            "[[targets]]\ntarget = \"https://a.blob.core.windows.net/\"\nauthentication = \"sharedkey\"",
+            "targets[0].authentication",
+            "not managed_identity or none",
+        ),
+        (
+            "[[targets]]\ntarget = \"tcp://a:1\"\nauthentication = \"managed_identity\"",
+            "targets[0].authentication",
+            "https:// service and data-service",
+        ),
+        (
+            "[[targets]]\ntarget = \"amqps://ns.servicebus.windows.net\"\nauthentication = \"managed_identity\"",
+            "targets[0].authentication",
+            "redis(s)://",
+        ),
     ];
     for (text, key, msg) in cases {
         let e = parse(text, &env).expect_err(text);
@@ -226,12 +261,40 @@ fn account_key_names_the_setting_never_the_key() {
             "letters, digits",
         ),
         ("account_key = \"env:Share\"", "`service =`"),
+        (
+            "service = \"file\"\naccount_key = \"env:Share\"\nauthentication = \"managed_identity\"",
+            "one authorised read",
+        ),
     ] {
         let e = one(extra).unwrap_err();
         assert_eq!(e.key, "targets[0].account_key", "{extra}: {e}");
         assert!(e.message.contains(says), "{extra}: {e}");
         assert!(!e.to_string().contains("S2V5"), "{e}");
     }
+}
+
+#[test]
+fn managed_identity_keys_for_services_and_data_services() {
+    use crate::spec::ManagedIdentity;
+    let env = |_: &str| None;
+    let text = "[[targets]]\ntarget = \"https://kv1.vault.azure.net/\"\nauthentication = \"managed_identity\"\n\
+                [[targets]]\ntarget = \"postgres://pg1.postgres.database.azure.com/app\"\nuser = \"orders-func\"\nauthentication = \"managed_identity\"\nclient_id = \"11111111-2222-3333-4444-555555555555\"\n\
+                [[targets]]\ntarget = \"rediss://c1.redis.cache.windows.net:6380\"\nauthentication = \"Managed_Identity\"\n";
+    let cfg = parse(text, &env).unwrap();
+    assert_eq!(
+        cfg.targets[0].http.identity,
+        Some(ManagedIdentity::default())
+    );
+    assert_eq!(
+        cfg.targets[1].db.identity,
+        Some(ManagedIdentity {
+            client_id: Some("11111111-2222-3333-4444-555555555555".into())
+        })
+    );
+    assert_eq!(cfg.targets[1].db.user.as_deref(), Some("orders-func"));
+    // Redis without `user`: the token's `oid` claim names the ACL user.
+    assert_eq!(cfg.targets[2].db.identity, Some(ManagedIdentity::default()));
+    assert_eq!(cfg.targets[2].db.user, None);
 }
 
 #[test]

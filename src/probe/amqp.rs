@@ -16,14 +16,14 @@
 //! |---|---|---|
 //! | `NotThisProtocol` | `amqp.not_this_protocol` | something else answered (HTTP, TLS alert, banner): wrong port or a device in the path; Service Bus/Event Hubs listen on 5671 (TLS) and 443 (WebSockets) |
 //! | `OtherAmqpVersion` | `amqp.unsupported_version` | an AMQP server, but not AMQP 1.0 with SASL (e.g. RabbitMQ's 0-9-1 port, or SASL disabled) |
-//! | `TlsRefused` | `amqp.tls_refused` | Service Bus/Event Hubs require TLS first on 5671; plain 5672 is forced to TLS (PAAS.md) |
+//! | `TlsRefused` | `amqp.tls_refused` | Service Bus/Event Hubs require TLS first on 5671; plain 5672 is forced to TLS (docs/azure-facts.md) |
 //! | `WebSocketRefused` | `amqp.websocket_refused` | the 443 endpoint did not upgrade `/$servicebus/websocket` with subprotocol `AMQPWSB10`: a proxy or a wrong host name (a private endpoint answers on 443 too) |
 //! | `Closed` | `amqp.closed` | the server closed mid-handshake: an idle-timeout, an IP filter or a load balancer resetting; try 443 (WebSockets) if 5671 is blocked outbound |
 //! | `Timeout` | `amqp.timeout` | nothing answered the header before the deadline: a silent listener (firewall appliance, a server of another protocol waiting for its own request) |
-//! | `AuthFailed` | `amqp.auth_failed` | SAS key name/key or token refused (`sasl-outcome` auth, `amqp:unauthorized-access`, CBS 401); for Entra, the token's audience must be `https://servicebus.azure.net` / `https://eventhubs.azure.net` (PAAS.md) |
+//! | `AuthFailed` | `amqp.auth_failed` | SAS key name/key or token refused (`sasl-outcome` auth, `amqp:unauthorized-access`, CBS 401); for Entra, the token's audience must be `https://servicebus.azure.net` / `https://eventhubs.azure.net` (docs/azure-facts.md) |
 //! | `TokenExpired` | `amqp.token_expired` | the CBS token expired: fetch a new one from the identity endpoint |
 //! | `Forbidden` | `amqp.forbidden` | authenticated but lacking a claim/role (`Listen`/`Send`/`Manage`, or an Azure Service Bus/Event Hubs Data role) — *unverified* text |
-//! | `NetworkRuleRefusal` | `amqp.network_rule` | "Ip has been prevented to connect to the endpoint": the namespace's IP firewall / public network access refused this source; a private endpoint needs Premium for Service Bus (PAAS.md), Event Hubs Standard or above (*unverified*) |
+//! | `NetworkRuleRefusal` | `amqp.network_rule` | "Ip has been prevented to connect to the endpoint": the namespace's IP firewall / public network access refused this source; a private endpoint needs Premium for Service Bus (docs/azure-facts.md), Event Hubs Standard or above (*unverified*) |
 //! | `Unsupported` | `amqp.unsupported` | the server does not offer the mechanism the credential needs (PLAIN, ANONYMOUS/MSSBCBS for CBS) |
 //! | `RemoteError` | `amqp.remote_error` | the server closed with another AMQP error (e.g. `amqp:not-found`: namespace or entity missing) |
 //! | `BadCredentials` | `amqp.bad_credentials` | the connection string lacks what the login needs (SharedAccessKeyName + SharedAccessKey, or SharedAccessSignature) |
@@ -55,7 +55,7 @@ pub const SASL_HEADER: [u8; 8] = *b"AMQP\x03\x01\x00\x00";
 pub const AMQP_HEADER: [u8; 8] = *b"AMQP\x00\x01\x00\x00";
 /// The largest frame the probe accepts from a server (it asks for 64 KiB).
 const MAX_FRAME: u32 = 1 << 20;
-/// Azure's text when a namespace's network rules refuse the client (PAAS.md).
+/// Azure's text when a namespace's network rules refuse the client (docs/azure-facts.md).
 pub const NETWORK_RULE_TEXT: &str = "Ip has been prevented to connect to the endpoint";
 
 /// TLS to run before AMQP, when the caller has not already wrapped the stream.

@@ -2,7 +2,7 @@
 //! brokers, over the connection the TCP layer proved.
 //!
 //! Without credentials the probe sends `ApiVersions` v0, which brokers answer before
-//! authentication (PAAS.md): a size-prefixed answer carrying our correlation id and a
+//! authentication (docs/azure-facts.md): a size-prefixed answer carrying our correlation id and a
 //! table of API key ranges is a Kafka broker, not a firewall appliance or an HTTP
 //! server. With credentials it runs `SaslHandshake` v1 and `SaslAuthenticate` (PLAIN
 //! with a user and password, or `$ConnectionString` and the connection string as Event
@@ -23,7 +23,7 @@
 //! | `TlsRefused` | `kafka.tls_refused` | 9093 is TLS-only; the Kafka endpoint needs the Standard tier or above (*unverified*) |
 //! | `Closed` | `kafka.closed` | the broker closed the connection mid-exchange (Event Hubs closes unauthenticated connections that send other requests; an IP filter may close too) |
 //! | `Timeout` | `kafka.timeout` | nothing answered before the deadline: a silent listener |
-//! | `AuthFailed` | `kafka.auth_failed` | SASL refused (error 58): for Event Hubs the user must be `$ConnectionString` and the password the whole connection string; an Entra token needs audience `https://eventhubs.azure.net` (PAAS.md) |
+//! | `AuthFailed` | `kafka.auth_failed` | SASL refused (error 58): for Event Hubs the user must be `$ConnectionString` and the password the whole connection string; an Entra token needs audience `https://eventhubs.azure.net` (docs/azure-facts.md) |
 //! | `TokenExpired` | `kafka.token_expired` | the OAUTHBEARER token expired |
 //! | `NetworkRuleRefusal` | `kafka.network_rule` | "Ip has been prevented to connect to the endpoint": the namespace's network rules refused this source (*unverified* for the Kafka endpoint) |
 //! | `Unsupported` | `kafka.unsupported` | the broker lacks the mechanism (error 33) or the API version (error 35) the login needs |

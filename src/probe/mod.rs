@@ -8,6 +8,7 @@ pub mod dns;
 pub mod handshake;
 mod hop;
 pub mod http;
+pub mod identity;
 pub mod kafka;
 pub mod mysql;
 mod pipeline;
@@ -47,8 +48,9 @@ pub struct Engine {
     azure_dns: Option<resolvers::Nameserver>,
     /// System roots plus `engine.ca_file`, loaded on the first TLS probe and kept.
     roots: OnceLock<Arc<rustls::RootCertStore>>,
-    /// The App Service managed-identity endpoint, when the app has one.
-    identity: Option<tds::IdentityEndpoint>,
+    /// The App Service managed-identity endpoint, as the environment describes it; each
+    /// run gets its own token cache over it (`identity::Tokens`).
+    identity: Arc<crate::platform::identity::Setup>,
     /// App settings read when a probe runs (a storage key a target references by setting
     /// name, `account_key`): the process environment, or a test's table.
     app_settings: AppSettings,
@@ -125,7 +127,7 @@ impl Engine {
             facts,
             azure_dns,
             roots: OnceLock::new(),
-            identity: identity_endpoint(env),
+            identity: Arc::new(crate::platform::identity::Setup::from_env(env)),
             app_settings,
         }))
     }
@@ -179,6 +181,8 @@ impl Engine {
         let total = deadline.map_or(self.settings.deadline, |d| d.min(self.settings.deadline));
         let budget = Budget::until(start + total);
         let sem = Arc::new(Semaphore::new(self.settings.concurrency));
+        // One token per (resource, identity) for the whole run.
+        let tokens = Arc::new(identity::Tokens::new(Arc::clone(&self.identity)));
         if let Some(p) = progress {
             p.started(targets.len(), budget.deadline().into_std());
         }
@@ -189,6 +193,7 @@ impl Engine {
             let target = t.clone();
             let sem = Arc::clone(&sem);
             let policy = policy.clone();
+            let tokens = Arc::clone(&tokens);
             set.spawn(async move {
                 let Ok(Ok(_permit)) =
                     tokio::time::timeout_at(budget.deadline(), sem.acquire_owned()).await
@@ -199,7 +204,12 @@ impl Engine {
                 if budget.remaining().is_zero() {
                     return (i, not_started(&target));
                 }
-                (i, engine.probe(&target, &budget, policy.as_deref()).await)
+                (
+                    i,
+                    engine
+                        .probe(&target, &budget, policy.as_deref(), &tokens)
+                        .await,
+                )
             });
         }
 
@@ -266,15 +276,6 @@ pub trait Progress: Send + Sync {
     /// One target's report, as soon as it is done (a target the deadline kept from
     /// starting counts too, with class `deadline`).
     fn finished(&self, target: &TargetReport);
-}
-
-/// `IDENTITY_ENDPOINT` + `IDENTITY_HEADER`, as App Service sets them for a managed identity.
-fn identity_endpoint(env: EnvLookup) -> Option<tds::IdentityEndpoint> {
-    let url = url::Url::parse(&env("IDENTITY_ENDPOINT")?).ok()?;
-    Some(tds::IdentityEndpoint {
-        url,
-        header: crate::secret::Secret::new(env("IDENTITY_HEADER")?),
-    })
 }
 
 fn hostname() -> Option<String> {

@@ -8,16 +8,17 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::handshake::{Credential, TlsMode};
 use super::hop::Connector;
+use super::identity::Tokens;
 use super::step::Step;
-use super::{Engine, dns, http, mysql, postgres, redis, smb, tcp, tds};
+use super::{Engine, dns, http, smb, tcp, tds};
 use crate::budget::Budget;
 use crate::diagnose::{self, Context};
 use crate::policy::AddressPolicy;
 use crate::report::{Evidence, FailureClass, Layer, LayerResult, Skipped, TargetReport, ms};
 use crate::spec::{Host, TargetConfig, TargetSpec};
 
+mod data;
 mod messaging;
 mod services;
 mod steps;
@@ -82,6 +83,7 @@ impl Engine {
         t: &TargetConfig,
         budget: &Budget,
         policy: Option<&dyn AddressPolicy>,
+        tokens: &Tokens,
     ) -> TargetReport {
         let start = Instant::now();
         let plan = t.spec.layers();
@@ -175,7 +177,7 @@ impl Engine {
                 // Boxed: the TLS and HTTP futures are large (rustls, hyper), and inline
                 // they would make every spawned probe that size, TCP-only ones included
                 // (12 KB a task, measured with massif on 1,000 targets).
-                Box::pin(self.above_tcp(t, stream, &ctx, budget, policy, &mut ran)).await;
+                Box::pin(self.above_tcp(t, stream, &ctx, budget, policy, tokens, &mut ran)).await;
             }
         }
         let mut r = finish(t, &plan, ran, start);
@@ -185,6 +187,7 @@ impl Engine {
 
     /// The layers over the connection the TCP layer opened (so the route the report
     /// shows is the one they used): one arm per kind of target.
+    #[allow(clippy::too_many_arguments)]
     async fn above_tcp(
         &self,
         t: &TargetConfig,
@@ -192,6 +195,7 @@ impl Engine {
         ctx: &Context,
         budget: &Budget,
         policy: Option<&dyn AddressPolicy>,
+        tokens: &Tokens,
         ran: &mut Ran,
     ) {
         let name = t.tls.sni.clone().or_else(|| match t.spec.host() {
@@ -229,6 +233,7 @@ impl Engine {
                     target,
                     ctx,
                     budget,
+                    tokens,
                     ran,
                 )
                 .await;
@@ -238,6 +243,11 @@ impl Engine {
                     .await;
             }
             TargetSpec::Http { url, host, .. } if url.scheme() == "https" => {
+                if t.http.identity.is_some() {
+                    ran.warnings.push(format!(
+                        "authentication = \"managed_identity\" is for the service layer, and {host} is not a recognised Azure service host (or the target has HTTP checks of its own): no token was asked for; declare `service = \"…\"` for an emulator or a custom domain"
+                    ));
+                }
                 let alpn = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
                 let io = self.tls(t, stream, host, name.as_deref(), alpn, ctx, budget, ran);
                 if let Some(io) = io.await {
@@ -284,77 +294,15 @@ impl Engine {
                     tls_timeout: self.settings.timeouts.tls,
                     login_timeout: self.settings.timeouts.login,
                     query_timeout: self.settings.timeouts.query,
-                    identity: self.identity.as_ref(),
+                    tokens,
                     ctx: &ctx,
                     hop: &hop,
                 };
                 ran.run(tds::run(stream, step, budget)).await;
             }
-            TargetSpec::Postgres { database, .. } => {
-                let mut ctx = ctx.clone();
-                let server_name = tds::server_name(name.as_deref(), stream.peer_addr().ok());
-                ctx.tls_name = Some(server_name.to_str().into_owned());
-                let (mode, tls) = self.db_tls(t, server_name, &ctx);
-                let mut opts = postgres::Options::credential_free(mode);
-                opts.database = database.clone();
-                if let Some(u) = &t.db.user {
-                    opts.user = u.clone();
-                }
-                if let Some(p) = &t.db.password {
-                    opts.credential = Credential::Password(p.clone());
-                }
-                let timeout = self.settings.timeouts.login + self.settings.timeouts.query;
-                let step = postgres::PostgresStep {
-                    opts,
-                    tls,
-                    timeout,
-                    ctx: &ctx,
-                };
-                ran.run_tls_and(postgres::run(stream, step, budget)).await;
-            }
-            TargetSpec::Mysql { database, .. } => {
-                let mut ctx = ctx.clone();
-                let server_name = tds::server_name(name.as_deref(), stream.peer_addr().ok());
-                ctx.tls_name = Some(server_name.to_str().into_owned());
-                let (mode, tls) = self.db_tls(t, server_name, &ctx);
-                let mut opts = mysql::Options::credential_free(mode);
-                opts.database = database.clone();
-                if let Some(u) = &t.db.user {
-                    opts.user = u.clone();
-                }
-                if let Some(p) = &t.db.password {
-                    opts.credential = Credential::Password(p.clone());
-                }
-                let timeout = self.settings.timeouts.login + self.settings.timeouts.query;
-                let step = mysql::MysqlStep {
-                    opts,
-                    tls,
-                    timeout,
-                    ctx: &ctx,
-                };
-                ran.run_tls_and(mysql::run(stream, step, budget)).await;
-            }
-            TargetSpec::Redis { tls: on, .. } => {
-                let mut ctx = ctx.clone();
-                let server_name = tds::server_name(name.as_deref(), stream.peer_addr().ok());
-                ctx.tls_name = Some(server_name.to_str().into_owned());
-                let (mode, tls) = self.db_tls(t, server_name, &ctx);
-                let opts = redis::Options {
-                    tls: if *on { mode } else { TlsMode::Disable },
-                    user: t.db.user.clone(),
-                    credential: match &t.db.password {
-                        Some(p) => Credential::Password(p.clone()),
-                        None => Credential::None,
-                    },
-                };
-                let timeout = self.settings.timeouts.login + self.settings.timeouts.query;
-                let step = redis::RedisStep {
-                    opts,
-                    tls,
-                    timeout,
-                    ctx: &ctx,
-                };
-                ran.run_tls_and(redis::run(stream, step, budget)).await;
+            TargetSpec::Postgres { .. } | TargetSpec::Mysql { .. } | TargetSpec::Redis { .. } => {
+                self.data_service(t, stream, name, ctx, budget, tokens, ran)
+                    .await;
             }
         }
     }

@@ -26,6 +26,7 @@
 //! | `HbaRejected{witness}` | `postgres.hba_rejected` | a `reject` rule matched WITNESS |
 //! | `AuthFailed` | `postgres.auth_failed` | 28P01: wrong password for the user |
 //! | `TokenRejected` | `postgres.token_rejected` | 28P01 with a token: token for `https://ossrdbms-aad.database.windows.net/.default`, user = the Entra principal's name, Entra auth enabled on the server |
+//! | `TokenNeedsTls` | `postgres.token_needs_tls` | the server asked for the token in clear text without TLS: the probe never sends it so |
 //! | `UnknownUser` | `postgres.unknown_user` | role does not exist |
 //! | `DatabaseMissing` | `postgres.database_missing` | 3D000: database name wrong |
 //! | `TooManyConnections` | `postgres.too_many_connections` | 53300: connection limit of the SKU |
@@ -116,6 +117,7 @@ pub enum Kind {
     HbaRejected { witness: Option<IpAddr> },
     AuthFailed,
     TokenRejected,
+    TokenNeedsTls,
     UnknownUser,
     DatabaseMissing,
     TooManyConnections,
@@ -143,6 +145,7 @@ impl Kind {
             Kind::HbaRejected { .. } => "postgres.hba_rejected",
             Kind::AuthFailed => "postgres.auth_failed",
             Kind::TokenRejected => "postgres.token_rejected",
+            Kind::TokenNeedsTls => "postgres.token_needs_tls",
             Kind::UnknownUser => "postgres.unknown_user",
             Kind::DatabaseMissing => "postgres.database_missing",
             Kind::TooManyConnections => "postgres.too_many_connections",

@@ -18,6 +18,7 @@
 //! | `AuthFailed` | `redis.auth_failed` | `-WRONGPASS`: wrong access key / ACL password, or unknown user |
 //! | `TokenRejected` | `redis.token_rejected` | `-WRONGPASS` with a token: user must be the identity's object id, token for `https://redis.azure.com/.default`, Entra auth enabled, an access policy assigned |
 //! | `TokenExpired` | `redis.token_expired` | the server says the token expired: fetch a fresh one |
+//! | `TokenNeedsTls` | `redis.token_needs_tls` | a token would go to AUTH without TLS: not sent (Azure's Entra auth is TLS-only) |
 //! | `NoPermission` | `redis.no_permission` | `-NOPERM`: the ACL user may not run PING |
 //! | `ProtectedMode` | `redis.protected_mode` | `-DENIED`: protected mode, no password set |
 //! | `ServerFirewall` | `redis.firewall` | the server refused our address (firewall rules / public network access disabled) |
@@ -77,6 +78,7 @@ pub enum Kind {
     AuthFailed,
     TokenRejected,
     TokenExpired,
+    TokenNeedsTls,
     NoPermission,
     ProtectedMode,
     ServerFirewall,
@@ -99,6 +101,7 @@ impl Kind {
             Kind::AuthFailed => "redis.auth_failed",
             Kind::TokenRejected => "redis.token_rejected",
             Kind::TokenExpired => "redis.token_expired",
+            Kind::TokenNeedsTls => "redis.token_needs_tls",
             Kind::NoPermission => "redis.no_permission",
             Kind::ProtectedMode => "redis.protected_mode",
             Kind::ServerFirewall => "redis.firewall",
@@ -259,6 +262,12 @@ impl Run<'_> {
         let Some(secret) = self.opts.credential.secret() else {
             return Ok(());
         };
+        if self.opts.credential.is_token() && self.ev.tls.is_none() {
+            return Err(fail(
+                Kind::TokenNeedsTls,
+                "AUTH: the connection has no TLS; the Microsoft Entra token was not sent",
+            ));
+        }
         let t0 = Instant::now();
         let mut args: Vec<&[u8]> = vec![b"AUTH"];
         if let Some(u) = &self.opts.user {

@@ -103,6 +103,7 @@ pub fn finish(
         protocol,
         witness,
         detail,
+        identity: None,
     };
     Ran {
         tls,

@@ -15,11 +15,14 @@ pub const STYLE: &str = "\
 .strip{display:flex;gap:2px;flex-wrap:wrap;margin:.3rem 0}\
 .run{display:inline-block;width:.55rem;height:1.1rem;border-radius:2px;background:#1a7f37}\
 .run.f{background:#c62828}\
-.up{font-size:.85rem;color:#333;font-variant-numeric:tabular-nums}";
+.week{display:grid;grid-template-columns:repeat(7,minmax(0,1fr));gap:2px;margin:.3rem 0;max-width:28rem}\
+.d{font-size:.7rem;text-align:center;padding:.1rem 0;border-radius:3px;color:#fff;background:#1a7f37;font-variant-numeric:tabular-nums}\
+.d b{display:block;font-weight:600}.d.part{background:#b26a00}.d.bad{background:#c62828}.d.none{background:#dfe2e6;color:#555}\
+.up{font-size:.85rem;color:#333;font-variant-numeric:tabular-nums}.t{white-space:nowrap}";
 
 /// `history`: `{"off": text}`, `{"error": class}` or `{"uptime": [TargetUptime…],
-/// "store": StoreInfo}`.
-pub fn section(out: &mut String, history: &Value) {
+/// "store": StoreInfo}`. Targets come in `order` (the report's), then any others.
+pub fn section(out: &mut String, history: &Value, order: &[&str]) {
     out.push_str("<h2>History</h2>\n");
     if let Some(off) = history.get("off").and_then(Value::as_str) {
         let _ = writeln!(out, "<p class=\"meta\">{}</p>", escape(off));
@@ -33,15 +36,25 @@ pub fn section(out: &mut String, history: &Value) {
         );
         return;
     }
-    let targets = history
+    let mut targets: Vec<&Value> = history
         .get("uptime")
         .and_then(Value::as_array)
-        .map(Vec::as_slice)
+        .map(|a| a.iter().collect())
         .unwrap_or_default();
     if targets.is_empty() {
         out.push_str("<p class=\"meta\">No runs stored yet.</p>\n");
         return;
     }
+    targets.sort_by_key(|t| {
+        let name = t.get("name").and_then(Value::as_str).unwrap_or("");
+        order.iter().position(|n| *n == name).unwrap_or(order.len())
+    });
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\">Per target: the last {} runs (oldest first, hover for time and class), \
+         the last 7 days (UTC), uptime and the last failure.</p>",
+        crate::store::uptime::STRIP_RUNS
+    );
     for t in targets {
         target(out, t);
     }
@@ -75,6 +88,7 @@ fn target(out: &mut String, t: &Value) {
         );
     }
     out.push_str("</div>");
+    week(out, t);
     let pct = |w: &str| {
         let runs = t
             .pointer(&format!("/{w}/runs"))
@@ -90,32 +104,85 @@ fn target(out: &mut String, t: &Value) {
         "<div class=\"up\">uptime 24 h {} &middot; 7 d {} &middot; last good {}</div>",
         escape(&pct("day")),
         escape(&pct("week")),
-        escape(match text("/last_good") {
-            "" => "never",
-            s => s,
-        }),
+        match text("/last_good") {
+            "" => "never".to_string(),
+            s => time(s),
+        },
     );
     if let Some(f) = t.get("last_failure").filter(|f| f.is_object()) {
         let s = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or("");
-        let mins = f.get("duration_ms").and_then(Value::as_f64).unwrap_or(0.0) / 60_000.0;
+        let ms = f.get("duration_ms").and_then(Value::as_i64).unwrap_or(0);
         let until = match s("until") {
             "" => "ongoing".to_string(),
-            u => format!("until {u}"),
+            u => format!("until {}", time(u)),
         };
         let _ = write!(
             out,
-            "<div class=\"up\">last failure <span class=\"class\">{}</span> since {}, {} ({:.1} min, {} runs)</div>",
+            "<div class=\"up\">last failure <span class=\"class\">{}</span> since {}, {} ({}, {})</div>",
             escape(match s("class") {
                 "" => "unknown",
                 c => c,
             }),
-            escape(s("since")),
-            escape(&until),
-            mins,
-            f.get("runs").and_then(Value::as_u64).unwrap_or(0),
+            time(s("since")),
+            until,
+            duration(ms),
+            match f.get("runs").and_then(Value::as_u64).unwrap_or(0) {
+                1 => "1 run".to_string(),
+                n => format!("{n} runs"),
+            },
         );
     }
     out.push_str("</div>\n");
+}
+
+/// The week row: one cell per UTC day (`days`), green when every run was ok, amber
+/// when some failed, red when all did, grey without runs; the title has the counts.
+fn week(out: &mut String, t: &Value) {
+    let Some(days) = t.get("days").and_then(Value::as_array) else {
+        return;
+    };
+    out.push_str("<div class=\"week\">");
+    for d in days {
+        let day = d.get("day").and_then(Value::as_str).unwrap_or("");
+        let runs = d.get("runs").and_then(Value::as_u64).unwrap_or(0);
+        let ok = d.get("ok").and_then(Value::as_u64).unwrap_or(0);
+        let (class, label) = match d.get("uptime").and_then(Value::as_f64) {
+            None => ("d none", "&ndash;".to_string()),
+            Some(u) if ok == runs => ("d", format!("{:.0}%", u * 100.0)),
+            Some(u) if ok == 0 => ("d bad", format!("{:.0}%", u * 100.0)),
+            Some(u) => ("d part", format!("{:.1}%", (u * 1000.0).floor() / 10.0)),
+        };
+        let _ = write!(
+            out,
+            "<span class=\"{class}\" title=\"{}: {ok} of {runs} runs ok\"><b>{}</b>{label}</span>",
+            escape(day),
+            escape(day.get(5..).unwrap_or(day)),
+        );
+    }
+    out.push_str("</div>");
+}
+
+/// `2026-12-01T10:03:00.000Z` as `2026-12-01 10:03 UTC`, kept on one line.
+fn time(rfc3339: &str) -> String {
+    let short = match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(d), Some(hm)) if rfc3339.ends_with('Z') => format!("{d} {hm} UTC"),
+        _ => rfc3339.to_string(),
+    };
+    format!("<span class=\"t\">{}</span>", escape(&short))
+}
+
+/// `45 s`, `53 min`, `4 h 53 min`, `2 d 3 h`.
+fn duration(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, 0, _) => format!("{d} d"),
+        (d, h, _) => format!("{d} d {h} h"),
+    }
 }
 
 #[cfg(test)]
@@ -133,10 +200,15 @@ mod tests {
             "last_failure": {"class": "tcp.refused", "since": "2026-12-01T10:01:00.000Z",
                 "until": null, "duration_ms": 120000, "runs": 2},
             "recent": [{"at": "2026-12-01T10:00:00.000Z", "ok": true},
-                       {"at": "2026-12-01T10:01:00.000Z", "ok": false, "class": "tcp.refused"}]
+                       {"at": "2026-12-01T10:01:00.000Z", "ok": false, "class": "tcp.refused"}],
+            "days": [{"day": "2026-11-30", "runs": 0, "ok": 0, "uptime": null},
+                     {"day": "2026-12-01", "runs": 4, "ok": 3, "uptime": 0.75}]
+        }, {
+            "name": "api", "day": {"runs": 0, "ok": 0, "uptime": null},
+            "week": {"runs": 0, "ok": 0, "uptime": null}, "recent": []
         }]});
         let mut out = String::new();
-        section(&mut out, &h);
+        section(&mut out, &h, &[]);
         assert!(
             out.contains("&lt;sql&gt;") && !out.contains("<sql>"),
             "{out}"
@@ -150,11 +222,31 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("<span class=\"run f\""), "{out}");
-        assert!(out.contains("ongoing (2.0 min, 2 runs)"), "{out}");
+        // The week row: a grey day without runs, an amber one with a failure.
+        assert!(
+            out.contains("<span class=\"d none\" title=\"2026-11-30: 0 of 0 runs ok\"><b>11-30</b>&ndash;</span>")
+                && out.contains("<span class=\"d part\" title=\"2026-12-01: 3 of 4 runs ok\"><b>12-01</b>75.0%</span>"),
+            "{out}"
+        );
+        // The report's order, not the store's.
+        let mut ordered = String::new();
+        section(&mut ordered, &h, &["api", "<sql>"]);
+        assert!(ordered.find(">api<").unwrap() < ordered.find("&lt;sql&gt;").unwrap());
+        assert!(out.find("&lt;sql&gt;").unwrap() < out.find(">api<").unwrap());
+        assert_eq!(duration(3 * 3600 * 1000), "3 h");
+        assert_eq!(duration(293 * 60 * 1000), "4 h 53 min");
+        assert_eq!(duration(2 * 86_400_000 + 3 * 3_600_000), "2 d 3 h");
+        assert_eq!(duration(45_000), "45 s");
+        assert!(out.contains("ongoing (2 min, 2 runs)"), "{out}");
+        assert!(
+            out.contains("since <span class=\"t\">2026-12-01 10:01 UTC</span>"),
+            "{out}"
+        );
         let mut out = String::new();
         section(
             &mut out,
             &json!({"off": "history is off: set AzureWebJobsStorage or ROUTEPROOF_STORAGE"}),
+            &[],
         );
         assert!(
             out.contains("history is off: set AzureWebJobsStorage"),

@@ -122,7 +122,8 @@ pub fn render(report: &Report, extra: &Map<String, Value>) -> String {
     }
 
     if let Some(h) = extra.get("history") {
-        super::history::section(&mut out, h);
+        let order: Vec<&str> = report.targets.iter().map(|t| t.name.as_str()).collect();
+        super::history::section(&mut out, h, &order);
     }
     environment(&mut out, report);
     for (k, v) in extra {

@@ -168,6 +168,10 @@ fn layer(out: &mut String, l: &LayerResult, target_failure: Option<&Failure>) {
                 seen,
                 w["conclusion"].as_str().unwrap_or("unknown")
             );
+            if let Some(a) = &v.authorized {
+                let _ = writeln!(out, "{pad}authorised read: status {}", a["status"]);
+            }
+            identity(out, &pad, v.identity.as_ref());
         }
         Evidence::Smb(s) => {
             let _ = writeln!(
@@ -182,6 +186,7 @@ fn layer(out: &mut String, l: &LayerResult, target_failure: Option<&Failure>) {
                 Some(w) => writeln!(out, "{head}{what} (server saw us as {w})"),
                 None => writeln!(out, "{head}{what}"),
             };
+            identity(out, &pad, p.identity.as_ref());
         }
         Evidence::None {} => {
             let _ = writeln!(out, "{head}");
@@ -191,6 +196,21 @@ fn layer(out: &mut String, l: &LayerResult, target_failure: Option<&Failure>) {
     if let Some(e) = l.error.as_ref().filter(|e| Some(*e) != target_failure) {
         let _ = writeln!(out, "{pad}{}: {}", e.class, e.message);
     }
+}
+
+/// The managed-identity token request behind a login: which identity, for what, how long.
+fn identity(out: &mut String, pad: &str, i: Option<&crate::report::IdentityEvidence>) {
+    let Some(i) = i else { return };
+    let how = match (i.ok, i.cached) {
+        (false, _) => "no token".to_string(),
+        (true, true) => "token (cached in this run)".to_string(),
+        (true, false) => format!("token in {:.3} ms", i.token_ms.unwrap_or_default()),
+    };
+    let _ = writeln!(
+        out,
+        "{pad}identity {} for {}: {how}",
+        i.identity, i.resource
+    );
 }
 
 /// The messaging layers' decisive evidence in a few words: AMQP's SASL mechanisms and

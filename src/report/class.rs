@@ -87,6 +87,8 @@ failure_classes! {
     PostgresHbaRejected = "postgres.hba_rejected",
     PostgresAuthFailed = "postgres.auth_failed",
     PostgresTokenRejected = "postgres.token_rejected",
+    /// The server asked for the token in clear text on a connection without TLS; not sent.
+    PostgresTokenNeedsTls = "postgres.token_needs_tls",
     PostgresUnknownUser = "postgres.unknown_user",
     PostgresDatabaseMissing = "postgres.database_missing",
     PostgresTooManyConnections = "postgres.too_many_connections",
@@ -130,6 +132,8 @@ failure_classes! {
     RedisAuthFailed = "redis.auth_failed",
     RedisTokenRejected = "redis.token_rejected",
     RedisTokenExpired = "redis.token_expired",
+    /// A token would go to `AUTH` on a connection without TLS; not sent.
+    RedisTokenNeedsTls = "redis.token_needs_tls",
     RedisNoPermission = "redis.no_permission",
     RedisProtectedMode = "redis.protected_mode",
     RedisFirewall = "redis.firewall",
@@ -139,6 +143,15 @@ failure_classes! {
     RedisClosed = "redis.closed",
     RedisTimeout = "redis.timeout",
     RedisIo = "redis.io",
+    /// The app's managed identity (`platform/identity.rs`): no token for the login. The
+    /// layer ran credential-free first, so its server answered.
+    IdentityNotConfigured = "identity.not_configured",
+    /// The identity endpoint refused the connection, reset it or did not answer.
+    IdentityUnavailable = "identity.unavailable",
+    /// The identity endpoint answered with an error (the status and its message).
+    IdentityRefused = "identity.refused",
+    /// A 2xx answer without a usable `access_token` / `expires_on`.
+    IdentityMalformed = "identity.malformed",
     /// AMQP 1.0: Service Bus, Event Hubs (`probe/amqp.rs`).
     AmqpNotThisProtocol = "amqp.not_this_protocol",
     AmqpUnsupportedVersion = "amqp.unsupported_version",
@@ -241,6 +254,7 @@ impl FailureClass {
                 | FailureClass::PostgresHbaRejected
                 | FailureClass::PostgresAuthFailed
                 | FailureClass::PostgresTokenRejected
+                | FailureClass::PostgresTokenNeedsTls
                 | FailureClass::PostgresUnknownUser
                 | FailureClass::PostgresDatabaseMissing
                 | FailureClass::PostgresTooManyConnections
@@ -258,6 +272,7 @@ impl FailureClass {
                 | FailureClass::MysqlDatabaseAccessDenied
                 | FailureClass::MysqlTooManyConnections
                 | FailureClass::MysqlPasswordExpired
+                | FailureClass::MysqlCleartextNeedsTls
                 | FailureClass::MysqlAuthUnsupported
                 | FailureClass::MysqlQueryFailed
                 | FailureClass::MysqlServerError
@@ -265,11 +280,16 @@ impl FailureClass {
                 | FailureClass::RedisAuthFailed
                 | FailureClass::RedisTokenRejected
                 | FailureClass::RedisTokenExpired
+                | FailureClass::RedisTokenNeedsTls
                 | FailureClass::RedisNoPermission
                 | FailureClass::RedisProtectedMode
                 | FailureClass::RedisFirewall
                 | FailureClass::RedisLoading
                 | FailureClass::RedisServerError
+                | FailureClass::IdentityNotConfigured
+                | FailureClass::IdentityUnavailable
+                | FailureClass::IdentityRefused
+                | FailureClass::IdentityMalformed
                 | FailureClass::AmqpUnsupportedVersion
                 | FailureClass::AmqpAuthFailed
                 | FailureClass::AmqpTokenExpired
@@ -304,6 +324,6 @@ mod tests {
         for c in FailureClass::ALL {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str(), "{c:?}");
         }
-        assert_eq!(FailureClass::ALL.len(), 137);
+        assert_eq!(FailureClass::ALL.len(), 143);
     }
 }

@@ -33,6 +33,29 @@ pub struct ProtocolEvidence {
     pub witness: Option<std::net::IpAddr>,
     /// The module's evidence (`postgres::Evidence`), never a password or token.
     pub detail: serde_json::Value,
+    /// The managed-identity token the login used (`authentication = "managed_identity"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityEvidence>,
+}
+
+/// A token request to the managed-identity endpoint (`platform::identity`): for which
+/// resource and identity, how long it took, whether this run had it already. Never the
+/// token.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IdentityEvidence {
+    /// The token audience asked for, e.g. `https://storage.azure.com`.
+    pub resource: String,
+    /// `system-assigned` or `user-assigned (client id …)`.
+    pub identity: String,
+    pub ok: bool,
+    /// The run already had this token (another target asked first).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ms: Option<f64>,
+    /// Seconds the token had left when the login got it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_s: Option<i64>,
 }
 
 /// SQL Server / Azure SQL evidence. Phases are absent when they did not run.
@@ -65,6 +88,9 @@ pub struct TdsEvidence {
     pub login_connection: Option<ConnectionInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_ms: Option<f64>,
+    /// The token request behind a managed-identity login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityEvidence>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -354,6 +380,8 @@ pub struct ServiceEvidence {
     /// `verdict.rs` records it (the verdict above is then this read's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorized: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityEvidence>,
 }
 
 /// The SMB2 NEGOTIATE layer's evidence (`probe/smb.rs`): dialect, signing, server GUID,

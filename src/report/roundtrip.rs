@@ -27,6 +27,14 @@ fn samples() -> Vec<Evidence> {
         chain: vec![cert],
         days_left: Some(400),
     };
+    let identity = IdentityEvidence {
+        resource: "https://vault.azure.net".into(),
+        identity: "system-assigned".into(),
+        ok: true,
+        cached: true,
+        token_ms: Some(2.5),
+        expires_in_s: Some(3500),
+    };
     let all = vec![
         Evidence::Dns(DnsEvidence {
             query: "db.internal.".into(),
@@ -72,6 +80,7 @@ fn samples() -> Vec<Evidence> {
         Evidence::Tds(Box::new(TdsEvidence {
             server_version: Some("16.0.1000".into()),
             tls: Some(tls),
+            identity: Some(identity.clone()),
             ..TdsEvidence::default()
         })),
         Evidence::Service(Box::new(ServiceEvidence {
@@ -79,7 +88,8 @@ fn samples() -> Vec<Evidence> {
             verdict: "reached_service".into(),
             answer: json!({"status": 401}),
             witness: json!({"conclusion": "unknown"}),
-            authorized: Some(json!({"status": 200, "request_id": "r1"})),
+            authorized: Some(json!({"status": 403, "error_code": "ForbiddenByRbac"})),
+            identity: Some(identity.clone()),
         })),
         Evidence::Smb(SmbEvidence {
             smb: json!({"dialect": "3.1.1"}),
@@ -88,6 +98,7 @@ fn samples() -> Vec<Evidence> {
             protocol: "postgres",
             witness: Some("10.0.1.5".parse().unwrap()),
             detail: json!({"auth": "scram"}),
+            identity: Some(identity),
         })),
         Evidence::None {},
     ];

@@ -61,13 +61,16 @@ pub enum DbTls {
     VerifyFull,
 }
 
-/// The keys of a data-service target (`postgres://`): TLS mode, login user, password.
-/// Without a password the probe is credential-free.
+/// The keys of a data-service target (`postgres://`): TLS mode, login user, password or
+/// managed identity. With neither the probe is credential-free.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DbOptions {
     pub tls: DbTls,
+    /// For a managed identity: the Entra principal's name (PostgreSQL, MySQL) or its
+    /// object id (Redis; taken from the token's `oid` claim when absent).
     pub user: Option<String>,
     pub password: Option<Secret>,
+    pub identity: Option<ManagedIdentity>,
 }
 
 /// How a messaging target (`amqp(s)://`, `amqpws(s)://`, `kafka://`) logs in. Without a

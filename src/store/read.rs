@@ -30,6 +30,9 @@ impl Last {
     /// know (a newer instance wrote it).
     pub fn full_report(&self) -> Result<crate::report::Report, String> {
         serde_json::from_value(self.report.clone()).map_err(|e| {
+            // serde lists every variant it expected: hundreds of classes, no help here.
+            let e = e.to_string();
+            let e = e.split(", expected one of").next().unwrap_or(&e);
             format!(
                 "the stored report (routeproof {}) does not read as this build's report: {e}",
                 self.report

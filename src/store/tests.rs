@@ -327,6 +327,24 @@ fn uptime_over_a_synthetic_week() {
     assert!(b.last_failure.is_none());
     assert_eq!(a.recent.len(), 30);
     assert!(!a.recent.last().unwrap().ok);
+    // The week row: UTC days 12-02 (the outage) to 12-08 (only its 00:00 run, failed).
+    let days: Vec<(&str, u32, u32)> = a
+        .days
+        .iter()
+        .map(|d| (d.day.as_str(), d.window.runs, d.window.ok))
+        .collect();
+    assert_eq!(
+        days,
+        [
+            ("2026-12-02", 144, 132),
+            ("2026-12-03", 144, 144),
+            ("2026-12-04", 144, 144),
+            ("2026-12-05", 144, 144),
+            ("2026-12-06", 144, 144),
+            ("2026-12-07", 144, 142),
+            ("2026-12-08", 1, 0),
+        ]
+    );
 
     // The earlier outage, seen from just after it: 12 failed runs, lasted 2 h.
     let u = summarize(&runs, outage.1 + step);

@@ -14,6 +14,8 @@ use super::record::{RunRecord, StoredClass, format_time};
 pub const DAY_MS: i64 = 24 * 3600 * 1000;
 /// How many recent runs the status strip gets per target.
 pub const STRIP_RUNS: usize = 30;
+/// UTC calendar days in the page's week row (today and the six before it).
+pub const WEEK_DAYS: i64 = 7;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Window {
@@ -45,6 +47,15 @@ pub struct Mark {
     pub class: Option<StoredClass>,
 }
 
+/// One UTC calendar day of a target's runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Day {
+    /// `YYYY-MM-DD`
+    pub day: String,
+    #[serde(flatten)]
+    pub window: Window,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetUptime {
     pub name: String,
@@ -54,6 +65,8 @@ pub struct TargetUptime {
     pub last_failure: Option<LastFailure>,
     /// Oldest first, at most `STRIP_RUNS`.
     pub recent: Vec<Mark>,
+    /// The last `WEEK_DAYS` UTC days, oldest first (today last, so far).
+    pub days: Vec<Day>,
 }
 
 /// (finished at, ok, class) of one target in one run.
@@ -101,6 +114,7 @@ pub fn summarize(runs: &[RunRecord], now_ms: i64) -> Vec<TargetUptime> {
                 week: window(&pts, now_ms - 7 * DAY_MS, now_ms),
                 last_good,
                 last_failure: last_failure(&pts, now_ms),
+                days: days(&pts, now_ms),
                 recent: pts[pts.len().saturating_sub(STRIP_RUNS)..]
                     .iter()
                     .map(|p| Mark {
@@ -109,6 +123,21 @@ pub fn summarize(runs: &[RunRecord], now_ms: i64) -> Vec<TargetUptime> {
                         class: p.2.cloned(),
                     })
                     .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Runs in `[start, start + 1 day)` for each of the last `WEEK_DAYS` UTC days.
+fn days(pts: &[Point], now_ms: i64) -> Vec<Day> {
+    let today = now_ms - now_ms.rem_euclid(DAY_MS);
+    (0..WEEK_DAYS)
+        .rev()
+        .map(|k| {
+            let start = today - k * DAY_MS;
+            Day {
+                day: format_time(start)[..10].to_string(),
+                window: window(pts, start - 1, start + DAY_MS - 1),
             }
         })
         .collect()

@@ -5,10 +5,6 @@
 
 use crate::support;
 
-use std::collections::HashMap;
-
-use axum::extract::Query;
-use axum::http::{HeaderMap, StatusCode};
 use routeproof::report::{FailureClass, Layer, Report};
 use support::certs::{self, Ca, LeafSpec, PemFiles};
 use support::dns::{DnsServer, Zone};
@@ -178,35 +174,6 @@ async fn azure_login_errors_carry_their_fix() {
     }
 }
 
-/// A loopback identity endpoint that follows the App Service contract
-/// (`X-IDENTITY-HEADER`, `resource`, `api-version=2019-08-01`, optional `client_id`).
-async fn identity_endpoint(
-    token: &'static str,
-) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
-    let app = axum::Router::new().route(
-        "/msi/token",
-        axum::routing::get(move |h: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
-            let ok = h.get("x-identity-header").and_then(|v| v.to_str().ok()) == Some("idh-PLANTED")
-                && q.get("resource").map(String::as_str) == Some("https://database.windows.net/")
-                && q.get("api-version").map(String::as_str) == Some("2019-08-01");
-            if !ok {
-                return (StatusCode::BAD_REQUEST, "bad identity request".to_string());
-            }
-            let who = q.get("client_id").cloned().unwrap_or_else(|| "system".into());
-            (
-                StatusCode::OK,
-                serde_json::json!({"access_token": token, "expires_on": "1999999999", "resource": "https://database.windows.net/", "token_type": "Bearer", "client_id": who}).to_string(),
-            )
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    (
-        addr,
-        tokio::spawn(async move { drop(axum::serve(l, app).await) }),
-    )
-}
-
 #[tokio::test]
 async fn managed_identity_login_uses_the_app_service_identity_endpoint() {
     const TOKEN: &str = "eyJ-token-PLANTED";
@@ -214,10 +181,16 @@ async fn managed_identity_login_uses_the_app_service_identity_endpoint() {
     let mut cfg = server_cfg(&f);
     cfg.fedauth_token = Some(TOKEN.into());
     let srv = TdsServer::start(cfg).await;
-    let (idp, _task) = identity_endpoint(TOKEN).await;
-    let endpoint = format!("http://{idp}/msi/token");
+    // The App Service contract (support/identity.rs): X-IDENTITY-HEADER, resource,
+    // api-version 2019-08-01, the user-assigned client id below.
+    let idp = support::identity::IdentityEndpoint::start(
+        "idh-PLANTED",
+        &[("https://database.windows.net/", TOKEN)],
+        &["11111111-2222"],
+    )
+    .await;
     let env = [
-        ("IDENTITY_ENDPOINT", endpoint.as_str()),
+        ("IDENTITY_ENDPOINT", idp.url.as_str()),
         ("IDENTITY_HEADER", "idh-PLANTED"),
     ];
     let r = run(
@@ -236,6 +209,10 @@ async fn managed_identity_login_uses_the_app_service_identity_endpoint() {
     );
     assert_eq!(e.fedauth_required, Some(true));
     assert!(e.token_ms.is_some());
+    let id = e.identity.as_ref().expect("identity evidence");
+    assert_eq!(id.resource, "https://database.windows.net/");
+    assert_eq!(id.identity, "system-assigned");
+    assert!(id.ok);
     assert_eq!(srv.stats().fedauth_logins, 1);
     let json = serde_json::to_string(&r).unwrap();
     assert!(
@@ -256,17 +233,19 @@ async fn managed_identity_login_uses_the_app_service_identity_endpoint() {
         Some("managed_identity (user-assigned 11111111-2222)")
     );
 
-    // Without the identity endpoint the login cannot start, and says why.
+    // Without the identity endpoint the login cannot start, and says why: the shared
+    // identity class (src/platform/identity.rs), after PRELOGIN and TLS proved the route.
     let r = run(&f, &uri(&srv), "authentication = \"managed_identity\"", &[]).await;
-    assert_eq!(class(&r.targets[0]), Some(FailureClass::TdsLoginFailed));
-    assert!(
-        r.targets[0]
-            .failure
-            .as_ref()
-            .unwrap()
-            .message
-            .contains("IDENTITY_ENDPOINT")
+    let t = &r.targets[0];
+    assert_eq!(
+        class(t),
+        Some(FailureClass::IdentityNotConfigured),
+        "{t:#?}"
     );
+    assert_eq!(t.reached, Some(Layer::Tds));
+    let fl = t.failure.as_ref().unwrap();
+    assert!(fl.message.contains("IDENTITY_ENDPOINT"), "{fl:?}");
+    assert!(fl.hint.contains("Identity page"), "{}", fl.hint);
 }
 
 #[tokio::test]

@@ -271,7 +271,7 @@ async fn http_server_is_not_this_protocol() {
 
 #[tokio::test]
 async fn amqp_0_9_1_answer_is_another_version() {
-    // RabbitMQ's answer to a header it does not take (PEERS-VERIFIED section 3).
+    // RabbitMQ's answer to a header it does not take (seen from the test peer).
     let addr = msg_peers::answer_then_close(b"AMQP\x00\x00\x09\x01").await;
     let out = run(
         TcpStream::connect(addr).await.expect("c"),

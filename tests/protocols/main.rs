@@ -13,6 +13,7 @@ mod amqp;
 mod discovered;
 mod engine;
 mod engine_msg;
+mod identity;
 mod kafka;
 mod mysql;
 mod postgres;

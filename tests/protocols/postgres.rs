@@ -17,7 +17,7 @@ const BIN: &str = "/usr/lib/postgresql/15/bin";
 
 pub(crate) struct Pg {
     pub(crate) proc: Proc,
-    token: String,
+    pub(crate) token: String,
 }
 
 pub(crate) fn start(certs: &Certs, ssl: bool) -> Result<Pg, String> {
@@ -58,7 +58,8 @@ pub(crate) fn start(certs: &Certs, ssl: bool) -> Result<Pg, String> {
                hostssl all tokenuser 127.0.0.1/32 password\n\
                hostssl all md5user 127.0.0.1/32 md5\n\
                host all rejectuser 127.0.0.1/32 reject\n\
-               host all plainuser 127.0.0.1/32 scram-sha-256\n";
+               host all plainuser 127.0.0.1/32 scram-sha-256\n\
+               host all tokenuser 127.0.0.1/32 password\n";
     std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
     peers::chown_r(d, "postgres");
     let log = d.join("server.log");

@@ -12,12 +12,12 @@ use tokio::io::AsyncReadExt;
 
 use crate::peers::{self, Certs, Proc};
 
-const OBJECT_ID: &str = "6f1c2a4e-0000-4000-8000-000000000001";
+pub(crate) const OBJECT_ID: &str = "6f1c2a4e-0000-4000-8000-000000000001";
 
 pub(crate) struct Redis {
     pub(crate) tls: Proc,
-    plain_port: u16,
-    token: String,
+    pub(crate) plain_port: u16,
+    pub(crate) token: String,
 }
 
 pub(crate) fn start(certs: &Certs) -> Result<Redis, String> {
@@ -29,7 +29,8 @@ pub(crate) fn start(certs: &Certs) -> Result<Redis, String> {
     let d = dpath.as_path();
     certs.write(d);
     let (port, plain_port) = (peers::free_port(), peers::free_port());
-    let token = peers::fake_token("redistoken");
+    // A token shaped as Entra issues it, whose `oid` claim is the ACL user's name.
+    let token = crate::support::identity::jwt("https://redis.azure.com", OBJECT_ID);
     let conf = format!(
         "bind 127.0.0.1\nport {plain_port}\ntls-port {port}\ntls-cert-file {d}/server.crt\n\
          tls-key-file {d}/server.key\ntls-ca-cert-file {d}/ca.crt\ntls-auth-clients no\n\

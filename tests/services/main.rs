@@ -12,12 +12,16 @@ mod dns_support;
 #[allow(dead_code)]
 #[path = "../support/engine.rs"]
 mod engine_support;
+#[allow(dead_code)]
+#[path = "../support/identity.rs"]
+mod identity_support;
 mod peers;
 mod stubs;
 
 mod azurite;
 mod discovered;
 mod engine;
+mod identity;
 mod services;
 mod smb;
 

@@ -193,6 +193,24 @@ pub fn keyvault_rbac() -> Canned {
     )
 }
 
+/// Key Vault on the access-policy model, the caller has no policy with List on secrets:
+/// 403, inner error `AccessDenied`, "… does not have secrets list permission on key vault
+/// …" (the service's text as quoted in turbot/steampipe-plugin-azure issue 127; Key Vault
+/// "Common error codes": access denied by access policy).
+pub fn keyvault_access_denied() -> Canned {
+    Canned::new(
+        403,
+        &[
+            ("x-ms-request-id", "r-policy"),
+            (
+                "x-ms-keyvault-network-info",
+                "conn_type=Ipv4;addr=10.60.1.5;act_addr_fam=InterNetwork;",
+            ),
+        ],
+        r#"{"error":{"code":"Forbidden","message":"The user, group or application 'appid=00000000-0000-0000-0000-000000000001;oid=00000000-0000-0000-0000-000000000002;iss=https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/' does not have secrets list permission on key vault 'kv1;location=westeurope'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287","innererror":{"code":"AccessDenied"}}}"#,
+    )
+}
+
 /// Key Vault list secrets: names and attributes, never values (Key Vault REST "Get
 /// Secrets", api-version 7.4).
 pub fn keyvault_list() -> Canned {

@@ -248,3 +248,68 @@ fn assert_metrics_of_a((status, metrics): &(u16, String), outputs: &mut Vec<Stri
         assert!(metrics.contains(want), "missing {want:?} in\n{metrics}");
     }
 }
+
+/// A `last` record whose report this build cannot read (a newer routeproof wrote it: a
+/// class this build does not know): JSON is served as stored, text and the page say why
+/// with `406 report.not_renderable`, and the metrics say stale with `store.corrupt`.
+#[tokio::test]
+async fn a_last_record_from_a_newer_build() {
+    use object_store::{ObjectStoreExt as _, PutPayload};
+    let Some(az) = azurite_or_skip("a_last_record_from_a_newer_build", None) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routeproof.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[engine]\ndns_servers = [\"127.0.0.1:9\"]\ntcp_settle = \"0s\"\n\n[[targets]]\nname = \"db\"\ntarget = \"tcp://127.0.0.1:{}\"\n",
+            crate::azurite::free_port()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let a = Serve::start(&config, &store_env(&az, "instance-a")).await;
+    let b = Serve::start(&config, &store_env(&az, "instance-b")).await;
+    let (status, _) = a.timer().await;
+    assert_eq!(status, 200);
+
+    // The newer writer's record: the same run with a class this build has never heard of.
+    let raw = crate::raw(&az);
+    let path = object_store::path::Path::from("last/configured.json");
+    let body = raw.get(&path).await.unwrap().bytes().await.unwrap();
+    let mut v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["report"]["targets"][0]["failure"]["class"], "tcp.refused");
+    v["report"]["targets"][0]["failure"]["class"] = "tcp.quantum_refused".into();
+    raw.put(&path, PutPayload::from(serde_json::to_vec(&v).unwrap()))
+        .await
+        .unwrap();
+
+    let (status, body) = b.get("/api/probe?last").await;
+    assert_eq!(status, 503, "the stored run failed: {body}");
+    let last: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(last["stored"]["instance"], "instance-a");
+    assert_eq!(
+        last["targets"][0]["failure"]["class"], "tcp.quantum_refused",
+        "as stored"
+    );
+    for format in ["html", "text"] {
+        let (status, body) = b.get(&format!("/api/probe?last&format={format}")).await;
+        assert_eq!(status, 406, "{body}");
+        assert!(
+            body.contains("report.not_renderable")
+                && body.contains("tcp.quantum_refused")
+                && body.contains("format=json")
+                && !body.contains("dns.nxdomain"),
+            "says which class, and does not list every known one: {body}"
+        );
+    }
+    let (status, metrics) = b.get("/api/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("routeproof_store_stale{class=\"store.corrupt\"} 1")
+            && metrics.contains("routeproof_report_available 0"),
+        "B has no run of its own: {metrics}"
+    );
+    drop((a, b));
+}

@@ -5,10 +5,12 @@
 
 mod auth;
 mod azurite;
+mod bench;
 mod blobs;
 mod doors;
 mod fixtures;
 mod oauth;
+mod page;
 mod planted;
 mod prometheus;
 mod secrets;
@@ -16,15 +18,13 @@ mod serve;
 #[path = "../support/mod.rs"]
 mod support;
 
-use std::time::Instant;
-
 use futures_util::TryStreamExt as _;
 use object_store::azure::{MicrosoftAzure, MicrosoftAzureBuilder};
 use object_store::{ObjectStore as _, ObjectStoreExt as _};
 use routeproof::store::{HistoryFilter, LastOutcome, StoreClass, Trigger};
 
 use azurite::ACCOUNT;
-use fixtures::{azurite_or_skip, median, now_rfc3339, report, store};
+use fixtures::{azurite_or_skip, now_rfc3339, report, store};
 
 pub(crate) fn key_env(az: &azurite::Azurite, instance: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -87,7 +87,6 @@ async fn key_two_instances_share_last_and_history() {
         "{}",
         w.history_blob
     );
-    eprintln!("RECORD_BYTES 10 targets: {} bytes", w.record_bytes);
     let last = b.last().await.unwrap().expect("B sees A's last");
     assert_eq!(last.meta.instance, "instance-a");
     assert_eq!(last.meta.trigger, Trigger::Timer);
@@ -168,27 +167,6 @@ async fn key_two_instances_share_last_and_history() {
             .week
             .uptime,
         Some(1.0)
-    );
-
-    // Rough latency over 50 operations each (printed for docs/storage.md, not asserted).
-    let (mut writes, mut reads, mut hist) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..50 {
-        let r = report(10, &[], &now_rfc3339(i), 1.0, "");
-        let t = Instant::now();
-        a.record(&r, Trigger::Timer).await.unwrap();
-        writes.push(t.elapsed().as_secs_f64() * 1000.0);
-        let t = Instant::now();
-        b.last().await.unwrap().unwrap();
-        reads.push(t.elapsed().as_secs_f64() * 1000.0);
-        let t = Instant::now();
-        b.history(&HistoryFilter::default()).await.unwrap();
-        hist.push(t.elapsed().as_secs_f64() * 1000.0);
-    }
-    eprintln!(
-        "LATENCY azurite http key: record median {:.1} ms, last median {:.1} ms, history median {:.1} ms (n=50)",
-        median(writes),
-        median(reads),
-        median(hist)
     );
 }
 

@@ -90,6 +90,14 @@ impl Serve {
     }
 }
 
+/// A test that fails half-way still leaves no process behind.
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// One HTTP/1.1 exchange on 127.0.0.1 (`Connection: close`; chunked bodies decoded).
 pub async fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))

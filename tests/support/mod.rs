@@ -11,6 +11,7 @@ pub mod dns;
 pub mod engine;
 pub mod faults;
 pub mod host;
+pub mod identity;
 pub mod net;
 pub mod otel;
 pub mod tds;

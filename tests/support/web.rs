@@ -47,6 +47,30 @@ pub fn app() -> Router {
             get(|| async { (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "login") }),
         )
         .route(
+            // Storage-shaped (Azurite's path-style account): an anonymous list is 401
+            // NoAuthenticationInformation; with a credential 403
+            // AuthorizationPermissionMismatch whose message echoes the Authorization
+            // header, as a careless proxy might: the planted-secret test needs the token
+            // to come back.
+            "/devstoreaccount1",
+            get(|hm: HeaderMap| async move {
+                match hm.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+                    None => (
+                        StatusCode::UNAUTHORIZED,
+                        [("x-ms-request-id", "s-401"), ("x-ms-error-code", "NoAuthenticationInformation")],
+                        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>NoAuthenticationInformation</Code><Message>no credentials</Message></Error>".to_string(),
+                    )
+                        .into_response(),
+                    Some(auth) => (
+                        StatusCode::FORBIDDEN,
+                        [("x-ms-request-id", "s-403"), ("x-ms-error-code", "AuthorizationPermissionMismatch")],
+                        format!("<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>denied for {auth}</Message></Error>"),
+                    )
+                        .into_response(),
+                }
+            }),
+        )
+        .route(
             "/echo-headers",
             get(|hm: HeaderMap| async move {
                 let host = hm.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();

@@ -45,6 +45,9 @@ where
         protocol: "amqp",
         witness: None,
         detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
+        // The messaging logins take no managed identity yet (`probe::identity` has the
+        // function: `resource::SERVICE_BUS` / `EVENT_HUBS`).
+        identity: None,
     };
     Step::last(LayerResult {
         layer: Layer::Amqp,

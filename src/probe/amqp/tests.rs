@@ -27,7 +27,7 @@ fn values_round_trip() {
 
 #[test]
 fn sasl_mechanisms_as_rabbitmq_sends_them() {
-    // 52-byte frame captured from RabbitMQ 3.10 (PEERS-VERIFIED: ANONYMOUS, PLAIN, AMQPLAIN).
+    // 52-byte frame captured from the RabbitMQ 3.10 test peer (ANONYMOUS, PLAIN, AMQPLAIN).
     let mechs = Value::described(
         code::SASL_MECHANISMS,
         Value::List(vec![Value::Array(vec![

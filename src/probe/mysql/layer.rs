@@ -11,6 +11,8 @@ use tokio::time::Instant;
 use super::{Kind, Options, Phase, probe};
 use crate::budget::Budget;
 use crate::diagnose::Context;
+use crate::probe::handshake::Credential;
+use crate::probe::identity::{self, IdentityAsk, resource};
 use crate::probe::tls::TlsStep;
 pub use crate::probe::tls_upgrade::Ran;
 use crate::probe::tls_upgrade::{LayerUpgrade, finish};
@@ -22,11 +24,21 @@ pub struct MysqlStep<'a> {
     pub tls: TlsStep<'a>,
     /// Greeting, login and query together.
     pub timeout: Duration,
+    /// Log in with a token from the app's managed identity (the clear-text plugin, TLS only).
+    pub identity: Option<IdentityAsk<'a>>,
     pub ctx: &'a Context,
 }
 
 pub async fn run(stream: TcpStream, step: MysqlStep<'_>, budget: &Budget) -> Ran {
     let start = Instant::now();
+    let mut opts = step.opts;
+    let fetch = match &step.identity {
+        Some(ask) => Some(ask.token(resource::OSSRDBMS, budget).await),
+        None => None,
+    };
+    if let Some(Ok(t)) = fetch.as_ref().map(|f| &f.token) {
+        opts.credential = Credential::Token(t.secret().clone());
+    }
     let (limit, _) = budget.limit(step.tls.timeout + step.timeout);
     let deadline = Instant::now() + limit;
     let slot = Mutex::new(None);
@@ -34,13 +46,13 @@ pub async fn run(stream: TcpStream, step: MysqlStep<'_>, budget: &Budget) -> Ran
         step: step.tls,
         out: &slot,
     };
-    let out = probe(stream, &step.opts, upgrade, deadline).await;
+    let out = probe(stream, &opts, upgrade, deadline).await;
     let failure = out
         .failure
         .as_ref()
         .map(|f| (class(&f.kind), f.message.clone()));
     let detail = serde_json::to_value(&out.evidence).unwrap_or_default();
-    finish(
+    let mut ran = finish(
         Layer::Mysql,
         "mysql",
         start,
@@ -49,7 +61,11 @@ pub async fn run(stream: TcpStream, step: MysqlStep<'_>, budget: &Budget) -> Ran
         failure,
         detail,
         step.ctx,
-    )
+    );
+    if let Some(f) = fetch {
+        identity::fold(&mut ran, Layer::Mysql, f, step.ctx);
+    }
+    ran
 }
 
 /// The failure class of a probe kind (its string is `Kind::class()`; a test holds them equal).

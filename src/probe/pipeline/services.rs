@@ -1,12 +1,15 @@
 //! The service layer's arm of the pipeline: TLS first for `https://` (plain HTTP for an
 //! emulator on `http://`), then the service layer with the authorised read the target
-//! asks for (`http.account_key`). A Shared Key is read from its app setting here, when
-//! the probe runs, and lives only as a `Secret` inside the signed request.
+//! asks for: a token from the app's identity (`http.identity`, fetched by the layer
+//! through `probe::identity`), or a Shared Key read (`http.account_key`). The key is read
+//! from its app setting here, when the probe runs, and lives only as a `Secret` inside the
+//! signed request.
 
 use std::time::SystemTime;
 
 use tokio::net::TcpStream;
 
+use super::super::identity::Tokens;
 use super::super::{Engine, service};
 use super::Ran;
 use crate::budget::Budget;
@@ -28,10 +31,16 @@ impl Engine {
         mut target: service::ServiceTarget,
         ctx: &Context,
         budget: &Budget,
+        tokens: &Tokens,
         ran: &mut Ran,
     ) {
         let local_addr = stream.local_addr().ok().map(|a| a.ip());
-        let shared_key = self.shared_key_read(t, &mut target);
+        let identity = self.identity_ask(t.http.identity.as_ref(), tokens);
+        // One authorised read: the identity's when the target asks for both.
+        let shared_key = match identity {
+            Some(_) => None,
+            None => self.shared_key_read(t, &mut target),
+        };
         let step = ServiceStep {
             target,
             local_addr,
@@ -41,6 +50,7 @@ impl Engine {
                 .as_ref()
                 .and_then(|s| s.private_ip.as_deref()),
             private: t.expect.private,
+            identity,
             shared_key,
             ctx,
         };
@@ -59,8 +69,7 @@ impl Engine {
 
     /// The Shared Key read of `t`, if it references a key (`account_key`). The account
     /// comes from the connection string when it names one (an emulator's path-style
-    /// account too). The identity read is prepared where the identity endpoint's token is
-    /// fetched for the service layer.
+    /// account too).
     fn shared_key_read(
         &self,
         t: &TargetConfig,

@@ -54,6 +54,15 @@ impl Run<'_> {
             let reply: Option<Vec<u8>> = match code {
                 wire::AUTH_OK => break,
                 _ if self.opts.credential == Credential::None => return Ok(false),
+                // A token in clear text is only ever sent inside TLS.
+                wire::AUTH_CLEARTEXT
+                    if self.opts.credential.is_token() && self.ev.tls.is_none() =>
+                {
+                    return Err(fail(
+                        Kind::TokenNeedsTls,
+                        "the server asked for the password in clear text on a connection without TLS: the Microsoft Entra token was not sent",
+                    ));
+                }
                 wire::AUTH_CLEARTEXT => Some(wire::password(self.secret()?)),
                 wire::AUTH_MD5 => {
                     let salt: [u8; 4] =

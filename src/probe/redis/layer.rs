@@ -11,6 +11,8 @@ use tokio::time::Instant;
 use super::{Kind, Options, Phase, probe};
 use crate::budget::Budget;
 use crate::diagnose::Context;
+use crate::probe::handshake::Credential;
+use crate::probe::identity::{self, IdentityAsk, IdentityError, resource};
 use crate::probe::tls::TlsStep;
 pub use crate::probe::tls_upgrade::Ran;
 use crate::probe::tls_upgrade::{LayerUpgrade, finish};
@@ -23,11 +25,35 @@ pub struct RedisStep<'a> {
     pub tls: TlsStep<'a>,
     /// PING, AUTH and PING again together.
     pub timeout: Duration,
+    /// `AUTH <object id> <token>` with a token from the app's managed identity; the object
+    /// id is `opts.user`, or the token's `oid` claim.
+    pub identity: Option<IdentityAsk<'a>>,
     pub ctx: &'a Context,
 }
 
 pub async fn run(stream: TcpStream, step: RedisStep<'_>, budget: &Budget) -> Ran {
     let start = Instant::now();
+    let mut opts = step.opts;
+    let mut fetch = match &step.identity {
+        Some(ask) => Some(ask.token(resource::REDIS, budget).await),
+        None => None,
+    };
+    if let Some(f) = &mut fetch
+        && let Ok(t) = &f.token
+    {
+        let secret = t.secret().clone();
+        if opts.user.is_none() {
+            // Azure names the Entra ACL user by the identity's object id.
+            opts.user = t.object_id();
+        }
+        if opts.user.is_some() {
+            opts.credential = Credential::Token(secret);
+        } else {
+            f.token = Err(IdentityError::Malformed(
+                "the token has no `oid` claim to name the Redis user: set `user` to the identity's object id".into(),
+            ));
+        }
+    }
     let (limit, _) = budget.limit(step.tls.timeout + step.timeout);
     let deadline = Instant::now() + limit;
     let mut slot = Mutex::new(None);
@@ -35,7 +61,7 @@ pub async fn run(stream: TcpStream, step: RedisStep<'_>, budget: &Budget) -> Ran
         step: step.tls,
         out: &slot,
     };
-    let out = probe(stream, &step.opts, upgrade, deadline).await;
+    let out = probe(stream, &opts, upgrade, deadline).await;
     let failure = out
         .failure
         .as_ref()
@@ -46,7 +72,7 @@ pub async fn run(stream: TcpStream, step: RedisStep<'_>, budget: &Budget) -> Ran
     if let Some((_, tls)) = slot.get_mut().unwrap_or_else(|p| p.into_inner()).as_mut() {
         crate::probe::tls::reclass_handshake(tls, C::RedisTlsRefused, step.ctx);
     }
-    finish(
+    let mut ran = finish(
         Layer::Redis,
         "redis",
         start,
@@ -55,7 +81,11 @@ pub async fn run(stream: TcpStream, step: RedisStep<'_>, budget: &Budget) -> Ran
         failure,
         detail,
         step.ctx,
-    )
+    );
+    if let Some(f) = fetch {
+        identity::fold(&mut ran, Layer::Redis, f, step.ctx);
+    }
+    ran
 }
 
 /// The failure class of a probe kind (its string is `Kind::class()`; a test holds them equal).
@@ -69,6 +99,7 @@ pub fn class(kind: &Kind) -> FailureClass {
         Kind::AuthFailed => C::RedisAuthFailed,
         Kind::TokenRejected => C::RedisTokenRejected,
         Kind::TokenExpired => C::RedisTokenExpired,
+        Kind::TokenNeedsTls => C::RedisTokenNeedsTls,
         Kind::NoPermission => C::RedisNoPermission,
         Kind::ProtectedMode => C::RedisProtectedMode,
         Kind::ServerFirewall => C::RedisFirewall,
@@ -96,6 +127,7 @@ mod tests {
                 Kind::AuthFailed,
                 Kind::TokenRejected,
                 Kind::TokenExpired,
+                Kind::TokenNeedsTls,
                 Kind::NoPermission,
                 Kind::ProtectedMode,
                 Kind::ServerFirewall,

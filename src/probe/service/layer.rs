@@ -1,10 +1,12 @@
 //! The service layer in the one layer shape: over the stream the layers below proved (TLS,
 //! or plain TCP for an emulator), one credential-free exchange, the verdict on the answer,
 //! and the witness of our address next to the TCP layer's local address and
-//! `WEBSITE_PRIVATE_IP`. With a storage key (`account_key = "env:NAME"`), when the
-//! anonymous answer shows the service let us in, the one authorised read follows on the
-//! same connection, signed with Shared Key, and its verdict is the layer's: a refused key
-//! (`service.auth_failed`) is then told apart from a network block (`service.firewall`).
+//! `WEBSITE_PRIVATE_IP`. With the app's identity (`authentication = "managed_identity"`)
+//! or a storage key (`account_key = "env:NAME"`), when the anonymous answer shows the
+//! service let us in, the one authorised read follows on the same connection (names only,
+//! never values), with a token or signed with Shared Key, and its verdict is the layer's:
+//! a missing role (`service.rbac`) or a refused key (`service.auth_failed`) is then told
+//! apart from a network block (`service.firewall`).
 
 use std::net::IpAddr;
 
@@ -13,12 +15,16 @@ use tokio::time::Instant;
 
 use super::witness;
 use super::{
-    Judgement, Purpose, ServiceClass, ServiceRequest, ServiceTarget, Session, hint, judge, request,
+    Judgement, Purpose, ServiceClass, ServiceKind, ServiceRequest, ServiceTarget, Session, hint,
+    judge, request,
 };
 use crate::budget::Budget;
 use crate::diagnose::{self, Context};
+use crate::probe::identity::{self, IdentityAsk};
 use crate::probe::step::Step;
-use crate::report::{Evidence, Failure, FailureClass, Layer, LayerResult, ServiceEvidence, ms};
+use crate::report::{
+    Evidence, Failure, FailureClass, IdentityEvidence, Layer, LayerResult, ServiceEvidence, ms,
+};
 
 /// The service layer's input, built by the engine.
 pub struct ServiceStep<'a> {
@@ -29,8 +35,11 @@ pub struct ServiceStep<'a> {
     pub website_private_ip: Option<&'a str>,
     /// `private = true`: a public witness fails with `service.public_path`.
     pub private: bool,
+    /// The authorised read with a token from the app's managed identity.
+    pub identity: Option<IdentityAsk<'a>>,
     /// The authorised read signed with the referenced storage key, or why it could not be
-    /// signed (a warning, not a failure: the anonymous exchange proves the route).
+    /// signed (a warning, not a failure: the anonymous exchange proves the route). Used
+    /// when the target asks for no identity read.
     pub shared_key: Option<Result<ServiceRequest, String>>,
     pub ctx: &'a Context,
 }
@@ -55,6 +64,7 @@ struct Seen {
     verdict: Option<super::Verdict>,
     answer: serde_json::Value,
     authorized: Option<serde_json::Value>,
+    identity: Option<IdentityEvidence>,
     path: witness::PathEvidence,
     warnings: Vec<String>,
 }
@@ -73,6 +83,18 @@ where
             step.ctx,
         );
         f.hint = hint(class, t, ev);
+        if class == ServiceClass::Rbac || class == ServiceClass::AuthFailed {
+            f.hint
+                .push_str(&match step.identity.and_then(|a| a.client_id) {
+                    Some(c) => {
+                        format!(" The identity used: the user-assigned one with client id {c}.")
+                    }
+                    None if step.identity.is_some() => {
+                        " The identity used: the app's system-assigned one.".into()
+                    }
+                    None => String::new(),
+                });
+        }
         f
     };
     let conclude = |j: Option<&Judgement>| {
@@ -87,10 +109,13 @@ where
         verdict: None,
         answer: serde_json::Value::Null,
         authorized: None,
+        identity: None,
         path: conclude(None),
         warnings: Vec::new(),
     };
-    let error = async {
+    // The token, once there is one: masked wherever the service's answer quoted it.
+    let mut sent: Option<crate::secret::Secret> = None;
+    let mut error = async {
         let mut session = Session::open(io, budget.deadline())
             .await
             .map_err(|e| fail(e.class(), e.to_string(), None))?;
@@ -118,29 +143,49 @@ where
         if let Some(c) = j.class() {
             return Err(fail(c, first, Some(&j.evidence)));
         }
-        let Some(signed) = step.shared_key else {
-            return Ok(());
-        };
-        let closing = a
-            .headers
-            .get(hyper::header::CONNECTION)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let req = match signed {
-            Ok(_) if closing => {
-                Err("the service closed the connection after its first answer".into())
-            }
-            other => other,
-        };
-        let req = match req {
-            Ok(r) => r,
-            Err(why) => {
-                seen.warnings
-                    .push(format!("service: the Shared Key read was not run: {why}"));
+        let (req, what) = if let Some(ask) = step.identity {
+            if t.kind == ServiceKind::FunctionApp {
+                // routeproof's /api/health is anonymous: there is nothing to read with a token.
+                seen.warnings.push(
+                    "authentication = \"managed_identity\" asks for nothing on an app target: routeproof's /api/health is anonymous, there is no authorised read".into(),
+                );
                 return Ok(());
             }
+            // The service let us in: now the one authorised read, with the identity's token.
+            let fetch = ask.token(&request::token_resource(t), budget).await;
+            seen.identity = Some(fetch.evidence);
+            let token = fetch.token.map_err(|e| {
+                let mut f = identity::failure(Layer::Service, &e, ask.client_id, step.ctx);
+                f.message = format!("{first}; the authorised read needs a token: {}", f.message);
+                f
+            })?;
+            sent = Some(token.secret().clone());
+            let req = request::authorized(t, token.secret(), std::time::SystemTime::now());
+            (req, "authorised read")
+        } else if let Some(signed) = step.shared_key {
+            let closing = a
+                .headers
+                .get(hyper::header::CONNECTION)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+            let signed = match signed {
+                Ok(_) if closing => {
+                    Err("the service closed the connection after its first answer".into())
+                }
+                other => other,
+            };
+            match signed {
+                // The service let us in: now the one authorised read, with the account key.
+                Ok(r) => (r, "authorised read (Shared Key)"),
+                Err(why) => {
+                    seen.warnings
+                        .push(format!("service: the Shared Key read was not run: {why}"));
+                    return Ok(());
+                }
+            }
+        } else {
+            return Ok(());
         };
-        // The service let us in: now the one authorised read, with the account key.
         let a = session
             .send(&t.host, &req, budget.deadline())
             .await
@@ -157,7 +202,7 @@ where
         match j.class() {
             Some(c) => Err(fail(
                 c,
-                format!("authorised read (Shared Key): {}", said(t, a.status, &j)),
+                format!("{what}: {}", said(t, a.status, &j)),
                 Some(&j.evidence),
             )),
             None => Ok(()),
@@ -168,6 +213,15 @@ where
     seen.path.privatelink_zone =
         crate::zone::first_privatelink(step.ctx.chain.iter().map(String::as_str))
             .and_then(crate::zone::privatelink_zone);
+    if let Some(tok) = &sent {
+        if let Some(a) = &mut seen.authorized {
+            identity::mask_json(a, tok.expose());
+        }
+        if let Some(f) = &mut error {
+            f.message = crate::secret::mask_value(&f.message, tok.expose());
+            f.hint = crate::secret::mask_value(&f.hint, tok.expose());
+        }
+    }
     finish(start, error, seen, t)
 }
 
@@ -192,6 +246,7 @@ fn finish(start: Instant, error: Option<Failure>, seen: Seen, t: &ServiceTarget)
         answer: seen.answer,
         witness: serde_json::to_value(&seen.path).unwrap_or_default(),
         authorized: seen.authorized,
+        identity: seen.identity,
     };
     let mut out = Step::last(LayerResult {
         layer: Layer::Service,

@@ -152,8 +152,12 @@ pub fn hint(class: ServiceClass, t: &ServiceTarget, ev: Option<&Evidence>) -> St
             "{label} refused this source with its network rules{code}: the request did not arrive through its private endpoint.{seen} Check that {host} resolves to the private endpoint's address (private DNS zone {zone} linked to the VNet) and that the private endpoint connection is Approved; or allow the integration subnet in the resource's firewall (Networking: public network access, virtual networks and IP rules).",
             host = t.host
         ),
+        ServiceClass::Rbac if access_policy(t, ev) => format!(
+            "The network path to {label} works, but the vault's access policies do not let the app's identity list secrets{code}: add an access policy for the identity with List (and Get) on secrets, or switch the vault to Azure RBAC and assign `{role}`.",
+            role = reader_role(t.kind)
+        ),
         ServiceClass::Rbac => format!(
-            "The network path to {label} works, but the app's identity lacks a data-plane role{code}: assign `{role}` on the resource (role assignments take a few minutes to apply).",
+            "The network path to {label} works, but the app's identity lacks a data-plane role{code}: assign `{role}` on the resource to the identity (role assignments take a few minutes to apply).",
             role = reader_role(t.kind)
         ),
         ServiceClass::AuthFailed => format!(
@@ -180,6 +184,16 @@ pub fn hint(class: ServiceClass, t: &ServiceTarget, ev: Option<&Evidence>) -> St
             host = t.host
         ),
     }
+}
+
+/// A Key Vault on the access-policy model refuses a caller without a policy with 403
+/// `AccessDenied` ("… does not have secrets list permission on key vault …"); an RBAC
+/// vault with `ForbiddenByRbac`.
+fn access_policy(t: &ServiceTarget, ev: Option<&Evidence>) -> bool {
+    t.kind == ServiceKind::KeyVault
+        && ev.and_then(|e| e.error_code.as_deref()).is_some_and(|c| {
+            c.eq_ignore_ascii_case("AccessDenied") || c.eq_ignore_ascii_case("ForbiddenByPolicy")
+        })
 }
 
 /// An app target whose answer is not routeproof's health: what the status says.

@@ -2,6 +2,7 @@
 //! its own PRELOGIN), to the pinned address or to the redirect hop's.
 
 use super::*;
+use crate::probe::identity::{IdentityAsk, resource};
 
 /// Logs in (and queries) with tiberius over a new connection to `addr`.
 pub async fn login(
@@ -47,24 +48,18 @@ pub async fn login_on(
     });
     let token = match plan.auth {
         LoginAuth::ManagedIdentity { client_id } => {
-            let Some(idp) = plan.identity else {
-                return Err((
-                    FailureClass::TdsLoginFailed,
-                    "managed identity requested but IDENTITY_ENDPOINT / IDENTITY_HEADER are not set: enable the app's managed identity".into(),
-                ));
+            let ask = IdentityAsk {
+                tokens: plan.tokens,
+                client_id: client_id.as_deref(),
+                timeout: plan.login_timeout,
             };
-            let t0 = Instant::now();
-            let tok = identity_token(
-                idp,
-                client_id.as_deref(),
-                budget.limit(plan.login_timeout).0,
-            )
-            .await;
-            ev.token_ms = Some(ms(t0.elapsed()));
-            Some(tok.map_err(|m| {
+            let fetch = ask.token(resource::SQL, budget).await;
+            ev.token_ms = fetch.evidence.token_ms;
+            ev.identity = Some(fetch.evidence);
+            Some(fetch.token.map_err(|e| {
                 (
-                    FailureClass::TdsLoginFailed,
-                    format!("no Microsoft Entra token: {m}"),
+                    e.class(),
+                    format!("no Microsoft Entra token for the login: {e}"),
                 )
             })?)
         }
@@ -103,7 +98,7 @@ pub async fn login_on(
                 Some(id) => format!("managed_identity (user-assigned {id})"),
                 None => "managed_identity (system-assigned)".into(),
             });
-            cfg.authentication(tiberius::AuthMethod::aad_token(tok.expose()));
+            cfg.authentication(tiberius::AuthMethod::aad_token(tok.secret().expose()));
         }
         _ => return Ok(Login::Done),
     }
@@ -238,76 +233,4 @@ pub(super) fn classify_tiberius(
             format!("{phase} failed: {other}"),
         ),
     }
-}
-
-/// GET a token for Azure SQL from the App Service identity endpoint (api-version
-/// 2019-08-01: `X-IDENTITY-HEADER`, `resource`, optional `client_id`). The endpoint is
-/// local to the instance (`http://localhost:…`), so plain HTTP over a loopback socket.
-pub(super) async fn identity_token(
-    idp: &IdentityEndpoint,
-    client_id: Option<&str>,
-    limit: Duration,
-) -> Result<Secret, String> {
-    use http_body_util::BodyExt;
-    let mut url = idp.url.clone();
-    url.query_pairs_mut()
-        .append_pair("resource", "https://database.windows.net/")
-        .append_pair("api-version", "2019-08-01");
-    if let Some(id) = client_id {
-        url.query_pairs_mut().append_pair("client_id", id);
-    }
-    let host = url
-        .host_str()
-        .ok_or("IDENTITY_ENDPOINT has no host")?
-        .to_string();
-    let port = url.port_or_known_default().unwrap_or(80);
-    if url.scheme() != "http" {
-        return Err(format!(
-            "IDENTITY_ENDPOINT scheme `{}` is not http",
-            url.scheme()
-        ));
-    }
-    let fetch = async {
-        let tcp = TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| format!("connect {host}:{port}: {e}"))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-                .await
-                .map_err(|e| e.to_string())?;
-        let task = tokio::spawn(async move { drop(conn.await) });
-        let mut path = url.path().to_string();
-        if let Some(q) = url.query() {
-            path.push('?');
-            path.push_str(q);
-        }
-        let req = hyper::Request::get(path)
-            .header(hyper::header::HOST, format!("{host}:{port}"))
-            .header("X-IDENTITY-HEADER", idp.header.expose())
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .map_err(|e| e.to_string())?;
-        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        task.abort();
-        if !status.is_success() {
-            // The body may describe the problem; it never carries the token on failure.
-            let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-            return Err(format!("identity endpoint answered {status}: {text}"));
-        }
-        let v: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("identity endpoint answer is not JSON: {e}"))?;
-        v.get("access_token")
-            .and_then(|t| t.as_str())
-            .map(Secret::new)
-            .ok_or_else(|| "identity endpoint answer has no access_token".to_string())
-    };
-    tokio::time::timeout(limit, fetch)
-        .await
-        .map_err(|_| "identity endpoint did not answer in time".to_string())?
 }

@@ -31,19 +31,12 @@ use super::tls;
 use crate::budget::Budget;
 use crate::diagnose;
 use crate::layer::Layer;
+use crate::platform::identity::Tokens;
 use crate::report::{Evidence, FailureClass, LayerResult, SqlError, TdsEvidence, ms};
-use crate::secret::Secret;
 
 pub use crate::spec::LoginAuth;
 
 pub type Fail = (FailureClass, String);
-
-/// The App Service managed-identity endpoint (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER`).
-#[derive(Debug, Clone)]
-pub struct IdentityEndpoint {
-    pub url: url::Url,
-    pub header: Secret,
-}
 
 /// The TDS layer's input. `hop` opens the connection to a redirect's host and port
 /// through the engine's own DNS and TCP layers (and the policy, when there is one).
@@ -64,7 +57,8 @@ pub struct TdsStep<'a> {
     pub tls_timeout: Duration,
     pub login_timeout: Duration,
     pub query_timeout: Duration,
-    pub identity: Option<&'a IdentityEndpoint>,
+    /// The run's managed-identity tokens (`LoginAuth::ManagedIdentity`).
+    pub tokens: &'a Tokens,
     pub ctx: &'a crate::diagnose::Context,
     pub hop: &'a dyn NextHop,
 }
@@ -131,6 +125,9 @@ pub async fn run(stream: TcpStream, step: TdsStep<'_>, budget: &Budget) -> Step<
         let mut ctx = step.ctx.clone();
         ctx.sql_error = sql_error;
         ctx.redirect = redirect_target;
+        if let LoginAuth::ManagedIdentity { client_id } = step.auth {
+            ctx.client_id = client_id.clone();
+        }
         diagnose::failure(Some(Layer::Tds), class, message, &ctx)
     });
     Step::last(LayerResult {

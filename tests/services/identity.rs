@@ -1,0 +1,339 @@
+//! The service layer's authorised read with the app's managed identity, through the
+//! engine: the emulated App Service identity endpoint (`support/identity.rs`) hands out
+//! the tokens; Azurite with `--oauth basic` over HTTPS (a real storage server, which
+//! checks a token's audience, issuer and lifetime but not its signature) takes the read;
+//! the Key Vault and storage contract stubs of `stubs.rs` answer what Azure documents for
+//! a missing role or access policy.
+
+use routeproof::report::{Evidence, FailureClass, Layer, TargetReport};
+
+use crate::certs::{Ca, LeafSpec, PemFiles};
+use crate::dns_support::{DnsServer, Zone};
+use crate::engine_support::{class, env_of, hint, run};
+use crate::identity_support::{IdentityEndpoint, down_url, jwt};
+use crate::{peers, stubs};
+
+const VAULT: &str = "kv1.vault.azure.net";
+const BLOB: &str = "acct1.blob.core.windows.net";
+const HEADER: &str = "idh-PLANTED-5c3f";
+const CLIENT: &str = "8a7b6c5d-1111-4222-8333-444455556666";
+
+fn service(t: &TargetReport) -> serde_json::Value {
+    let l = t
+        .layers
+        .iter()
+        .find(|l| l.layer == Layer::Service)
+        .unwrap_or_else(|| panic!("no service layer: {t:#?}"));
+    assert!(matches!(l.evidence, Evidence::Service(_)));
+    serde_json::to_value(l).unwrap()
+}
+
+/// Runs `targets` with an engine that asks the loopback DNS (Azure names -> 127.0.0.1)
+/// and the app settings `env` (the identity endpoint's, plus the site's).
+async fn one(targets: &str, env: &[(&str, String)]) -> (TargetReport, String) {
+    let zone = [VAULT, BLOB]
+        .iter()
+        .fold(Zone::new(), |z, n| z.a(n, "127.0.0.1", 0));
+    let dns = DnsServer::start(zone).await;
+    let text = format!(
+        "[engine]\ndns_servers = [\"{}\"]\nazure_dns = \"127.0.0.1:9\"\ntcp_settle = \"0s\"\n{targets}",
+        dns.addr
+    );
+    let mut pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    pairs.extend([
+        ("WEBSITE_SITE_NAME", "app1"),
+        ("WEBSITE_PRIVATE_IP", "10.60.1.5"),
+    ]);
+    let mut r = run(&text, &env_of(&pairs), None).await;
+    let json = serde_json::to_string(&r).unwrap();
+    let dbg = format!("{r:?}");
+    (r.targets.remove(0), format!("{json}\n{dbg}"))
+}
+
+fn ca_file(ca: &Ca) -> tempfile::NamedTempFile {
+    use std::io::Write;
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(ca.pem().as_bytes()).unwrap();
+    f
+}
+
+fn target(host: &str, port: u16, ca: &tempfile::NamedTempFile, extra: &str) -> String {
+    format!(
+        "[[targets]]\nname = \"t\"\ntarget = \"https://{host}:{port}/\"\nca_file = \"{}\"\nauthentication = \"managed_identity\"\n{extra}\n",
+        ca.path().display()
+    )
+}
+
+fn no_leak(shown: &str, secrets: &[&str]) {
+    for s in secrets.iter().chain([&HEADER]) {
+        assert!(!shown.contains(s), "a secret leaked: {shown}");
+    }
+}
+
+#[tokio::test]
+async fn azurite_oauth_reads_with_the_identity_token() {
+    crate::certs::install_crypto_provider();
+    let ca = Ca::new("routeproof identity test CA");
+    let leaf = ca.issue(&LeafSpec::new(["localhost", "127.0.0.1"]));
+    let pems = PemFiles::write(&ca, &leaf);
+    let az = match peers::azurite(Some((&pems.cert, &pems.key))) {
+        Ok(a) => a,
+        Err(e) => return peers::skip("azurite_oauth_reads_with_the_identity_token", &e),
+    };
+    let token = jwt(
+        "https://storage.azure.com",
+        "00000000-0000-0000-0000-0000000000aa",
+    );
+    let idp = IdentityEndpoint::start(HEADER, &[("https://storage.azure.com", &token)], &[]).await;
+    let f = ca_file(&ca);
+    let text = target(
+        "127.0.0.1",
+        az.blob,
+        &f,
+        "service = \"blob\"\nemulator = true",
+    );
+    let (t, shown) = one(&text, &idp.env()).await;
+    assert_eq!(class(&t), None, "{t:#?}");
+    let v = service(&t);
+    // Azurite's anonymous answer is its quirk (noted), then the read with the token is 200.
+    assert_eq!(v["answer"]["status"], 403, "{v}");
+    assert!(v["answer"]["emulator_note"].is_string(), "{v}");
+    assert_eq!(v["verdict"], "authorized_read_ok", "{v}");
+    assert_eq!(v["authorized"]["status"], 200, "{v}");
+    assert_eq!(
+        v["identity"]["resource"], "https://storage.azure.com",
+        "{v}"
+    );
+    assert_eq!(v["identity"]["identity"], "system-assigned", "{v}");
+    eprintln!(
+        "timing: azurite blob anonymous + authorised read {} ms (token {} ms)",
+        v["duration_ms"], v["identity"]["token_ms"]
+    );
+    let seen = idp.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].header_ok, "{seen:?}");
+    assert_eq!(
+        seen[0].resource.as_deref(),
+        Some("https://storage.azure.com")
+    );
+    no_leak(&shown, &[&token]);
+
+    // A token of another audience: Azurite's authenticator refuses it (service.auth_failed).
+    let vault_token = jwt(
+        "https://vault.azure.net",
+        "00000000-0000-0000-0000-0000000000aa",
+    );
+    let idp =
+        IdentityEndpoint::start(HEADER, &[("https://storage.azure.com", &vault_token)], &[]).await;
+    let (t, shown) = one(&text, &idp.env()).await;
+    assert_eq!(class(&t), Some(FailureClass::ServiceAuthFailed), "{t:#?}");
+    assert!(
+        hint(&t).contains("https://storage.azure.com"),
+        "{}",
+        hint(&t)
+    );
+    assert!(hint(&t).contains("system-assigned"), "{}", hint(&t));
+    no_leak(&shown, &[&vault_token]);
+}
+
+#[tokio::test]
+async fn keyvault_without_a_role_is_service_rbac_with_the_role() {
+    let ca = Ca::new("routeproof identity test CA");
+    let stub = stubs::serve(
+        &ca,
+        &[VAULT],
+        stubs::keyvault_401("10.60.1.5"),
+        stubs::keyvault_rbac(),
+    )
+    .await;
+    let token = jwt(
+        "https://vault.azure.net",
+        "00000000-0000-0000-0000-0000000000bb",
+    );
+    let idp =
+        IdentityEndpoint::start(HEADER, &[("https://vault.azure.net", &token)], &[CLIENT]).await;
+    let f = ca_file(&ca);
+    let (t, shown) = one(
+        &target(
+            VAULT,
+            stub.addr.port(),
+            &f,
+            &format!("client_id = \"{CLIENT}\"\nprivate = true"),
+        ),
+        &idp.env(),
+    )
+    .await;
+    assert_eq!(class(&t), Some(FailureClass::ServiceRbac), "{t:#?}");
+    assert_eq!(t.reached, Some(Layer::Service));
+    let h = hint(&t);
+    for words in ["Key Vault Secrets User", "network path", CLIENT] {
+        assert!(h.contains(words), "hint lacks {words}: {h}");
+    }
+    let v = service(&t);
+    assert_eq!(v["verdict"], "rbac", "{v}");
+    assert_eq!(v["authorized"]["error_code"], "ForbiddenByRbac", "{v}");
+    // The private path was proven by the anonymous answer's witness.
+    assert_eq!(v["witness"]["conclusion"], "private_path_proven", "{v}");
+    // The read was names only: GET /secrets, and the token arrived as a Bearer.
+    let seen = stub.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.path.as_deref(),
+        Some("/secrets?api-version=7.4&maxresults=1")
+    );
+    assert_eq!(seen.authorization, Some(format!("Bearer {token}")));
+    assert_eq!(idp.seen()[0].client_id.as_deref(), Some(CLIENT));
+    no_leak(&shown, &[&token]);
+}
+
+#[tokio::test]
+async fn keyvault_access_policy_and_list_and_storage_rbac() {
+    let ca = Ca::new("routeproof identity test CA");
+    let f = ca_file(&ca);
+    let token = jwt(
+        "https://vault.azure.net",
+        "00000000-0000-0000-0000-0000000000cc",
+    );
+    let st = jwt(
+        "https://storage.azure.com",
+        "00000000-0000-0000-0000-0000000000cc",
+    );
+    let idp = IdentityEndpoint::start(
+        HEADER,
+        &[
+            ("https://vault.azure.net", &token),
+            ("https://storage.azure.com", &st),
+        ],
+        &[],
+    )
+    .await;
+
+    // An access-policy vault without List on secrets: the hint says access policy.
+    let stub = stubs::serve(
+        &ca,
+        &[VAULT],
+        stubs::keyvault_401("10.60.1.5"),
+        stubs::keyvault_access_denied(),
+    )
+    .await;
+    let (t, _) = one(&target(VAULT, stub.addr.port(), &f, ""), &idp.env()).await;
+    assert_eq!(class(&t), Some(FailureClass::ServiceRbac), "{t:#?}");
+    assert!(hint(&t).contains("access polic"), "{}", hint(&t));
+
+    // A role that lists: authorized_read_ok, and no secret name or value kept.
+    let stub = stubs::serve(
+        &ca,
+        &[VAULT],
+        stubs::keyvault_401("10.60.1.5"),
+        stubs::keyvault_list(),
+    )
+    .await;
+    let (t, shown) = one(&target(VAULT, stub.addr.port(), &f, ""), &idp.env()).await;
+    assert_eq!(class(&t), None, "{t:#?}");
+    assert_eq!(service(&t)["verdict"], "authorized_read_ok");
+    assert!(
+        !shown.contains("listed-name"),
+        "a secret name was kept: {shown}"
+    );
+
+    // Storage: the identity has no data role (AuthorizationPermissionMismatch).
+    let stub = stubs::serve(&ca, &[BLOB], stubs::storage_401(), stubs::storage_rbac()).await;
+    let (t, shown) = one(&target(BLOB, stub.addr.port(), &f, ""), &idp.env()).await;
+    assert_eq!(class(&t), Some(FailureClass::ServiceRbac), "{t:#?}");
+    assert!(
+        hint(&t).contains("Storage Blob Data Reader"),
+        "{}",
+        hint(&t)
+    );
+    let seen = stub.seen.lock().unwrap().clone();
+    assert_eq!(seen.path.as_deref(), Some("/?comp=list&maxresults=1"));
+    assert_eq!(
+        idp.seen()
+            .iter()
+            .filter(|s| s.resource.as_deref() == Some("https://storage.azure.com"))
+            .count(),
+        1
+    );
+    no_leak(&shown, &[&token, &st]);
+
+    // A firewall refusal stops before the token: no read, no token request.
+    let before = idp.seen().len();
+    let stub = stubs::serve(
+        &ca,
+        &[BLOB],
+        stubs::storage_firewall(),
+        stubs::storage_rbac(),
+    )
+    .await;
+    let (t, _) = one(&target(BLOB, stub.addr.port(), &f, ""), &idp.env()).await;
+    assert_eq!(class(&t), Some(FailureClass::ServiceFirewall), "{t:#?}");
+    assert_eq!(idp.seen().len(), before);
+}
+
+#[tokio::test]
+async fn identity_endpoint_down_or_refusing_is_its_own_class() {
+    let ca = Ca::new("routeproof identity test CA");
+    let f = ca_file(&ca);
+    let stub = stubs::serve(
+        &ca,
+        &[VAULT],
+        stubs::keyvault_401("10.60.1.5"),
+        stubs::keyvault_list(),
+    )
+    .await;
+    let text = target(VAULT, stub.addr.port(), &f, "");
+
+    // Down: refused on loopback.
+    let env = [
+        ("IDENTITY_ENDPOINT", down_url()),
+        ("IDENTITY_HEADER", HEADER.to_string()),
+    ];
+    let (t, shown) = one(&text, &env).await;
+    assert_eq!(class(&t), Some(FailureClass::IdentityUnavailable), "{t:#?}");
+    assert_eq!(t.reached, Some(Layer::Service));
+    let fl = t.failure.as_ref().unwrap();
+    assert_eq!(fl.layer, Some(Layer::Service));
+    for words in [
+        "managed identity is not enabled",
+        "IDENTITY_ENDPOINT",
+        "The route works",
+    ] {
+        assert!(fl.hint.contains(words), "hint lacks {words}: {}", fl.hint);
+    }
+    assert_eq!(service(&t)["verdict"], "reached_service");
+    no_leak(&shown, &[]);
+
+    // A client id the app does not have: 400 from the endpoint, named in the hint.
+    let idp = IdentityEndpoint::start(HEADER, &[("https://vault.azure.net", "a.b.c")], &[]).await;
+    let (t, _) = one(
+        &target(
+            VAULT,
+            stub.addr.port(),
+            &f,
+            &format!("client_id = \"{CLIENT}\""),
+        ),
+        &idp.env(),
+    )
+    .await;
+    assert_eq!(class(&t), Some(FailureClass::IdentityRefused), "{t:#?}");
+    for words in [
+        CLIENT,
+        "__clientId",
+        "Unable to load the proper Managed Identity",
+    ] {
+        assert!(
+            hint(&t).contains(words) || t.failure.as_ref().unwrap().message.contains(words),
+            "{words}: {t:#?}"
+        );
+    }
+    // A wrong IDENTITY_HEADER: the endpoint's 401, classified the same way.
+    let env = [
+        ("IDENTITY_ENDPOINT", idp.url.clone()),
+        ("IDENTITY_HEADER", "stale".to_string()),
+    ];
+    let (t, _) = one(&text, &env).await;
+    assert_eq!(class(&t), Some(FailureClass::IdentityRefused), "{t:#?}");
+    assert!(
+        t.failure.as_ref().unwrap().message.contains("401"),
+        "{t:#?}"
+    );
+}
