@@ -3,7 +3,8 @@
 # side in one run, medians and ratios (routeproof / blackbox_exporter; < 1 is better):
 #
 #   1. cold start: exec to the first 200 on GET / (routeproof serve; what the Functions
-#      host waits for) vs exec to the first 200 on /-/healthy (blackbox_exporter);
+#      host waits for) vs exec to the first 200 on /-/healthy (blackbox_exporter), and
+#      the floor: a static C server that only answers 200 (scripts/bench/floor.c);
 #   2. probe cost: CPU (user+sys) and wall per probe for TCP, DNS and HTTPS, N targets:
 #      one `routeproof probe` run with N targets (whole process: start-up, config,
 #      report included) vs N /probe scrapes of a running blackbox_exporter at the same
@@ -26,16 +27,17 @@ RUNS=${2:-5}
 COLD=${3:-30}
 WRK_C=${4:-200}
 WRK_SECS=${5:-10}
-BIN=${ROUTEPROOF_BIN:-target/release/routeproof}
+BIN=${ROUTEPROOF_BIN:-target/x86_64-unknown-linux-gnu/release/routeproof}
 BB=${BLACKBOX_BIN:-$(command -v prometheus-blackbox-exporter || echo /usr/bin/prometheus-blackbox-exporter)}
 UNBOUND=$(command -v unbound || echo /usr/sbin/unbound)
-[ -x "$BIN" ] || cargo build --release --locked
-for t in "$BB" "$UNBOUND" openssl python3 /usr/bin/time; do
+[ -x "$BIN" ] || BIN=$(scripts/release-build.sh)
+for t in "$BB" "$UNBOUND" openssl python3 /usr/bin/time gcc; do
     command -v "$t" >/dev/null || { echo "bench-blackbox: needs $t (apt-get install -y prometheus-blackbox-exporter unbound openssl wrk time)"; exit 2; }
 done
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+gcc -O2 -static -o "$work/floor" scripts/bench/floor.c
 
 # Test CA and a server certificate for 127.0.0.1 (both tools trust the CA by file).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/ca.key" -out "$work/ca.crt" \
@@ -234,14 +236,17 @@ print(f"medians of {RUNS} runs (cold start: {COLD}); ratio = routeproof / blackb
 print()
 
 # ---------------------------------------------------------------- 1. cold start
-rp_cold, bb_cold, rp_idle, bb_idle = [], [], [], []
+rp_cold, bb_cold, rp_idle, bb_idle, floor_cold, rp_anon, bb_anon = [], [], [], [], [], [], []
 for _ in range(COLD):
+    port = free_port(); t0 = time.perf_counter()
+    p = subprocess.Popen([f"{work}/floor", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(p); floor_cold.append(wait_http(port, "/") - t0); stop(p)
     t0 = time.perf_counter(); p, port = start_serve(f"{work}/idle.toml")
     rp_cold.append(wait_http(port, "/") - t0)
-    time.sleep(0.05); rp_idle.append(proc_status(p.pid, "VmRSS")); stop(p)
+    time.sleep(0.05); rp_idle.append(proc_status(p.pid, "VmRSS")); rp_anon.append(proc_status(p.pid, "RssAnon")); stop(p)
     t0 = time.perf_counter(); p, port = start_blackbox()
     bb_cold.append(wait_http(port, "/-/healthy") - t0)
-    time.sleep(0.05); bb_idle.append(proc_status(p.pid, "VmRSS")); stop(p)
+    time.sleep(0.05); bb_idle.append(proc_status(p.pid, "VmRSS")); bb_anon.append(proc_status(p.pid, "RssAnon")); stop(p)
 
 rows = []
 def row(what, ours, theirs, unit, fmt="{:.1f}"):
@@ -249,7 +254,12 @@ def row(what, ours, theirs, unit, fmt="{:.1f}"):
     rows.append((what, fmt.format(ours) + " " + unit, fmt.format(theirs) + " " + unit, f"{ratio:.2f}×"))
 
 row("cold start: exec → first 200 (GET / vs /-/healthy)", med(rp_cold) * 1e3, med(bb_cold) * 1e3, "ms", "{:.2f}")
+rows.append(("cold start floor: a static C server answering 200 (scripts/bench/floor.c)",
+             f"{med(floor_cold) * 1e3:.2f} ms", "", f"routeproof = {med(rp_cold) / med(floor_cold):.2f}× the floor"))
 row("idle RSS after start", med(rp_idle) / 1024, med(bb_idle) / 1024, "MiB")
+# RSS counts the binary's page-cache pages the process maps (shared, reclaimable); RssAnon
+# is the memory each process owns.
+row("idle private memory (RssAnon)", med(rp_anon) / 1024, med(bb_anon) / 1024, "MiB")
 
 # ---------------------------------------------------------------- 2. probe cost
 def rp_config(kind, path, conc):

@@ -13,8 +13,10 @@ cd "$(dirname "$0")/.."
 N=${1:-1000}
 RUNS=${2:-5}
 M=${3:-100}
-BIN=${ROUTEPROOF_BIN:-target/release/routeproof}
-[ -x "$BIN" ] || cargo build --release --locked
+# The shipped build (static, non-PIE: scripts/release-build.sh), built if missing.
+BIN=${ROUTEPROOF_BIN:-target/x86_64-unknown-linux-gnu/release/routeproof}
+[ -x "$BIN" ] || BIN=$(scripts/release-build.sh)
+export ROUTEPROOF_BIN="$BIN"
 command -v /usr/bin/time >/dev/null || { echo "bench: needs /usr/bin/time (apt-get install time)"; exit 2; }
 
 work=$(mktemp -d)

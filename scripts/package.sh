@@ -9,8 +9,9 @@
 #   dist/routeproof-app.zip      the same tree, host.json at the zip root
 #
 # The binary is a static musl build when the musl target and a musl C compiler are
-# available (installed here when possible), so it runs on every Functions Linux image;
-# otherwise a glibc build, whose glibc floor is printed.
+# available (installed here when possible); otherwise glibc linked in statically
+# (scripts/release-build.sh). Either way it needs no shared library and runs on every
+# Functions Linux image. `--glibc` picks the second.
 #
 # Usage: scripts/package.sh [--config FILE] [--glibc] [--out DIR]
 set -euo pipefail
@@ -56,9 +57,14 @@ if [[ $want_musl == 1 ]]; then
     fi
 fi
 
-say "cargo build --release --locked --target $target"
-(cd "$root" && cargo build --release --locked --target "$target" --bin routeproof >&2)
-bin="$root/target/$target/release/routeproof"
+if [[ $target == x86_64-unknown-linux-musl ]]; then
+    say "cargo build --release --locked --target $target"
+    (cd "$root" && cargo build --release --locked --target "$target" --bin routeproof >&2)
+    bin="$root/target/$target/release/routeproof"
+else
+    say "scripts/release-build.sh (glibc, static, non-PIE)"
+    bin="$("$root/scripts/release-build.sh")"
+fi
 
 # What the binary needs from the image: nothing (static) or a glibc version floor.
 if readelf -d "$bin" 2>/dev/null | grep -q '(NEEDED)'; then

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The release binary as it ships and as the benchmarks measure it: glibc linked in
+# statically and not position-independent, so the kernel maps it and it runs, with no
+# dynamic loader, no shared libraries and no start-up relocations (docs/benchmarks.md,
+# "Cold start"). It runs on every Functions Linux image whatever its glibc. Host names are
+# resolved by hickory in-process (Cargo.toml: reqwest's hickory-dns), never by glibc's
+# NSS, which a static glibc cannot load.
+#
+#   scripts/release-build.sh            builds it and prints its path
+#
+# RUSTFLAGS go with an explicit --target, so build scripts and proc macros stay
+# ordinary host builds; the output is target/x86_64-unknown-linux-gnu/release/routeproof.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+target=x86_64-unknown-linux-gnu
+(
+    cd "$root"
+    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
+        cargo build --release --locked --target "$target" --bin routeproof >&2
+)
+echo "$root/target/$target/release/routeproof"
