@@ -19,7 +19,7 @@ use routeproof::report::{FailureClass, Layer, TargetReport};
 use crate::certs::Ca;
 use crate::dns_support::{DnsServer, Zone};
 use crate::engine_support::{class, env_of, hint};
-use crate::{assert_clean, peers, stubs};
+use crate::{assert_clean, peers, service_layer as service_json, stubs};
 
 /// Azurite's documented development account key (Azurite README, "Default storage account").
 const DEV_KEY: &str =
@@ -27,15 +27,6 @@ const DEV_KEY: &str =
 const PLANTED_KEY_RAW: &[u8] = b"PLANTED-WRONG-ACCOUNT-KEY-0123456789";
 const FILE_HOST: &str = "fnstore.file.core.windows.net";
 const VAULT: &str = "kv1.vault.azure.net";
-
-fn service_json(t: &TargetReport) -> serde_json::Value {
-    let l = t
-        .layers
-        .iter()
-        .find(|l| l.layer == Layer::Service)
-        .unwrap_or_else(|| panic!("{}: no service layer: {t:#?}", t.name));
-    serde_json::to_value(l).unwrap()
-}
 
 fn target<'a>(r: &'a routeproof::report::Report, name: &str) -> &'a TargetReport {
     r.targets

@@ -2,30 +2,26 @@
 //! every door runs them: the loopback contract stubs of `stubs.rs` for Key Vault and
 //! Storage (the stubs name their documentation), real smbd for SMB.
 
-use std::io::Write;
-
-use routeproof::report::{Evidence, FailureClass, Layer, TargetReport};
+use routeproof::report::{FailureClass, Layer, TargetReport};
 
 use crate::certs::Ca;
-use crate::dns_support::{DnsServer, Zone};
-use crate::engine_support::{class, env_of, hint, run};
-use crate::{peers, stubs};
+use crate::engine_support::{class, hint};
+use crate::{Site, ca_file, peers, service_layer as service_json, stubs};
 
 const VAULT: &str = "kv1.vault.azure.net";
 const BLOB: &str = "acct1.blob.core.windows.net";
 
-/// An engine that asks only `dns` (loopback); the site facts an app on Azure has.
-fn config(dns: std::net::SocketAddr, targets: &str) -> String {
-    format!(
-        "[engine]\ndns_servers = [\"{dns}\"]\nazure_dns = \"127.0.0.1:9\"\ntcp_settle = \"0s\"\n{targets}"
-    )
-}
+/// Every service name of these tests resolves to the loopback stub.
+const NAMES: [&str; 3] = [VAULT, BLOB, "files.contoso.example"];
 
-fn site_env() -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
-    env_of(&[
-        ("WEBSITE_SITE_NAME", "app1"),
-        ("WEBSITE_PRIVATE_IP", "10.0.1.5"),
-    ])
+async fn one(text: &str) -> TargetReport {
+    let site = Site {
+        names: &NAMES,
+        private_ip: "10.0.1.5",
+        env: Vec::new(),
+        deadline: None,
+    };
+    site.one(text).await.0
 }
 
 /// An https target at the stub, verified for `sni` against the test CA.
@@ -40,37 +36,6 @@ fn https_target(
         stub.addr.port(),
         ca.path().display()
     )
-}
-
-fn ca_file(ca: &Ca) -> tempfile::NamedTempFile {
-    let mut f = tempfile::NamedTempFile::new().unwrap();
-    f.write_all(ca.pem().as_bytes()).unwrap();
-    f
-}
-
-fn service_json(t: &TargetReport) -> serde_json::Value {
-    let l = t
-        .layers
-        .iter()
-        .find(|l| l.layer == Layer::Service)
-        .unwrap_or_else(|| panic!("no service layer: {t:#?}"));
-    assert!(matches!(l.evidence, Evidence::Service(_)));
-    serde_json::to_value(l).unwrap()
-}
-
-async fn one(text: &str) -> TargetReport {
-    // Every service name of these tests resolves to the loopback stub.
-    let zone = [
-        "kv1.vault.azure.net",
-        "acct1.blob.core.windows.net",
-        "files.contoso.example",
-    ]
-    .iter()
-    .fold(Zone::new(), |z, n| z.a(n, "127.0.0.1", 0));
-    let dns = DnsServer::start(zone).await;
-    let env = site_env();
-    let mut r = run(&config(dns.addr, text), &env, None).await;
-    r.targets.remove(0)
 }
 
 #[tokio::test]

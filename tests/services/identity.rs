@@ -5,56 +5,28 @@
 //! the Key Vault and storage contract stubs of `stubs.rs` answer what Azure documents for
 //! a missing role or access policy.
 
-use routeproof::report::{Evidence, FailureClass, Layer, TargetReport};
+use routeproof::report::{FailureClass, Layer, TargetReport};
 
 use crate::certs::{Ca, LeafSpec, PemFiles};
-use crate::dns_support::{DnsServer, Zone};
-use crate::engine_support::{class, env_of, hint, run};
+use crate::engine_support::{class, hint};
 use crate::identity_support::{IdentityEndpoint, down_url, jwt};
-use crate::{peers, stubs};
+use crate::{Site, ca_file, peers, service_layer as service, stubs};
 
 const VAULT: &str = "kv1.vault.azure.net";
 const BLOB: &str = "acct1.blob.core.windows.net";
 const HEADER: &str = "idh-PLANTED-5c3f";
 const CLIENT: &str = "8a7b6c5d-1111-4222-8333-444455556666";
 
-fn service(t: &TargetReport) -> serde_json::Value {
-    let l = t
-        .layers
-        .iter()
-        .find(|l| l.layer == Layer::Service)
-        .unwrap_or_else(|| panic!("no service layer: {t:#?}"));
-    assert!(matches!(l.evidence, Evidence::Service(_)));
-    serde_json::to_value(l).unwrap()
-}
-
 /// Runs `targets` with an engine that asks the loopback DNS (Azure names -> 127.0.0.1)
 /// and the app settings `env` (the identity endpoint's, plus the site's).
-async fn one(targets: &str, env: &[(&str, String)]) -> (TargetReport, String) {
-    let zone = [VAULT, BLOB]
-        .iter()
-        .fold(Zone::new(), |z, n| z.a(n, "127.0.0.1", 0));
-    let dns = DnsServer::start(zone).await;
-    let text = format!(
-        "[engine]\ndns_servers = [\"{}\"]\nazure_dns = \"127.0.0.1:9\"\ntcp_settle = \"0s\"\n{targets}",
-        dns.addr
-    );
-    let mut pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    pairs.extend([
-        ("WEBSITE_SITE_NAME", "app1"),
-        ("WEBSITE_PRIVATE_IP", "10.60.1.5"),
-    ]);
-    let mut r = run(&text, &env_of(&pairs), None).await;
-    let json = serde_json::to_string(&r).unwrap();
-    let dbg = format!("{r:?}");
-    (r.targets.remove(0), format!("{json}\n{dbg}"))
-}
-
-fn ca_file(ca: &Ca) -> tempfile::NamedTempFile {
-    use std::io::Write;
-    let mut f = tempfile::NamedTempFile::new().unwrap();
-    f.write_all(ca.pem().as_bytes()).unwrap();
-    f
+async fn one(targets: &str, env: &[(&'static str, String)]) -> (TargetReport, String) {
+    let site = Site {
+        names: &[VAULT, BLOB],
+        private_ip: "10.60.1.5",
+        env: env.to_vec(),
+        deadline: None,
+    };
+    site.one(targets).await
 }
 
 fn target(host: &str, port: u16, ca: &tempfile::NamedTempFile, extra: &str) -> String {
