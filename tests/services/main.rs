@@ -29,6 +29,7 @@ mod web;
 mod azurite;
 mod classes;
 mod discovered;
+mod discovered_identity;
 mod engine;
 mod identity;
 mod services;
