@@ -61,48 +61,54 @@ fn failed_with<'a>(
     t
 }
 
-/// A stub at `BLOB` answering `anonymous` to the credential-free request.
-async fn storage_run(anonymous: stubs::Canned) -> Report {
+/// A stub at `BLOB` answering `anonymous` to the credential-free request: the target
+/// fails in the service layer with `want` and `words` in the hint, and the evidence keeps
+/// the verdict, the status and the service's own request id.
+async fn storage_case(
+    anonymous: stubs::Canned,
+    want: FailureClass,
+    words: &[&str],
+    verdict: &str,
+    request_id: &str,
+) {
+    let status = anonymous.status;
     let ca = Ca::new("routeproof classes CA");
     let stub = stubs::serve(&ca, &[BLOB], anonymous.clone(), anonymous).await;
     let f = ca_file(&ca);
-    site(None, Vec::new())
+    let (r, _) = site(None, Vec::new())
         .run(&https(BLOB, stub.addr.port(), &f, ""))
-        .await
-        .0
-}
-
-#[tokio::test]
-async fn a_throttled_storage_answer_is_service_error() {
-    let r = storage_run(stubs::storage_server_busy()).await;
-    let t = failed_with(
-        &r,
-        Layer::Service,
-        FailureClass::ServiceError,
-        &["server error or throttling", "(ServerBusy)", "retry"],
-    );
-    let v = service_layer(t);
-    assert_eq!(v["verdict"], "service_error", "{v}");
-    assert_eq!(v["answer"]["status"], 503, "{v}");
+        .await;
+    let v = service_layer(failed_with(&r, Layer::Service, want, words));
+    assert_eq!(v["verdict"], verdict, "{v}");
+    assert_eq!(v["answer"]["status"], status, "{v}");
     assert_eq!(
-        v["answer"]["request_id"], "s-busy",
+        v["answer"]["request_id"], request_id,
         "the service's own answer: {v}"
     );
 }
 
 #[tokio::test]
+async fn a_throttled_storage_answer_is_service_error() {
+    storage_case(
+        stubs::storage_server_busy(),
+        FailureClass::ServiceError,
+        &["server error or throttling", "(ServerBusy)", "retry"],
+        "service_error",
+        "s-busy",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn an_unexplained_storage_answer_is_service_unexpected() {
-    let r = storage_run(stubs::storage_unsupported_verb()).await;
-    let t = failed_with(
-        &r,
-        Layer::Service,
+    storage_case(
+        stubs::storage_unsupported_verb(),
         FailureClass::ServiceUnexpected,
         &["(UnsupportedHttpVerb)", "request id", "support case"],
-    );
-    let v = service_layer(t);
-    assert_eq!(v["verdict"], "unexpected", "{v}");
-    assert_eq!(v["answer"]["status"], 405, "{v}");
-    assert_eq!(v["answer"]["request_id"], "s-405", "{v}");
+        "unexpected",
+        "s-405",
+    )
+    .await;
 }
 
 /// A TLS server for `BLOB` (verified against `ca`) running `then` after the handshake.

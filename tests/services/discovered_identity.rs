@@ -8,58 +8,35 @@
 //! passes with the token, and the token appears nowhere: not in the report (JSON, text),
 //! the discovery notes, the config, nor any log line or span down to TRACE.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use routeproof::config;
 use routeproof::discover;
 use routeproof::probe::Engine;
 use tracing_subscriber::prelude::*;
 
-use crate::certs::{Ca, LeafSpec, PemFiles};
 use crate::engine_support::{class, env_of};
-use crate::identity_support::{IdentityEndpoint, jwt};
-use crate::{assert_clean, ca_file, peers, service_layer};
+use crate::identity::{OauthStorage, oauth_storage};
+use crate::{assert_clean, service_layer};
 
 const HEADER: &str = "idh-PLANTED-discovered";
 
-/// Log lines, kept for the leak check.
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buf {
-    type Writer = Buf;
-    fn make_writer(&'a self) -> Buf {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn identity_based_storage_discovered_reads_azurite_with_the_token() {
-    crate::certs::install_crypto_provider();
-    let ca = Ca::new("routeproof discovery identity CA");
-    let leaf = ca.issue(&LeafSpec::new(["localhost", "127.0.0.1"]));
-    let pems = PemFiles::write(&ca, &leaf);
-    let az = match peers::azurite(Some((&pems.cert, &pems.key))) {
-        Ok(a) => a,
-        Err(e) => return peers::skip("discovered identity-based storage", &e),
-    };
-    let token = jwt(
-        "https://storage.azure.com",
+    let Some(OauthStorage {
+        az,
+        ca: f,
+        token,
+        idp,
+    }) = oauth_storage(
+        "discovered identity-based storage",
+        HEADER,
         "00000000-0000-0000-0000-0000000000dd",
-    );
-    let idp = IdentityEndpoint::start(HEADER, &[("https://storage.azure.com", &token)], &[]).await;
-    let f = ca_file(&ca);
+    )
+    .await
+    else {
+        return;
+    };
     let uri = |port: u16| format!("https://127.0.0.1:{port}/devstoreaccount1");
     let mut settings: Vec<(String, String)> = vec![
         ("WEBSITE_SITE_NAME".into(), "orders-func".into()),
@@ -88,7 +65,9 @@ async fn identity_based_storage_discovered_reads_azurite_with_the_token() {
     assert_eq!(summary.added, 3, "{:#?}", cfg.targets);
 
     // Everything the run logs, at TRACE, for this test's thread (the runtime's only one).
-    let logs = Buf::default();
+    // A file, since `&File` writes: `Arc<File>` is a MakeWriter as it is.
+    let log_file = tempfile::NamedTempFile::new().unwrap();
+    let logs = Arc::new(log_file.reopen().unwrap());
     let subscriber = tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -132,7 +111,7 @@ async fn identity_based_storage_discovered_reads_azurite_with_the_token() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(seen[0].header_ok);
 
-    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let logs = std::fs::read_to_string(log_file.path()).unwrap();
     assert!(!logs.is_empty(), "the log capture saw the run");
     let json = serde_json::to_string(&report).unwrap();
     let table = routeproof::render::text::render(&report);

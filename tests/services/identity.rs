@@ -7,7 +7,7 @@
 
 use routeproof::report::{FailureClass, Layer, TargetReport};
 
-use crate::certs::{Ca, LeafSpec, PemFiles};
+use crate::certs::Ca;
 use crate::engine_support::{class, hint};
 use crate::identity_support::{IdentityEndpoint, down_url, jwt};
 use crate::{Site, ca_file, peers, service_layer as service, stubs};
@@ -42,22 +42,50 @@ fn no_leak(shown: &str, secrets: &[&str]) {
     }
 }
 
+/// Azurite with `--oauth basic` over HTTPS, the test CA's file to verify it, and the
+/// emulated identity endpoint (answering `header`) holding a storage-audience token for
+/// the identity `oid`; `None` when Azurite is missing (the skip is said for `test`).
+pub struct OauthStorage {
+    pub az: peers::Azurite,
+    pub ca: tempfile::NamedTempFile,
+    pub token: String,
+    pub idp: IdentityEndpoint,
+}
+
+pub async fn oauth_storage(test: &str, header: &str, oid: &str) -> Option<OauthStorage> {
+    let a = match peers::azurite_oauth() {
+        Ok(a) => a,
+        Err(e) => {
+            peers::skip(test, &e);
+            return None;
+        }
+    };
+    let token = jwt("https://storage.azure.com", oid);
+    let idp = IdentityEndpoint::start(header, &[("https://storage.azure.com", &token)], &[]).await;
+    Some(OauthStorage {
+        az: a.az,
+        ca: ca_file(&a.ca),
+        token,
+        idp,
+    })
+}
+
 #[tokio::test]
 async fn azurite_oauth_reads_with_the_identity_token() {
-    crate::certs::install_crypto_provider();
-    let ca = Ca::new("routeproof identity test CA");
-    let leaf = ca.issue(&LeafSpec::new(["localhost", "127.0.0.1"]));
-    let pems = PemFiles::write(&ca, &leaf);
-    let az = match peers::azurite(Some((&pems.cert, &pems.key))) {
-        Ok(a) => a,
-        Err(e) => return peers::skip("azurite_oauth_reads_with_the_identity_token", &e),
-    };
-    let token = jwt(
-        "https://storage.azure.com",
+    let Some(OauthStorage {
+        az,
+        ca: f,
+        token,
+        idp,
+    }) = oauth_storage(
+        "azurite_oauth_reads_with_the_identity_token",
+        HEADER,
         "00000000-0000-0000-0000-0000000000aa",
-    );
-    let idp = IdentityEndpoint::start(HEADER, &[("https://storage.azure.com", &token)], &[]).await;
-    let f = ca_file(&ca);
+    )
+    .await
+    else {
+        return;
+    };
     let text = target(
         "127.0.0.1",
         az.blob,

@@ -3,6 +3,8 @@
 //! services without an emulator. Nothing leaves the loopback: stubs answer for Azure host
 //! names through TLS SNI, but every connection goes to 127.0.0.1.
 
+#[path = "../support/cases.rs"]
+mod cases;
 #[allow(dead_code)]
 #[path = "../support/certs.rs"]
 mod certs;

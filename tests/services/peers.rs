@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::certs::{Ca, LeafSpec, PemFiles};
+
 /// A skipped test must be visible, and fail where the peers are supposed to be installed
 /// (`ROUTEPROOF_REQUIRE_PEERS=1`, set by `.ci/run`). Same contract as tests/support.
 pub fn skip(test: &str, why: &str) {
@@ -135,6 +137,27 @@ pub fn azurite(tls: Option<(&std::path::Path, &std::path::Path)>) -> Result<Azur
         blob,
         queue,
         table,
+    })
+}
+
+/// Azurite over HTTPS with `--oauth basic` (Azurite needs a certificate for OAuth), its
+/// certificate issued for localhost and 127.0.0.1 by a fresh test CA (`ca`, to verify).
+pub struct AzuriteTls {
+    pub az: Azurite,
+    pub ca: Ca,
+    _pems: PemFiles,
+}
+
+pub fn azurite_oauth() -> Result<AzuriteTls, String> {
+    crate::certs::install_crypto_provider();
+    let ca = Ca::new("routeproof Azurite OAuth CA");
+    let leaf = ca.issue(&LeafSpec::new(["localhost", "127.0.0.1"]));
+    let pems = PemFiles::write(&ca, &leaf);
+    let az = azurite(Some((&pems.cert, &pems.key)))?;
+    Ok(AzuriteTls {
+        az,
+        ca,
+        _pems: pems,
     })
 }
 

@@ -7,6 +7,7 @@
 //! so unused helpers are expected rather than a sign of rot.
 #![allow(dead_code)]
 
+pub mod cases;
 pub mod certs;
 pub mod chromium;
 pub mod dns;

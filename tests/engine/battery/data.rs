@@ -294,7 +294,7 @@ async fn run_case(c: &Case) {
     }
 }
 
-cases!(
+crate::cases!(
     postgres_on_an_http_listener,
     postgres_stall_after_tls,
     postgres_tls_refused,

@@ -25,31 +25,6 @@ use support::dns::{DnsServer, Zone};
 use support::tds::{Encryption, TdsConfig};
 use tokio::net::TcpListener;
 
-/// One named test per row of a table module's `CASES` (each row's `name` is its test's
-/// name; `run_case` runs a row), and a test that no row lacks its test.
-macro_rules! cases {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $name() {
-                let c = CASES
-                    .iter()
-                    .find(|c| c.name == stringify!($name))
-                    .expect("a row of CASES");
-                run_case(c).await;
-            }
-        )*
-
-        #[test]
-        fn every_row_has_its_test() {
-            let tested: &[&str] = &[$(stringify!($name)),*];
-            for c in CASES {
-                assert!(tested.contains(&c.name), "{} has no test in cases!", c.name);
-            }
-        }
-    };
-}
-
 mod data;
 mod dns;
 mod handler;

@@ -262,7 +262,7 @@ async fn run_case(c: &Case) {
     drop(idp);
 }
 
-cases!(
+crate::cases!(
     storage_firewall,
     storage_rbac_mismatch_on_the_identity_read,
     keyvault_firewall_with_a_public_witness,
