@@ -12,10 +12,10 @@ use std::time::Duration;
 use routeproof::report::{FailureClass, Layer, Report, TargetReport};
 
 use crate::certs::{Ca, LeafSpec};
-use crate::engine_support::{class, failure};
+use crate::engine_support::failure;
 use crate::faults::{Act, scripted};
 use crate::identity_support::IdentityEndpoint;
-use crate::{Site, ca_file, peers, service_layer, stubs};
+use crate::{Site, ca_file, failed, peers, service_layer, stubs};
 
 const BLOB: &str = "acct1.blob.core.windows.net";
 const VAULT: &str = "kv1.vault.azure.net";
@@ -39,8 +39,7 @@ fn https(host: &str, port: u16, ca: &tempfile::NamedTempFile, extra: &str) -> St
     )
 }
 
-/// The target failed in the service layer with `want`, and the hint says every one of
-/// `words`.
+/// The one target of `r` failed at `layer` with `want`, its hint saying `words`.
 fn failed_with<'a>(
     r: &'a Report,
     layer: Layer,
@@ -48,16 +47,7 @@ fn failed_with<'a>(
     words: &[&str],
 ) -> &'a TargetReport {
     let t = &r.targets[0];
-    assert_eq!(class(t), Some(want), "{t:#?}");
-    let f = failure(t);
-    assert_eq!(f.layer, Some(layer), "{t:#?}");
-    for w in words {
-        assert!(
-            f.hint.contains(w),
-            "{want}: the hint lacks {w:?}: {}",
-            f.hint
-        );
-    }
+    assert_eq!(failed(t, want, words).layer, Some(layer), "{t:#?}");
     t
 }
 

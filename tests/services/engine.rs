@@ -5,8 +5,8 @@
 use routeproof::report::{FailureClass, Layer, TargetReport};
 
 use crate::certs::Ca;
-use crate::engine_support::{class, hint};
-use crate::{Site, ca_file, peers, service_layer as service_json, stubs};
+use crate::engine_support::class;
+use crate::{Site, ca_file, failed, peers, service_layer as service_json, stubs};
 
 const VAULT: &str = "kv1.vault.azure.net";
 const BLOB: &str = "acct1.blob.core.windows.net";
@@ -67,16 +67,16 @@ async fn keyvault_public_witness_with_private_fails_public_path() {
     let stub = stubs::serve(&ca, &[VAULT], fw.clone(), fw).await;
     let f = ca_file(&ca);
     let t = one(&https_target(&stub, VAULT, &f, "private = true")).await;
-    assert_eq!(class(&t), Some(FailureClass::ServicePublicPath), "{t:#?}");
-    let h = hint(&t);
-    for words in [
-        "198.51.100.20",
-        "privatelink.vaultcore.azure.net",
-        "168.63.129.16",
-        "vnetRouteAllEnabled",
-    ] {
-        assert!(h.contains(words), "hint lacks {words}: {h}");
-    }
+    failed(
+        &t,
+        FailureClass::ServicePublicPath,
+        &[
+            "198.51.100.20",
+            "privatelink.vaultcore.azure.net",
+            "168.63.129.16",
+            "vnetRouteAllEnabled",
+        ],
+    );
     let v = service_json(&t);
     assert_eq!(v["witness"]["conclusion"], "public_path", "{v}");
     assert_eq!(v["verdict"], "firewall", "{v}");
@@ -94,15 +94,15 @@ async fn storage_firewall_is_service_firewall() {
     .await;
     let f = ca_file(&ca);
     let t = one(&https_target(&stub, BLOB, &f, "")).await;
-    assert_eq!(class(&t), Some(FailureClass::ServiceFirewall), "{t:#?}");
-    let h = hint(&t);
-    for words in [
-        "AuthorizationFailure",
-        "privatelink.blob.core.windows.net",
-        "Approved",
-    ] {
-        assert!(h.contains(words), "hint lacks {words}: {h}");
-    }
+    failed(
+        &t,
+        FailureClass::ServiceFirewall,
+        &[
+            "AuthorizationFailure",
+            "privatelink.blob.core.windows.net",
+            "Approved",
+        ],
+    );
     let v = service_json(&t);
     assert_eq!(v["answer"]["request_id"], "s-fw", "{v}");
     assert_eq!(v["witness"]["conclusion"], "unknown", "{v}");
@@ -126,11 +126,11 @@ async fn declared_service_behind_a_proxy_page_is_not_the_service() {
         "service = \"blob\"",
     ))
     .await;
-    assert_eq!(class(&t), Some(FailureClass::ServiceNotService), "{t:#?}");
-    let h = hint(&t);
-    for words in ["proxy", "x-ms-request-id"] {
-        assert!(h.contains(words), "hint lacks {words}: {h}");
-    }
+    failed(
+        &t,
+        FailureClass::ServiceNotService,
+        &["proxy", "x-ms-request-id"],
+    );
 }
 
 #[tokio::test]
@@ -161,9 +161,9 @@ async fn refused_445_is_smb_refused() {
         "[[targets]]\nname = \"share\"\ntarget = \"smb://127.0.0.1:{port}\"\n"
     ))
     .await;
-    assert_eq!(class(&t), Some(FailureClass::SmbRefused), "{t:#?}");
-    let h = hint(&t);
-    for words in ["privatelink.file.core.windows.net", "NSG", "445"] {
-        assert!(h.contains(words), "hint lacks {words}: {h}");
-    }
+    failed(
+        &t,
+        FailureClass::SmbRefused,
+        &["privatelink.file.core.windows.net", "NSG", "445"],
+    );
 }

@@ -41,7 +41,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use routeproof::probe::service::{self, Answer, ServiceRequest};
-use routeproof::report::{Evidence, Layer, Report, TargetReport};
+use routeproof::report::{Evidence, Failure, FailureClass, Layer, Report, TargetReport};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -146,4 +146,21 @@ impl Site<'_> {
         let (mut r, shown) = self.run(targets).await;
         (r.targets.remove(0), shown)
     }
+}
+
+/// `t` failed with `want`, and its hint says every one of `words`.
+pub fn failed<'a>(t: &'a TargetReport, want: FailureClass, words: &[&str]) -> &'a Failure {
+    let f = t
+        .failure
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}: expected {want}, it passed: {t:#?}", t.name));
+    assert_eq!(f.class, want, "{t:#?}");
+    for w in words {
+        assert!(
+            f.hint.contains(w),
+            "{want}: the hint lacks {w:?}: {}",
+            f.hint
+        );
+    }
+    f
 }
