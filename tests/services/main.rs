@@ -36,6 +36,7 @@ mod engine;
 mod identity;
 mod services;
 mod smb;
+mod timings;
 
 use std::net::SocketAddr;
 use std::time::Duration;
