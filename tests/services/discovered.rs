@@ -19,7 +19,7 @@ use routeproof::report::{FailureClass, Layer, TargetReport};
 use crate::certs::Ca;
 use crate::dns_support::{DnsServer, Zone};
 use crate::engine_support::{class, env_of, hint};
-use crate::{assert_clean, peers, service_layer as service_json, stubs};
+use crate::{assert_clean, env_from, peers, service_layer as service_json, stubs};
 
 /// Azurite's documented development account key (Azurite README, "Default storage account").
 const DEV_KEY: &str =
@@ -115,13 +115,9 @@ async fn azure_shaped_settings_on_loopback_peers_through_discovery_and_the_engin
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let pairs: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let env = env_of(&pairs);
+    let env = env_from(&settings);
     // The same table as what a probe reads at run time (production: the process env).
-    let app_settings = Arc::new(env_of(&pairs));
+    let app_settings = Arc::new(env_from(&settings));
 
     let text = format!(
         "[engine]\ndns_servers = [\"{}\"]\nazure_dns = \"127.0.0.1:9\"\ntcp_settle = \"0s\"\nca_file = \"{}\"\n",

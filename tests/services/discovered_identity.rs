@@ -15,9 +15,9 @@ use routeproof::discover;
 use routeproof::probe::Engine;
 use tracing_subscriber::prelude::*;
 
-use crate::engine_support::{class, env_of};
+use crate::engine_support::class;
 use crate::identity::{OauthStorage, oauth_storage};
-use crate::{assert_clean, service_layer};
+use crate::{assert_clean, env_from, service_layer};
 
 const HEADER: &str = "idh-PLANTED-discovered";
 
@@ -50,11 +50,7 @@ async fn identity_based_storage_discovered_reads_azurite_with_the_token() {
         ),
     ];
     settings.extend(idp.env().map(|(k, v)| (k.to_string(), v)));
-    let pairs: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let env = env_of(&pairs);
+    let env = env_from(&settings);
     let text = format!(
         "[engine]\ndns_servers = [\"127.0.0.1:9\"]\nazure_dns = \"127.0.0.1:9\"\ntcp_settle = \"0s\"\nca_file = \"{}\"\n",
         f.path().display()
@@ -81,9 +77,13 @@ async fn identity_based_storage_discovered_reads_azurite_with_the_token() {
         .with(tracing_subscriber::filter::LevelFilter::TRACE);
     tracing::subscriber::set_global_default(subscriber)
         .expect("the only process-wide subscriber in this binary");
-    let engine =
-        Engine::with_app_settings(cfg.engine.clone(), "config", &env, Arc::new(env_of(&pairs)))
-            .unwrap();
+    let engine = Engine::with_app_settings(
+        cfg.engine.clone(),
+        "config",
+        &env,
+        Arc::new(env_from(&settings)),
+    )
+    .unwrap();
     let report = engine.run(&cfg.targets, None).await;
 
     for svc in ["blob", "queue", "table"] {

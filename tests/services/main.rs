@@ -165,3 +165,11 @@ pub fn failed<'a>(t: &'a TargetReport, want: FailureClass, words: &[&str]) -> &'
     }
     f
 }
+
+/// App settings (owned pairs) as the environment a config and an engine read.
+pub fn env_from(
+    settings: &[(String, String)],
+) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+    let map: std::collections::HashMap<String, String> = settings.iter().cloned().collect();
+    move |k: &str| map.get(k).cloned()
+}

@@ -17,9 +17,9 @@ use routeproof::report::Layer;
 
 use crate::certs::Ca;
 use crate::dns_support::{DnsServer, Zone};
-use crate::engine_support::{class, env_of};
+use crate::engine_support::class;
 use crate::identity_support::{IdentityEndpoint, jwt};
-use crate::{ca_file, peers, stubs};
+use crate::{ca_file, env_from, peers, stubs};
 
 /// Azurite's documented development account key (Azurite README, "Default storage account").
 const DEV_KEY: &str =
@@ -90,11 +90,7 @@ async fn service_checks_on_loopback_five_runs() {
         ),
     ];
     settings.extend(idp.env().map(|(k, v)| (k.to_string(), v)));
-    let pairs: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let env = env_of(&pairs);
+    let env = env_from(&settings);
     let https = |name: &str, host: &str, port: u16, extra: &str| {
         format!("[[targets]]\nname = \"{name}\"\ntarget = \"https://{host}:{port}/\"\n{extra}\n")
     };
@@ -116,9 +112,13 @@ async fn service_checks_on_loopback_five_runs() {
     let mut cfg = config::parse(&text, &env).unwrap();
     let summary = discover::apply(&mut cfg, &settings);
     assert_eq!(summary.added, 3, "{:#?}", cfg.targets);
-    let engine =
-        Engine::with_app_settings(cfg.engine.clone(), "config", &env, Arc::new(env_of(&pairs)))
-            .unwrap();
+    let engine = Engine::with_app_settings(
+        cfg.engine.clone(),
+        "config",
+        &env,
+        Arc::new(env_from(&settings)),
+    )
+    .unwrap();
 
     let mut seen: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for _ in 0..RUNS {
