@@ -4,9 +4,7 @@
 
 use crate::support;
 
-use std::path::PathBuf;
-use std::time::Duration;
-
+use support::chromium;
 use support::host::{App, Caller, TARGETS_MIXED, TimerStatus};
 use support::web;
 
@@ -193,86 +191,24 @@ async fn the_waterfall_draws_each_layer_from_its_start_in_the_report() {
     );
 }
 
-fn artifacts() -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
-        .join("artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|b| {
-            std::env::var_os("PATH").and_then(|p| {
-                std::env::split_paths(&p)
-                    .map(|d| d.join(b))
-                    .find(|f| f.is_file())
-            })
-        })
-}
-
-/// Runs headless Chromium on `url` with `extra` arguments; returns stdout. The
-/// page is served by this test's runtime, so the browser runs on a blocking thread.
-async fn run_chromium(bin: &std::path::Path, url: &str, extra: &[String]) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new(bin);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--hide-scrollbars",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(extra)
-    .arg(url);
-    let out = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::task::spawn_blocking(move || cmd.output()),
-    )
-    .await
-    .expect("chromium finished within 90 s")
-    .unwrap()
-    .expect("chromium runs");
-    drop(profile);
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_renders_a_readable_page() {
-    if std::env::var_os("ROUTEPROOF_BROWSER_TESTS").is_none_or(|v| v != "1") {
-        eprintln!(
-            "SKIPPED chromium_renders_a_readable_page: set ROUTEPROOF_BROWSER_TESTS=1 (needs Debian `chromium`)"
-        );
+    let Some(bin) = chromium::for_test("chromium_renders_a_readable_page") else {
         return;
-    }
-    let Some(bin) = chromium() else {
-        panic!("ROUTEPROOF_BROWSER_TESTS=1 but no chromium on PATH (apt-get install chromium)");
     };
     let (app, _http) = app_after_a_scheduled_run().await;
     let url = format!(
         "http://{}/api/probe?last&format=html&code=KEY",
         app.host.addr
     );
-    let dir = artifacts();
+    let dir = chromium::artifacts();
     for (file, size) in [
         ("status-page.png", "1280,1400"),
         ("status-page-phone.png", "390,1600"),
     ] {
         let path = dir.join(file);
         let _ = std::fs::remove_file(&path);
-        run_chromium(
+        chromium::run(
             &bin,
             &url,
             &[
@@ -290,7 +226,7 @@ async fn chromium_renders_a_readable_page() {
         );
         eprintln!("screenshot: {}", path.display());
     }
-    let dom = run_chromium(&bin, &url, &["--dump-dom".to_string()]).await;
+    let dom = chromium::run(&bin, &url, &["--dump-dom".to_string()]).await;
     for visible in [
         "FAILED",
         "PASS",

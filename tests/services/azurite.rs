@@ -13,7 +13,6 @@ use routeproof::probe::service::{
 };
 use routeproof::secret::Secret;
 
-use crate::certs::{Ca, LeafSpec, PemFiles};
 use crate::{PLANTED_TOKEN, assert_clean, over_tcp, over_tls, peers};
 
 /// Azurite's documented development account key (Azurite README, "Default storage account").
@@ -112,12 +111,8 @@ fn jwt(aud: &str, exp_offset: i64) -> String {
 
 #[tokio::test]
 async fn oauth_over_https_reads_with_a_token_of_the_storage_audience() {
-    crate::certs::install_crypto_provider();
-    let ca = Ca::new("routeproof services test CA");
-    let leaf = ca.issue(&LeafSpec::new(["localhost", "127.0.0.1"]));
-    let pems = PemFiles::write(&ca, &leaf);
-    let az = match peers::azurite(Some((&pems.cert, &pems.key))) {
-        Ok(a) => a,
+    let (az, ca) = match peers::azurite_oauth() {
+        Ok(a) => (a.az, a.ca),
         Err(e) => return peers::skip("azurite oauth", &e),
     };
     let t = emulator(ServiceKind::StorageBlob);

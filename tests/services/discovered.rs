@@ -19,7 +19,7 @@ use routeproof::report::{FailureClass, Layer, TargetReport};
 use crate::certs::Ca;
 use crate::dns_support::{DnsServer, Zone};
 use crate::engine_support::{class, env_of, hint};
-use crate::{assert_clean, peers, stubs};
+use crate::{assert_clean, env_from, peers, service_layer as service_json, stubs};
 
 /// Azurite's documented development account key (Azurite README, "Default storage account").
 const DEV_KEY: &str =
@@ -27,15 +27,6 @@ const DEV_KEY: &str =
 const PLANTED_KEY_RAW: &[u8] = b"PLANTED-WRONG-ACCOUNT-KEY-0123456789";
 const FILE_HOST: &str = "fnstore.file.core.windows.net";
 const VAULT: &str = "kv1.vault.azure.net";
-
-fn service_json(t: &TargetReport) -> serde_json::Value {
-    let l = t
-        .layers
-        .iter()
-        .find(|l| l.layer == Layer::Service)
-        .unwrap_or_else(|| panic!("{}: no service layer: {t:#?}", t.name));
-    serde_json::to_value(l).unwrap()
-}
 
 fn target<'a>(r: &'a routeproof::report::Report, name: &str) -> &'a TargetReport {
     r.targets
@@ -124,13 +115,9 @@ async fn azure_shaped_settings_on_loopback_peers_through_discovery_and_the_engin
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let pairs: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let env = env_of(&pairs);
+    let env = env_from(&settings);
     // The same table as what a probe reads at run time (production: the process env).
-    let app_settings = Arc::new(env_of(&pairs));
+    let app_settings = Arc::new(env_from(&settings));
 
     let text = format!(
         "[engine]\ndns_servers = [\"{}\"]\nazure_dns = \"127.0.0.1:9\"\ntcp_settle = \"0s\"\nca_file = \"{}\"\n",

@@ -2,30 +2,26 @@
 //! every door runs them: the loopback contract stubs of `stubs.rs` for Key Vault and
 //! Storage (the stubs name their documentation), real smbd for SMB.
 
-use std::io::Write;
-
-use routeproof::report::{Evidence, FailureClass, Layer, TargetReport};
+use routeproof::report::{FailureClass, Layer, TargetReport};
 
 use crate::certs::Ca;
-use crate::dns_support::{DnsServer, Zone};
-use crate::engine_support::{class, env_of, hint, run};
-use crate::{peers, stubs};
+use crate::engine_support::class;
+use crate::{Site, ca_file, failed, peers, service_layer as service_json, stubs};
 
 const VAULT: &str = "kv1.vault.azure.net";
 const BLOB: &str = "acct1.blob.core.windows.net";
 
-/// An engine that asks only `dns` (loopback); the site facts an app on Azure has.
-fn config(dns: std::net::SocketAddr, targets: &str) -> String {
-    format!(
-        "[engine]\ndns_servers = [\"{dns}\"]\nazure_dns = \"127.0.0.1:9\"\ntcp_settle = \"0s\"\n{targets}"
-    )
-}
+/// Every service name of these tests resolves to the loopback stub.
+const NAMES: [&str; 3] = [VAULT, BLOB, "files.contoso.example"];
 
-fn site_env() -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
-    env_of(&[
-        ("WEBSITE_SITE_NAME", "app1"),
-        ("WEBSITE_PRIVATE_IP", "10.0.1.5"),
-    ])
+async fn one(text: &str) -> TargetReport {
+    let site = Site {
+        names: &NAMES,
+        private_ip: "10.0.1.5",
+        env: Vec::new(),
+        deadline: None,
+    };
+    site.one(text).await.0
 }
 
 /// An https target at the stub, verified for `sni` against the test CA.
@@ -40,37 +36,6 @@ fn https_target(
         stub.addr.port(),
         ca.path().display()
     )
-}
-
-fn ca_file(ca: &Ca) -> tempfile::NamedTempFile {
-    let mut f = tempfile::NamedTempFile::new().unwrap();
-    f.write_all(ca.pem().as_bytes()).unwrap();
-    f
-}
-
-fn service_json(t: &TargetReport) -> serde_json::Value {
-    let l = t
-        .layers
-        .iter()
-        .find(|l| l.layer == Layer::Service)
-        .unwrap_or_else(|| panic!("no service layer: {t:#?}"));
-    assert!(matches!(l.evidence, Evidence::Service(_)));
-    serde_json::to_value(l).unwrap()
-}
-
-async fn one(text: &str) -> TargetReport {
-    // Every service name of these tests resolves to the loopback stub.
-    let zone = [
-        "kv1.vault.azure.net",
-        "acct1.blob.core.windows.net",
-        "files.contoso.example",
-    ]
-    .iter()
-    .fold(Zone::new(), |z, n| z.a(n, "127.0.0.1", 0));
-    let dns = DnsServer::start(zone).await;
-    let env = site_env();
-    let mut r = run(&config(dns.addr, text), &env, None).await;
-    r.targets.remove(0)
 }
 
 #[tokio::test]
@@ -102,16 +67,16 @@ async fn keyvault_public_witness_with_private_fails_public_path() {
     let stub = stubs::serve(&ca, &[VAULT], fw.clone(), fw).await;
     let f = ca_file(&ca);
     let t = one(&https_target(&stub, VAULT, &f, "private = true")).await;
-    assert_eq!(class(&t), Some(FailureClass::ServicePublicPath), "{t:#?}");
-    let h = hint(&t);
-    for words in [
-        "198.51.100.20",
-        "privatelink.vaultcore.azure.net",
-        "168.63.129.16",
-        "vnetRouteAllEnabled",
-    ] {
-        assert!(h.contains(words), "hint lacks {words}: {h}");
-    }
+    failed(
+        &t,
+        FailureClass::ServicePublicPath,
+        &[
+            "198.51.100.20",
+            "privatelink.vaultcore.azure.net",
+            "168.63.129.16",
+            "vnetRouteAllEnabled",
+        ],
+    );
     let v = service_json(&t);
     assert_eq!(v["witness"]["conclusion"], "public_path", "{v}");
     assert_eq!(v["verdict"], "firewall", "{v}");
@@ -129,15 +94,15 @@ async fn storage_firewall_is_service_firewall() {
     .await;
     let f = ca_file(&ca);
     let t = one(&https_target(&stub, BLOB, &f, "")).await;
-    assert_eq!(class(&t), Some(FailureClass::ServiceFirewall), "{t:#?}");
-    let h = hint(&t);
-    for words in [
-        "AuthorizationFailure",
-        "privatelink.blob.core.windows.net",
-        "Approved",
-    ] {
-        assert!(h.contains(words), "hint lacks {words}: {h}");
-    }
+    failed(
+        &t,
+        FailureClass::ServiceFirewall,
+        &[
+            "AuthorizationFailure",
+            "privatelink.blob.core.windows.net",
+            "Approved",
+        ],
+    );
     let v = service_json(&t);
     assert_eq!(v["answer"]["request_id"], "s-fw", "{v}");
     assert_eq!(v["witness"]["conclusion"], "unknown", "{v}");
@@ -161,11 +126,11 @@ async fn declared_service_behind_a_proxy_page_is_not_the_service() {
         "service = \"blob\"",
     ))
     .await;
-    assert_eq!(class(&t), Some(FailureClass::ServiceNotService), "{t:#?}");
-    let h = hint(&t);
-    for words in ["proxy", "x-ms-request-id"] {
-        assert!(h.contains(words), "hint lacks {words}: {h}");
-    }
+    failed(
+        &t,
+        FailureClass::ServiceNotService,
+        &["proxy", "x-ms-request-id"],
+    );
 }
 
 #[tokio::test]
@@ -196,9 +161,9 @@ async fn refused_445_is_smb_refused() {
         "[[targets]]\nname = \"share\"\ntarget = \"smb://127.0.0.1:{port}\"\n"
     ))
     .await;
-    assert_eq!(class(&t), Some(FailureClass::SmbRefused), "{t:#?}");
-    let h = hint(&t);
-    for words in ["privatelink.file.core.windows.net", "NSG", "445"] {
-        assert!(h.contains(words), "hint lacks {words}: {h}");
-    }
+    failed(
+        &t,
+        FailureClass::SmbRefused,
+        &["privatelink.file.core.windows.net", "NSG", "445"],
+    );
 }

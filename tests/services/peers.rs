@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::certs::{Ca, LeafSpec, PemFiles};
+
 /// A skipped test must be visible, and fail where the peers are supposed to be installed
 /// (`ROUTEPROOF_REQUIRE_PEERS=1`, set by `.ci/run`). Same contract as tests/support.
 pub fn skip(test: &str, why: &str) {
@@ -138,6 +140,27 @@ pub fn azurite(tls: Option<(&std::path::Path, &std::path::Path)>) -> Result<Azur
     })
 }
 
+/// Azurite over HTTPS with `--oauth basic` (Azurite needs a certificate for OAuth), its
+/// certificate issued for localhost and 127.0.0.1 by a fresh test CA (`ca`, to verify).
+pub struct AzuriteTls {
+    pub az: Azurite,
+    pub ca: Ca,
+    _pems: PemFiles,
+}
+
+pub fn azurite_oauth() -> Result<AzuriteTls, String> {
+    crate::certs::install_crypto_provider();
+    let ca = Ca::new("routeproof Azurite OAuth CA");
+    let leaf = ca.issue(&LeafSpec::new(["localhost", "127.0.0.1"]));
+    let pems = PemFiles::write(&ca, &leaf);
+    let az = azurite(Some((&pems.cert, &pems.key)))?;
+    Ok(AzuriteTls {
+        az,
+        ca,
+        _pems: pems,
+    })
+}
+
 fn find_smbd() -> Option<PathBuf> {
     ["/usr/sbin/smbd", "/usr/bin/smbd"]
         .iter()
@@ -180,6 +203,20 @@ pub fn samba() -> Result<Samba, String> {
 /// smbd on 127.0.0.1:`port` (445 for a content share discovered from its settings, whose
 /// SMB port is fixed).
 pub fn samba_on(port: u16) -> Result<Samba, String> {
+    samba_with(port, "server min protocol = SMB2_02")
+}
+
+/// smbd that speaks SMB1 (NT1) only: it answers an SMB2 NEGOTIATE offering 2.0.2-3.1.1
+/// with STATUS_NOT_SUPPORTED, having no dialect in common (smbd's own negotiation).
+pub fn samba_smb1_only() -> Result<Samba, String> {
+    samba_with(
+        free_port(),
+        "server min protocol = NT1\n  server max protocol = NT1",
+    )
+}
+
+/// smbd on 127.0.0.1:`port` with `protocols` (its `server min/max protocol` lines).
+fn samba_with(port: u16, protocols: &str) -> Result<Samba, String> {
     let bin = find_smbd().ok_or("smbd not installed (apt-get install samba)")?;
     if unsafe { libc::geteuid() } != 0 {
         return Err("smbd needs root here".into());
@@ -193,7 +230,7 @@ pub fn samba_on(port: u16) -> Result<Samba, String> {
     }
     let p = |s: &str| d.join(s).display().to_string();
     let conf = format!(
-        "[global]\n  server role = standalone server\n  interfaces = 127.0.0.1\n  bind interfaces only = yes\n  smb ports = {port}\n  disable netbios = yes\n  server min protocol = SMB2_02\n  lock directory = {}\n  state directory = {}\n  cache directory = {}\n  private dir = {}\n  pid directory = {}\n  ncalrpc dir = {}\n  binddns dir = {}\n  passdb backend = tdbsam:{}\n  log file = {}\n  log level = 1\n  map to guest = Bad User\n  load printers = no\n  printing = bsd\n  printcap name = /dev/null\n  disable spoolss = yes\n[share]\n  path = {}\n  read only = yes\n  guest ok = yes\n",
+        "[global]\n  server role = standalone server\n  interfaces = 127.0.0.1\n  bind interfaces only = yes\n  smb ports = {port}\n  disable netbios = yes\n  {protocols}\n  lock directory = {}\n  state directory = {}\n  cache directory = {}\n  private dir = {}\n  pid directory = {}\n  ncalrpc dir = {}\n  binddns dir = {}\n  passdb backend = tdbsam:{}\n  log file = {}\n  log level = 1\n  map to guest = Bad User\n  load printers = no\n  printing = bsd\n  printcap name = /dev/null\n  disable spoolss = yes\n[share]\n  path = {}\n  read only = yes\n  guest ok = yes\n",
         p("lock"),
         p("state"),
         p("cache"),

@@ -6,9 +6,6 @@
 //! history. Runs with `ROUTEPROOF_BROWSER_TESTS=1`, and in CI (`ROUTEPROOF_REQUIRE_PEERS=1`,
 //! where a missing chromium is a failure).
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
 use object_store::{ObjectStoreExt as _, PutPayload};
 use routeproof::store::Trigger;
 use routeproof::store::record::{
@@ -16,21 +13,12 @@ use routeproof::store::record::{
 };
 
 use crate::azurite::free_port;
-use crate::fixtures::{azurite_or_skip, skip};
+use crate::fixtures::azurite_or_skip;
 use crate::serve::{Serve, store_env};
+use crate::support::chromium;
 
 const TARGETS: [&str; 4] = ["sql-private", "kv-private", "storage-blob", "legacy-api"];
 const STEP_MS: i64 = 15 * 60 * 1000;
-
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser"].iter().find_map(|b| {
-        std::env::var_os("PATH").and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(b))
-                .find(|f| f.is_file())
-        })
-    })
-}
 
 /// How target `i` did in the run finished at `t` (`age` ms ago): `None` is ok.
 fn failure(i: usize, age: i64) -> Option<&'static str> {
@@ -99,69 +87,10 @@ async fn seed_week(az: &crate::azurite::Azurite) -> usize {
     runs
 }
 
-fn artifacts() -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
-        .join("artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Headless Chromium on `url` (network features that would reach out switched off; the
-/// page loads nothing but itself), on a blocking thread; returns stdout.
-async fn run_chromium(bin: &Path, url: &str, extra: &[String]) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new(bin);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(extra)
-    .arg(url);
-    let out = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::task::spawn_blocking(move || cmd.output()),
-    )
-    .await
-    .expect("chromium finished within 120 s")
-    .unwrap()
-    .expect("chromium runs");
-    drop(profile);
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_renders_a_week_of_history() {
     const TEST: &str = "chromium_renders_a_week_of_history";
-    let opted_in = std::env::var_os("ROUTEPROOF_BROWSER_TESTS").is_some_and(|v| v == "1");
-    let required = std::env::var_os("ROUTEPROOF_REQUIRE_PEERS").is_some_and(|v| v == "1");
-    if !opted_in && !required {
-        eprintln!(
-            "SKIPPED {TEST}: set ROUTEPROOF_BROWSER_TESTS=1 (needs Debian `chromium`; CI runs it)"
-        );
-        return;
-    }
-    let Some(bin) = chromium() else {
-        // Asked for by name, or required in CI: either way a missing browser fails.
-        assert!(
-            !opted_in,
-            "ROUTEPROOF_BROWSER_TESTS=1 but no chromium on PATH (apt-get install chromium)"
-        );
-        skip(TEST, "chromium not on PATH (apt-get install chromium)");
+    let Some(bin) = chromium::for_test(TEST) else {
         return;
     };
     let Some(az) = azurite_or_skip(TEST, None) else {
@@ -196,14 +125,14 @@ async fn chromium_renders_a_week_of_history() {
     let (status, page) = b.get("/api/probe?last&format=html").await;
     assert_eq!(status, 503, "legacy-api fails");
     assert!(page.contains("instance <code>instance-a</code>"), "{page}");
-    let out = artifacts();
+    let out = chromium::artifacts();
     for (file, size) in [
         ("store-history-week.png", "1280,2000"),
         ("store-history-week-phone.png", "390,3200"),
     ] {
         let png = out.join(file);
         let _ = std::fs::remove_file(&png);
-        run_chromium(
+        chromium::run(
             &bin,
             &url,
             &[
@@ -217,7 +146,7 @@ async fn chromium_renders_a_week_of_history() {
         assert!(bytes.len() > 10_000, "{file} is not blank");
         eprintln!("screenshot: {}", png.display());
     }
-    let dom = run_chromium(&bin, &url, &["--dump-dom".to_string()]).await;
+    let dom = chromium::run(&bin, &url, &["--dump-dom".to_string()]).await;
     for visible in [
         "History",
         "sql-private",

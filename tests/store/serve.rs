@@ -70,6 +70,11 @@ impl Serve {
         panic!("serve did not listen on {port}");
     }
 
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub async fn get(&self, path: &str) -> (u16, String) {
         http(self.port, "GET", path, "").await
     }
@@ -146,4 +151,29 @@ pub fn logs(v: &Value) -> String {
         .map(|l| l.as_str().unwrap_or(""))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The guard's contract, proven: a test whose assertion fails while a `serve` child runs
+/// (here a task that panics holding one) leaves no process behind: unwinding drops the
+/// `Serve`, which kills and reaps the child, so its pid is gone from /proc.
+#[tokio::test]
+async fn a_failed_assertion_leaves_no_serve_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routeproof.toml");
+    std::fs::write(&config, "[engine]\ndns_servers = [\"127.0.0.1:9\"]\n").unwrap();
+    let config = config.display().to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let test = tokio::spawn(async move {
+        let s = Serve::start(&config, &[]).await;
+        let (status, _) = s.get("/api/health").await;
+        tx.send(s.pid()).unwrap();
+        assert_eq!(status, 599, "an assertion that fails with the child alive");
+    });
+    let pid = rx.await.expect("serve started and answered");
+    let failed = test.await.expect_err("the assertion failed");
+    assert!(failed.is_panic());
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "serve (pid {pid}) outlived the failed test"
+    );
 }

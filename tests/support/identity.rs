@@ -33,6 +33,9 @@ struct Issue {
     tokens: HashMap<String, String>,
     /// Client ids of the user-assigned identities "assigned to the app".
     clients: Vec<String>,
+    /// Answer every authenticated request 200 with this body instead of a token (a
+    /// malformed answer: something else at IDENTITY_ENDPOINT).
+    raw: Option<String>,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
@@ -86,6 +89,14 @@ async fn token(
             serde_json::json!({"statusCode": 400, "message": "Unable to load the proper Managed Identity.", "correlationId": "7b8c1d2e-0000-4000-8000-000000000001"}),
         );
     }
+    if let Some(body) = &issue.raw {
+        return (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            body.clone(),
+        )
+            .into_response();
+    }
     let resource = seen.resource.clone().unwrap_or_default();
     let Some(tok) = issue.tokens.get(&resource) else {
         return json(
@@ -114,6 +125,20 @@ impl IdentityEndpoint {
     /// Hands out `tokens` (`(resource, token)`) to a caller with `header`, for the
     /// system-assigned identity and the user-assigned ones in `clients`.
     pub async fn start(header: &str, tokens: &[(&str, &str)], clients: &[&str]) -> Self {
+        Self::serve(header, tokens, clients, None).await
+    }
+
+    /// Answers every request that carries `header` 200 with `body` (not a usable token).
+    pub async fn start_raw(header: &str, body: &str) -> Self {
+        Self::serve(header, &[], &[], Some(body.to_string())).await
+    }
+
+    async fn serve(
+        header: &str,
+        tokens: &[(&str, &str)],
+        clients: &[&str],
+        raw: Option<String>,
+    ) -> Self {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let issue = Issue {
             header: header.to_string(),
@@ -122,6 +147,7 @@ impl IdentityEndpoint {
                 .map(|(r, t)| (r.to_string(), t.to_string()))
                 .collect(),
             clients: clients.iter().map(|c| c.to_string()).collect(),
+            raw,
             seen: seen.clone(),
         };
         let app = axum::Router::new()

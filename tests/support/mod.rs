@@ -1,12 +1,15 @@
 //! Shared support for the integration tests: the real peers (DNS, unbound, HTTPS, TDS,
-//! network faults, the Functions host emulator) and the engine builder and report
-//! readers (`engine`).
+//! network faults, the Functions host emulator, the managed-identity endpoint), the
+//! Azure service contract stubs (`stubs`), headless Chromium (`chromium`), and the engine
+//! builder and report readers (`engine`).
 //!
 //! Each test binary compiles this module on its own and uses only part of it,
 //! so unused helpers are expected rather than a sign of rot.
 #![allow(dead_code)]
 
+pub mod cases;
 pub mod certs;
+pub mod chromium;
 pub mod dns;
 pub mod engine;
 pub mod faults;
@@ -14,6 +17,7 @@ pub mod host;
 pub mod identity;
 pub mod net;
 pub mod otel;
+pub mod stubs;
 pub mod tds;
 pub mod unbound;
 pub mod web;

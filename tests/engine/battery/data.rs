@@ -14,22 +14,6 @@ use super::*;
 use support::faults::{Act, TLS_ALERT_HANDSHAKE_FAILURE, mysql_greeting, scripted};
 use support::web;
 
-/// Runs `uri` (an IP target on loopback; TLS verified as `localhost` against the
-/// battery CA) and checks layer, class and decisive words.
-async fn data_case(
-    case: &str,
-    f: &TlsFx,
-    uri: String,
-    extra: &str,
-    layer: Layer,
-    class: FailureClass,
-) -> TargetReport {
-    let target = one(&uri, &format!("sni = \"localhost\"\n{extra}"));
-    let extra_engine = f.ca_engine();
-    let r = probe(nodns(), &extra_engine, &target, None).await;
-    expect(case, &r, layer, class).clone()
-}
-
 fn tls(f: &TlsFx) -> Act {
     Act::Tls(f.leaf.server_config(&[], &[]))
 }
@@ -40,399 +24,295 @@ const SSL_REQUEST: usize = 8;
 const MYSQL_SSL_REQUEST: usize = 36;
 const SASL_HEADER: &[u8] = b"AMQP\x03\x01\x00\x00";
 
-// ------------------------------------------------------------------ postgres
-
-#[tokio::test]
-async fn postgres_on_an_http_listener() {
-    let f = tls_fx().await;
-    let srv = web::http().await;
-    let uri = format!("postgres://127.0.0.1:{}", srv.addr.port());
-    let t = data_case(
-        "postgres_on_an_http_listener",
-        &f,
-        uri,
-        "",
-        Layer::Postgres,
-        FailureClass::PostgresNotPostgres,
-    )
-    .await;
-    assert_eq!(t.reached, Some(Layer::Tcp));
+/// What listens at the target's loopback port.
+enum Peer {
+    /// An HTTP server (support::web): another protocol's listener.
+    Http,
+    /// An HTTPS server with the battery's leaf.
+    Https,
+    /// A `support::faults` script, built with the battery's TLS material.
+    Script(fn(&TlsFx) -> Vec<Act>),
 }
 
-#[tokio::test]
-async fn postgres_stall_after_tls() {
-    let f = tls_fx().await;
-    let srv = scripted(vec![
-        Act::Read(SSL_REQUEST),
-        Act::Write(b"S".to_vec()),
-        tls(&f),
-        Act::Stall,
-    ])
-    .await;
-    let uri = format!("postgres://127.0.0.1:{}", srv.addr.port());
-    let t = data_case(
-        "postgres_stall_after_tls",
-        &f,
-        uri,
-        "",
-        Layer::Postgres,
-        FailureClass::PostgresTimeout,
-    )
-    .await;
-    assert!(
-        t.layers.iter().any(|l| l.layer == Layer::Tls && l.ok),
-        "TLS passed: {t:#?}"
-    );
+/// What the report must show beyond layer and class.
+enum Then {
+    Nothing,
+    /// The last layer that passed (`reached`), and why that is right.
+    Reached(Layer, &'static str),
+    /// TLS completed before the protocol failed.
+    TlsPassed,
 }
 
-#[tokio::test]
-async fn postgres_tls_refused() {
-    let f = tls_fx().await;
-    let srv = scripted(vec![
-        Act::Read(SSL_REQUEST),
-        Act::Write(b"N".to_vec()),
-        Act::Stall,
-    ])
-    .await;
-    let uri = format!("postgres://127.0.0.1:{}", srv.addr.port());
-    let t = data_case(
-        "postgres_tls_refused",
-        &f,
-        uri,
-        "",
-        Layer::Postgres,
-        FailureClass::PostgresTlsRefused,
-    )
-    .await;
-    assert_eq!(
-        t.reached,
-        Some(Layer::Postgres),
-        "`N` is PostgreSQL answering"
-    );
+struct Case {
+    name: &'static str,
+    scheme: &'static str,
+    peer: Peer,
+    layer: Layer,
+    class: FailureClass,
+    then: Then,
 }
 
-#[tokio::test]
-async fn postgres_closes_mid_handshake() {
-    let f = tls_fx().await;
-    let srv = scripted(vec![Act::Read(SSL_REQUEST), Act::Close]).await;
-    let uri = format!("postgres://127.0.0.1:{}", srv.addr.port());
-    data_case(
-        "postgres_closes_mid_handshake",
-        &f,
-        uri,
-        "",
-        Layer::Postgres,
-        FailureClass::PostgresClosed,
-    )
-    .await;
-}
+const CASES: &[Case] = &[
+    // ---------------------------------------------------------------- postgres
+    Case {
+        name: "postgres_on_an_http_listener",
+        scheme: "postgres",
+        peer: Peer::Http,
+        layer: Layer::Postgres,
+        class: FailureClass::PostgresNotPostgres,
+        then: Then::Reached(Layer::Tcp, "nothing PostgreSQL answered"),
+    },
+    Case {
+        name: "postgres_stall_after_tls",
+        scheme: "postgres",
+        peer: Peer::Script(|f| {
+            vec![
+                Act::Read(SSL_REQUEST),
+                Act::Write(b"S".to_vec()),
+                tls(f),
+                Act::Stall,
+            ]
+        }),
+        layer: Layer::Postgres,
+        class: FailureClass::PostgresTimeout,
+        then: Then::TlsPassed,
+    },
+    Case {
+        name: "postgres_tls_refused",
+        scheme: "postgres",
+        peer: Peer::Script(|_| {
+            vec![
+                Act::Read(SSL_REQUEST),
+                Act::Write(b"N".to_vec()),
+                Act::Stall,
+            ]
+        }),
+        layer: Layer::Postgres,
+        class: FailureClass::PostgresTlsRefused,
+        then: Then::Reached(Layer::Postgres, "`N` is PostgreSQL answering"),
+    },
+    Case {
+        name: "postgres_closes_mid_handshake",
+        scheme: "postgres",
+        peer: Peer::Script(|_| vec![Act::Read(SSL_REQUEST), Act::Close]),
+        layer: Layer::Postgres,
+        class: FailureClass::PostgresClosed,
+        then: Then::Nothing,
+    },
+    // ---------------------------------------------------------------- mysql
+    Case {
+        // An HTTP server waits for the client; MySQL always speaks first.
+        name: "mysql_on_an_http_listener",
+        scheme: "mysql",
+        peer: Peer::Http,
+        layer: Layer::Mysql,
+        class: FailureClass::MysqlNoGreeting,
+        then: Then::Reached(Layer::Tcp, "no greeting came"),
+    },
+    Case {
+        name: "mysql_stall_after_tls",
+        scheme: "mysql",
+        peer: Peer::Script(|f| {
+            vec![
+                Act::Write(mysql_greeting(true)),
+                Act::Read(MYSQL_SSL_REQUEST),
+                tls(f),
+                Act::Stall,
+            ]
+        }),
+        layer: Layer::Mysql,
+        class: FailureClass::MysqlTimeout,
+        then: Then::TlsPassed,
+    },
+    Case {
+        name: "mysql_tls_refused",
+        scheme: "mysql",
+        peer: Peer::Script(|_| vec![Act::Write(mysql_greeting(false)), Act::Stall]),
+        layer: Layer::Mysql,
+        class: FailureClass::MysqlTlsRefused,
+        then: Then::Reached(Layer::Mysql, "the greeting is MySQL answering"),
+    },
+    Case {
+        name: "mysql_closes_mid_handshake",
+        scheme: "mysql",
+        peer: Peer::Script(|_| vec![Act::Write(mysql_greeting(true)[..20].to_vec()), Act::Close]),
+        layer: Layer::Mysql,
+        class: FailureClass::MysqlClosed,
+        then: Then::Nothing,
+    },
+    // ---------------------------------------------------------------- redis
+    Case {
+        name: "redis_on_an_https_listener",
+        scheme: "rediss",
+        peer: Peer::Https,
+        layer: Layer::Redis,
+        class: FailureClass::RedisNotRedis,
+        then: Then::Reached(Layer::Tls, "TLS passed, Redis did not answer"),
+    },
+    Case {
+        name: "redis_stall_after_tls",
+        scheme: "rediss",
+        peer: Peer::Script(|f| vec![tls(f), Act::Stall]),
+        layer: Layer::Redis,
+        class: FailureClass::RedisNoAnswer,
+        then: Then::Nothing,
+    },
+    Case {
+        name: "redis_tls_refused",
+        scheme: "rediss",
+        peer: Peer::Script(|_| alert()),
+        layer: Layer::Tls,
+        class: FailureClass::RedisTlsRefused,
+        then: Then::Reached(Layer::Tcp, "the alert answered the ClientHello"),
+    },
+    Case {
+        name: "redis_closes_mid_handshake",
+        scheme: "rediss",
+        peer: Peer::Script(|f| vec![tls(f), Act::ReadSome, Act::Close]),
+        layer: Layer::Redis,
+        class: FailureClass::RedisClosed,
+        then: Then::Nothing,
+    },
+    // ---------------------------------------------------------------- amqp
+    Case {
+        name: "amqp_on_an_https_listener",
+        scheme: "amqps",
+        peer: Peer::Https,
+        layer: Layer::Amqp,
+        class: FailureClass::AmqpNotThisProtocol,
+        then: Then::Reached(Layer::Tls, "TLS passed, AMQP did not answer"),
+    },
+    Case {
+        name: "amqp_stall_after_tls",
+        scheme: "amqps",
+        peer: Peer::Script(|f| vec![tls(f), Act::Stall]),
+        layer: Layer::Amqp,
+        class: FailureClass::AmqpTimeout,
+        then: Then::Nothing,
+    },
+    Case {
+        name: "amqp_tls_refused",
+        scheme: "amqps",
+        peer: Peer::Script(|_| alert()),
+        layer: Layer::Tls,
+        class: FailureClass::AmqpTlsRefused,
+        then: Then::Reached(Layer::Tcp, "the alert answered the ClientHello"),
+    },
+    Case {
+        // The SASL header echoed, then the connection closed before sasl-mechanisms.
+        name: "amqp_closes_mid_handshake",
+        scheme: "amqps",
+        peer: Peer::Script(|f| {
+            vec![
+                tls(f),
+                Act::Read(8),
+                Act::Write(SASL_HEADER.to_vec()),
+                Act::Close,
+            ]
+        }),
+        layer: Layer::Amqp,
+        class: FailureClass::AmqpClosed,
+        then: Then::Nothing,
+    },
+    // ---------------------------------------------------------------- kafka
+    Case {
+        name: "kafka_on_an_https_listener",
+        scheme: "kafka",
+        peer: Peer::Https,
+        layer: Layer::Kafka,
+        class: FailureClass::KafkaNotThisProtocol,
+        then: Then::Reached(Layer::Tls, "TLS passed, Kafka did not answer"),
+    },
+    Case {
+        name: "kafka_stall_after_tls",
+        scheme: "kafka",
+        peer: Peer::Script(|f| vec![tls(f), Act::Stall]),
+        layer: Layer::Kafka,
+        class: FailureClass::KafkaTimeout,
+        then: Then::Nothing,
+    },
+    Case {
+        name: "kafka_tls_refused",
+        scheme: "kafka",
+        peer: Peer::Script(|_| alert()),
+        layer: Layer::Tls,
+        class: FailureClass::KafkaTlsRefused,
+        then: Then::Reached(Layer::Tcp, "the alert answered the ClientHello"),
+    },
+    Case {
+        name: "kafka_closes_mid_handshake",
+        scheme: "kafka",
+        peer: Peer::Script(|f| vec![tls(f), Act::ReadSome, Act::Close]),
+        layer: Layer::Kafka,
+        class: FailureClass::KafkaClosed,
+        then: Then::Nothing,
+    },
+];
 
-// ------------------------------------------------------------------ mysql
-
-#[tokio::test]
-async fn mysql_on_an_http_listener() {
-    // An HTTP server waits for the client; MySQL always speaks first.
-    let f = tls_fx().await;
-    let srv = web::http().await;
-    let uri = format!("mysql://127.0.0.1:{}", srv.addr.port());
-    let t = data_case(
-        "mysql_on_an_http_listener",
-        &f,
-        uri,
-        "",
-        Layer::Mysql,
-        FailureClass::MysqlNoGreeting,
-    )
-    .await;
-    assert_eq!(t.reached, Some(Layer::Tcp));
-}
-
-#[tokio::test]
-async fn mysql_stall_after_tls() {
-    let f = tls_fx().await;
-    let srv = scripted(vec![
-        Act::Write(mysql_greeting(true)),
-        Act::Read(MYSQL_SSL_REQUEST),
-        tls(&f),
-        Act::Stall,
-    ])
-    .await;
-    let uri = format!("mysql://127.0.0.1:{}", srv.addr.port());
-    let t = data_case(
-        "mysql_stall_after_tls",
-        &f,
-        uri,
-        "",
-        Layer::Mysql,
-        FailureClass::MysqlTimeout,
-    )
-    .await;
-    assert!(
-        t.layers.iter().any(|l| l.layer == Layer::Tls && l.ok),
-        "TLS passed: {t:#?}"
-    );
-}
-
-#[tokio::test]
-async fn mysql_tls_refused() {
-    let f = tls_fx().await;
-    let srv = scripted(vec![Act::Write(mysql_greeting(false)), Act::Stall]).await;
-    let uri = format!("mysql://127.0.0.1:{}", srv.addr.port());
-    let t = data_case(
-        "mysql_tls_refused",
-        &f,
-        uri,
-        "",
-        Layer::Mysql,
-        FailureClass::MysqlTlsRefused,
-    )
-    .await;
-    assert_eq!(
-        t.reached,
-        Some(Layer::Mysql),
-        "the greeting is MySQL answering"
-    );
-}
-
-#[tokio::test]
-async fn mysql_closes_mid_handshake() {
-    let f = tls_fx().await;
-    let half = mysql_greeting(true)[..20].to_vec();
-    let srv = scripted(vec![Act::Write(half), Act::Close]).await;
-    let uri = format!("mysql://127.0.0.1:{}", srv.addr.port());
-    data_case(
-        "mysql_closes_mid_handshake",
-        &f,
-        uri,
-        "",
-        Layer::Mysql,
-        FailureClass::MysqlClosed,
-    )
-    .await;
-}
-
-// ------------------------------------------------------------------ redis
-
-#[tokio::test]
-async fn redis_on_an_https_listener() {
-    let f = tls_fx().await;
-    let srv = web::https(f.leaf.server_config(&[], &[b"http/1.1"])).await;
-    let uri = format!("rediss://127.0.0.1:{}", srv.addr.port());
-    let t = data_case(
-        "redis_on_an_https_listener",
-        &f,
-        uri,
-        "",
-        Layer::Redis,
-        FailureClass::RedisNotRedis,
-    )
-    .await;
-    assert_eq!(t.reached, Some(Layer::Tls));
-}
-
-#[tokio::test]
-async fn redis_stall_after_tls() {
-    let f = tls_fx().await;
-    let srv = scripted(vec![tls(&f), Act::Stall]).await;
-    let uri = format!("rediss://127.0.0.1:{}", srv.addr.port());
-    data_case(
-        "redis_stall_after_tls",
-        &f,
-        uri,
-        "",
-        Layer::Redis,
-        FailureClass::RedisNoAnswer,
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn redis_tls_refused() {
-    let f = tls_fx().await;
-    let srv = scripted(vec![
+/// A TLS server refusing the ClientHello with a fatal alert.
+fn alert() -> Vec<Act> {
+    vec![
         Act::ReadSome,
         Act::Write(TLS_ALERT_HANDSHAKE_FAILURE.to_vec()),
         Act::Close,
-    ])
-    .await;
-    let uri = format!("rediss://127.0.0.1:{}", srv.addr.port());
-    let t = data_case(
-        "redis_tls_refused",
-        &f,
-        uri,
-        "",
-        Layer::Tls,
-        FailureClass::RedisTlsRefused,
-    )
-    .await;
-    assert_eq!(t.reached, Some(Layer::Tcp));
+    ]
 }
 
-#[tokio::test]
-async fn redis_closes_mid_handshake() {
+/// Runs one row: its peer on loopback, the target `SCHEME://127.0.0.1:PORT` (TLS verified
+/// as `localhost` against the battery CA), and checks layer, class, decisive words, the
+/// deadline (through `probe`) and the row's `then`.
+async fn run_case(c: &Case) {
     let f = tls_fx().await;
-    let srv = scripted(vec![tls(&f), Act::ReadSome, Act::Close]).await;
-    let uri = format!("rediss://127.0.0.1:{}", srv.addr.port());
-    data_case(
-        "redis_closes_mid_handshake",
-        &f,
-        uri,
-        "",
-        Layer::Redis,
-        FailureClass::RedisClosed,
-    )
-    .await;
+    let (port, _peer): (u16, Box<dyn std::any::Any>) = match c.peer {
+        Peer::Http => {
+            let s = web::http().await;
+            (s.addr.port(), Box::new(s))
+        }
+        Peer::Https => {
+            let s = web::https(f.leaf.server_config(&[], &[b"http/1.1"])).await;
+            (s.addr.port(), Box::new(s))
+        }
+        Peer::Script(script) => {
+            let s = scripted(script(&f)).await;
+            (s.addr.port(), Box::new(s))
+        }
+    };
+    let target = one(
+        &format!("{}://127.0.0.1:{port}", c.scheme),
+        "sni = \"localhost\"",
+    );
+    let r = probe(nodns(), &f.ca_engine(), &target, None).await;
+    let t = expect(c.name, &r, c.layer, c.class);
+    match c.then {
+        Then::Nothing => {}
+        Then::Reached(layer, why) => assert_eq!(t.reached, Some(layer), "{}: {why}", c.name),
+        Then::TlsPassed => assert!(
+            t.layers.iter().any(|l| l.layer == Layer::Tls && l.ok),
+            "{}: TLS passed: {t:#?}",
+            c.name
+        ),
+    }
 }
 
-// ------------------------------------------------------------------ amqp
-
-#[tokio::test]
-async fn amqp_on_an_https_listener() {
-    let f = tls_fx().await;
-    let srv = web::https(f.leaf.server_config(&[], &[b"http/1.1"])).await;
-    let uri = format!("amqps://127.0.0.1:{}", srv.addr.port());
-    let t = data_case(
-        "amqp_on_an_https_listener",
-        &f,
-        uri,
-        "",
-        Layer::Amqp,
-        FailureClass::AmqpNotThisProtocol,
-    )
-    .await;
-    assert_eq!(t.reached, Some(Layer::Tls));
-}
-
-#[tokio::test]
-async fn amqp_stall_after_tls() {
-    let f = tls_fx().await;
-    let srv = scripted(vec![tls(&f), Act::Stall]).await;
-    let uri = format!("amqps://127.0.0.1:{}", srv.addr.port());
-    data_case(
-        "amqp_stall_after_tls",
-        &f,
-        uri,
-        "",
-        Layer::Amqp,
-        FailureClass::AmqpTimeout,
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn amqp_tls_refused() {
-    let f = tls_fx().await;
-    let srv = scripted(vec![
-        Act::ReadSome,
-        Act::Write(TLS_ALERT_HANDSHAKE_FAILURE.to_vec()),
-        Act::Close,
-    ])
-    .await;
-    let uri = format!("amqps://127.0.0.1:{}", srv.addr.port());
-    let t = data_case(
-        "amqp_tls_refused",
-        &f,
-        uri,
-        "",
-        Layer::Tls,
-        FailureClass::AmqpTlsRefused,
-    )
-    .await;
-    assert_eq!(t.reached, Some(Layer::Tcp));
-}
-
-#[tokio::test]
-async fn amqp_closes_mid_handshake() {
-    // The SASL header echoed, then the connection closed before sasl-mechanisms.
-    let f = tls_fx().await;
-    let srv = scripted(vec![
-        tls(&f),
-        Act::Read(8),
-        Act::Write(SASL_HEADER.to_vec()),
-        Act::Close,
-    ])
-    .await;
-    let uri = format!("amqps://127.0.0.1:{}", srv.addr.port());
-    data_case(
-        "amqp_closes_mid_handshake",
-        &f,
-        uri,
-        "",
-        Layer::Amqp,
-        FailureClass::AmqpClosed,
-    )
-    .await;
-}
-
-// ------------------------------------------------------------------ kafka
-
-#[tokio::test]
-async fn kafka_on_an_https_listener() {
-    let f = tls_fx().await;
-    let srv = web::https(f.leaf.server_config(&[], &[b"http/1.1"])).await;
-    let uri = format!("kafka://127.0.0.1:{}", srv.addr.port());
-    let t = data_case(
-        "kafka_on_an_https_listener",
-        &f,
-        uri,
-        "",
-        Layer::Kafka,
-        FailureClass::KafkaNotThisProtocol,
-    )
-    .await;
-    assert_eq!(t.reached, Some(Layer::Tls));
-}
-
-#[tokio::test]
-async fn kafka_stall_after_tls() {
-    let f = tls_fx().await;
-    let srv = scripted(vec![tls(&f), Act::Stall]).await;
-    let uri = format!("kafka://127.0.0.1:{}", srv.addr.port());
-    data_case(
-        "kafka_stall_after_tls",
-        &f,
-        uri,
-        "",
-        Layer::Kafka,
-        FailureClass::KafkaTimeout,
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn kafka_tls_refused() {
-    let f = tls_fx().await;
-    let srv = scripted(vec![
-        Act::ReadSome,
-        Act::Write(TLS_ALERT_HANDSHAKE_FAILURE.to_vec()),
-        Act::Close,
-    ])
-    .await;
-    let uri = format!("kafka://127.0.0.1:{}", srv.addr.port());
-    let t = data_case(
-        "kafka_tls_refused",
-        &f,
-        uri,
-        "",
-        Layer::Tls,
-        FailureClass::KafkaTlsRefused,
-    )
-    .await;
-    assert_eq!(t.reached, Some(Layer::Tcp));
-}
-
-#[tokio::test]
-async fn kafka_closes_mid_handshake() {
-    let f = tls_fx().await;
-    let srv = scripted(vec![tls(&f), Act::ReadSome, Act::Close]).await;
-    let uri = format!("kafka://127.0.0.1:{}", srv.addr.port());
-    data_case(
-        "kafka_closes_mid_handshake",
-        &f,
-        uri,
-        "",
-        Layer::Kafka,
-        FailureClass::KafkaClosed,
-    )
-    .await;
-}
+crate::cases!(
+    postgres_on_an_http_listener,
+    postgres_stall_after_tls,
+    postgres_tls_refused,
+    postgres_closes_mid_handshake,
+    mysql_on_an_http_listener,
+    mysql_stall_after_tls,
+    mysql_tls_refused,
+    mysql_closes_mid_handshake,
+    redis_on_an_https_listener,
+    redis_stall_after_tls,
+    redis_tls_refused,
+    redis_closes_mid_handshake,
+    amqp_on_an_https_listener,
+    amqp_stall_after_tls,
+    amqp_tls_refused,
+    amqp_closes_mid_handshake,
+    kafka_on_an_https_listener,
+    kafka_stall_after_tls,
+    kafka_tls_refused,
+    kafka_closes_mid_handshake,
+);

@@ -29,6 +29,7 @@ mod data;
 mod dns;
 mod handler;
 mod http;
+mod services;
 mod tcp;
 mod tds;
 mod tls;
@@ -93,9 +94,20 @@ fn head(dns: SocketAddr, extra: &str) -> String {
 /// Runs `targets` and checks the contracts every case shares: the run and each target
 /// ended within the deadline, and nothing panicked.
 async fn probe(dns: SocketAddr, extra: &str, targets: &str, deadline: Option<Duration>) -> Report {
+    probe_with(dns, extra, targets, deadline, &env).await
+}
+
+/// `probe` with the app settings `settings` as the environment.
+async fn probe_with(
+    dns: SocketAddr,
+    extra: &str,
+    targets: &str,
+    deadline: Option<Duration>,
+    settings: &dyn Fn(&str) -> Option<String>,
+) -> Report {
     count_panics();
     let h = head(dns, extra);
-    let (engine, cfg) = support::engine::build(&format!("{h}\n{targets}"), &env);
+    let (engine, cfg) = support::engine::build(&format!("{h}\n{targets}"), settings);
     let wall = Instant::now();
     let r = engine
         .run(&cfg.targets, Some(deadline.unwrap_or(RUN_DEADLINE)))
@@ -224,6 +236,30 @@ fn decisive(class: FailureClass) -> &'static [&'static str] {
         C::KafkaTimeout => &["Kafka phase stalled", "firewall/NVA"],
         C::KafkaTlsRefused => &["before any certificate check", "9093 is TLS-only"],
         C::KafkaClosed => &["closed the connection mid-exchange", "IP firewall"],
+        C::ServiceFirewall => &[
+            "refused this source with its network rules",
+            "private endpoint",
+            "Approved",
+        ],
+        C::ServiceRbac => &["The network path to", "lacks a data-plane role"],
+        C::ServicePublicPath => &[
+            "saw this request come from a public address",
+            "168.63.129.16",
+            "vnetRouteAllEnabled",
+        ],
+        C::ServiceNotService => &["did not come from", "x-ms-request-id", "proxy"],
+        C::IdentityUnavailable => &[
+            "The route works",
+            "managed identity is not enabled",
+            "IDENTITY_ENDPOINT",
+        ],
+        C::SmbRefused => &[
+            "Nothing accepted TCP 445",
+            "NSG",
+            "privatelink.file.core.windows.net",
+        ],
+        C::SmbTimeout => &["NSG", "vnetContentShareEnabled"],
+        C::SmbNotSmb => &["not an SMB2/3 server"],
         other => panic!("the battery has no decisive words for {other}"),
     }
 }

@@ -5,16 +5,13 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, Response};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
-use crate::certs::{Ca, LeafSpec};
+use super::certs::{Ca, LeafSpec};
+use super::web;
 
 /// One documented answer: status, headers, body.
 #[derive(Clone)]
@@ -34,32 +31,6 @@ impl Canned {
     }
 }
 
-struct Tls {
-    inner: TcpListener,
-    acceptor: TlsAcceptor,
-}
-
-impl axum::serve::Listener for Tls {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((tcp, addr)) = self.inner.accept().await else {
-                continue;
-            };
-            let hs = tokio::time::timeout(Duration::from_secs(5), self.acceptor.accept(tcp)).await;
-            if let Ok(Ok(tls)) = hs {
-                return (tls, addr);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
 /// What the stub saw of the last request (to check the credential arrived intact).
 #[derive(Default, Clone)]
 pub struct Seen {
@@ -68,25 +39,17 @@ pub struct Seen {
     pub host: Option<String>,
 }
 
+/// A running stub; dropping it stops it.
 pub struct Stub {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Seen>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Stub {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _server: web::Server,
 }
 
 /// An HTTPS server on 127.0.0.1 for `names`, answering `anonymous` to a request without
 /// credentials and `authorized` to one with (an `Authorization` header or a form body).
 pub async fn serve(ca: &Ca, names: &[&str], anonymous: Canned, authorized: Canned) -> Stub {
     let leaf = ca.issue(&LeafSpec::new(names.iter().copied()));
-    let acceptor = TlsAcceptor::from(leaf.server_config(&[], &[b"http/1.1"]));
-    let inner = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = inner.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let seen2 = seen.clone();
     let app = Router::new().fallback(move |req: Request<Body>| {
@@ -122,10 +85,12 @@ pub async fn serve(ca: &Ca, names: &[&str], anonymous: Canned, authorized: Canne
             b.body(Body::from(c.body)).unwrap()
         }
     });
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(Tls { inner, acceptor }, app).await;
-    });
-    Stub { addr, seen, task }
+    let server = web::https_with(leaf.server_config(&[], &[b"http/1.1"]), app).await;
+    Stub {
+        addr: server.addr,
+        seen,
+        _server: server,
+    }
 }
 
 // ---- The documented answers -------------------------------------------------------------
@@ -366,6 +331,37 @@ pub fn storage_rbac() -> Canned {
             ("x-ms-error-code", "AuthorizationPermissionMismatch"),
         ],
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>This request is not authorized to perform this operation using this permission.\nRequestId:s-rbac</Message></Error>",
+    )
+}
+
+/// Storage throttling: 503 `ServerBusy` "The server is currently unable to receive
+/// requests. Please retry your request." (Storage REST "Common REST API error codes",
+/// learn.microsoft.com/rest/api/storageservices/common-rest-api-error-codes), with the
+/// service's `x-ms-request-id`.
+pub fn storage_server_busy() -> Canned {
+    Canned::new(
+        503,
+        &[
+            ("x-ms-request-id", "s-busy"),
+            ("x-ms-error-code", "ServerBusy"),
+            ("server", "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0"),
+        ],
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>ServerBusy</Code><Message>The server is currently unable to receive requests. Please retry your request.\nRequestId:s-busy</Message></Error>",
+    )
+}
+
+/// Storage refusing the verb: 405 `UnsupportedHttpVerb` "The resource doesn't support the
+/// specified HTTP verb." (Storage REST "Common REST API error codes"): the service's own
+/// answer, but none the service layer's verdicts explain.
+pub fn storage_unsupported_verb() -> Canned {
+    Canned::new(
+        405,
+        &[
+            ("x-ms-request-id", "s-405"),
+            ("x-ms-error-code", "UnsupportedHttpVerb"),
+            ("allow", "PUT"),
+        ],
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>UnsupportedHttpVerb</Code><Message>The resource doesn't support the specified HTTP verb.\nRequestId:s-405</Message></Error>",
     )
 }
 
