@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Per-protocol cost of routeproof next to each protocol's native client (issue 19, goal 3),
+# side by side in one run on loopback, medians. For every protocol:
+#
+#   - native: one client process doing handshake + login + a trivial command
+#     (psql -c 'SELECT 1', mariadb -e 'SELECT 1', redis-cli PING, curl GET, FreeTDS tsql
+#     SELECT 1, a python-qpid-proton connect + SASL PLAIN + open + close);
+#   - routeproof one-shot: one `routeproof probe --json` process with that one target
+#     (the same login and command; whole process: start-up, config, report included);
+#   - routeproof amortised: one `routeproof probe` process with N targets of that
+#     protocol at concurrency CONC; CPU per probe = the process's CPU / N.
+#
+# CPU is user + sys of the child from wait4 (µs resolution), wall is exec to exit.
+# Runs are interleaved (native, routeproof, native, ...) so machine load hits both alike;
+# every probe and every client run must succeed or the script stops. The servers
+# (PostgreSQL 15, MariaDB, Redis 7, a Python HTTPS server, the project's TDS test server,
+# RabbitMQ 3.10 with rabbitmq_amqp1_0) are started here in a temp dir on 127.0.0.1 with
+# random free ports, and killed on exit; their CPU is in no figure.
+#
+#   scripts/bench-native.sh [N=1000] [RUNS=15]     # env: CONC=16 AMORT_RUNS=3 ONLY="pg redis ..."
+#
+# ROUTEPROOF_BIN (default target/release/routeproof); LAB_PEER (default
+# target/debug/examples/lab_peer: the TDS server, `cargo build --example lab_peer`; without
+# it the TDS row is left out and the output says why). ONLY picks rows by name prefix.
+# Needs: postgresql-15, mariadb-server + client, redis-server + redis-tools, curl, openssl,
+#   freetds-bin (tsql), rabbitmq-server, python3-qpid-proton, python3 (3.9+).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-${N:-1000}}
+RUNS=${2:-${RUNS:-15}}
+CONC=${CONC:-16}
+AMORT_RUNS=${AMORT_RUNS:-3}
+BIN=${ROUTEPROOF_BIN:-target/release/routeproof}
+LAB_PEER=${LAB_PEER:-${CARGO_TARGET_DIR:-target}/debug/examples/lab_peer}
+[ -x "$BIN" ] || { echo "bench-native: $BIN missing (cargo build --release --locked, or set ROUTEPROOF_BIN)"; exit 2; }
+for t in openssl python3 curl psql mariadb redis-cli redis-server; do
+    command -v "$t" >/dev/null || { echo "bench-native: needs $t"; exit 2; }
+done
+[ "$(id -u)" = 0 ] || { echo "bench-native: run as root (servers run as their system users)"; exit 2; }
+
+work=$(mktemp -d /tmp/bench-native.XXXXXX)
+chmod 755 "$work" # the servers' own users reach their subdirectories
+cleanup() {
+    # The Python side stops its servers; this catches whatever a crash left behind:
+    # each server runs in its own session, recorded here as a process group id.
+    if [ -f "$work/pgids" ]; then
+        while read -r pg; do kill -KILL -- "-$pg" 2>/dev/null || true; done < "$work/pgids"
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# One CA and a server certificate for localhost and 127.0.0.1, shared by the TLS servers.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/ca.key" -out "$work/ca.crt" \
+    -days 2 -subj "/CN=bench-native CA" -addext "basicConstraints=critical,CA:TRUE" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/srv.key" -out "$work/srv.csr" \
+    -subj "/CN=localhost" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$work/ext"
+openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
+    -out "$work/srv.crt" -days 2 -extfile "$work/ext" 2>/dev/null
+
+python3 scripts/bench/native.py "$work" "$BIN" "$LAB_PEER" "$N" "$RUNS" "$CONC" "$AMORT_RUNS" "${ONLY:-}"
