@@ -20,8 +20,9 @@
 #   scripts/bench-native.sh [N=1000] [RUNS=15]     # env: CONC=16 AMORT_RUNS=3 ONLY="pg redis ..."
 #
 # ROUTEPROOF_BIN (default target/release/routeproof); LAB_PEER (default
-# target/debug/examples/lab_peer: the TDS server, `cargo build --example lab_peer`; without
-# it the TDS row is left out and the output says why). ONLY picks rows by name prefix.
+# target/debug/examples/lab_peer, the project's TDS test server, built when missing; without
+# it the TDS row is left out and the output says why). ONLY picks rows by name prefix
+# (postgres, postgres+tls, mariadb, mariadb+tls, redis, redis+tls, https, tds, amqp).
 # Needs: postgresql-15, mariadb-server + client, redis-server + redis-tools, curl, openssl,
 #   freetds-bin (tsql), rabbitmq-server, python3-qpid-proton, python3 (3.9+).
 set -euo pipefail
@@ -31,7 +32,10 @@ RUNS=${2:-${RUNS:-15}}
 CONC=${CONC:-16}
 AMORT_RUNS=${AMORT_RUNS:-3}
 BIN=${ROUTEPROOF_BIN:-target/release/routeproof}
-LAB_PEER=${LAB_PEER:-${CARGO_TARGET_DIR:-target}/debug/examples/lab_peer}
+if [ -z "${LAB_PEER:-}" ]; then
+    LAB_PEER=${CARGO_TARGET_DIR:-target}/debug/examples/lab_peer
+    [ -x "$LAB_PEER" ] || cargo build --quiet --locked --example lab_peer || true # else: no TDS row, and why
+fi
 [ -x "$BIN" ] || { echo "bench-native: $BIN missing (cargo build --release --locked, or set ROUTEPROOF_BIN)"; exit 2; }
 for t in openssl python3 curl psql mariadb redis-cli redis-server; do
     command -v "$t" >/dev/null || { echo "bench-native: needs $t"; exit 2; }
@@ -40,7 +44,9 @@ done
 
 work=$(mktemp -d /tmp/bench-native.XXXXXX)
 chmod 755 "$work" # the servers' own users reach their subdirectories
+py=
 cleanup() {
+    if [ -n "$py" ]; then kill -TERM "$py" 2>/dev/null || true; wait "$py" 2>/dev/null || true; fi
     # The Python side stops its servers; this catches whatever a crash left behind:
     # each server runs in its own session, recorded here as a process group id.
     if [ -f "$work/pgids" ]; then
@@ -60,4 +66,8 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n
 openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
     -out "$work/srv.crt" -days 2 -extfile "$work/ext" 2>/dev/null
 
-python3 scripts/bench/native.py "$work" "$BIN" "$LAB_PEER" "$N" "$RUNS" "$CONC" "$AMORT_RUNS" "${ONLY:-}"
+# In the background so that INT/TERM reach the trap at once (it stops Python, which stops its servers).
+python3 scripts/bench/native.py "$work" "$BIN" "$LAB_PEER" "$N" "$RUNS" "$CONC" "$AMORT_RUNS" "${ONLY:-}" &
+py=$!
+wait "$py"
+py=

@@ -98,7 +98,7 @@ def run(argv, env=None, stdin=None, limit=300):
     t0 = time.perf_counter()
     p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    timer = threading.Timer(limit, p.kill); timer.start()  # never hang past the limit
+    timer = threading.Timer(limit, p.kill); timer.daemon = True; timer.start()  # never hang past the limit
     if stdin:
         p.stdin.write(stdin.encode()); p.stdin.close()
     out = p.stdout.read().decode(errors="replace")
@@ -223,6 +223,16 @@ def start_rabbit():
     return plain
 
 
+def free_port_listener():
+    """A listener that accepts and closes (the floor row's TCP target)."""
+    ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(128)
+    def loop():
+        while True:
+            ls.accept()[0].close()
+    threading.Thread(target=loop, daemon=True).start()
+    return ls.getsockname()[1]
+
+
 # ---------------------------------------------------------------- the rows
 AMQP_CLIENT = """import os
 from proton.utils import BlockingConnection
@@ -303,7 +313,7 @@ with open(f"{work}/cas.pem", "w") as f:
 def rp_config(r, n):
     path = f"{work}/{r['name']}-{n}.toml"
     with open(path, "w") as f:
-        f.write(f'[engine]\nconcurrency = {CONC}\ndeadline = "300s"\ndiscover = false\n'
+        f.write(f'[engine]\nconcurrency = {CONC}\ndeadline = "300s"\ndiscover = false\ntcp_settle = "0s"\n'
                 'dns_servers = ["127.0.0.1:9"]\nazure_dns = "127.0.0.1:9"\n'
                 f'ca_file = "{work}/cas.pem"\n[engine.timeouts]\ntcp = "10s"\ntls = "10s"\n'
                 'http = "10s"\nbody = "10s"\nlogin = "60s"\n')
@@ -381,6 +391,16 @@ for r in rows:
     results.append((r, m(nc), m(nw), m(rc), m(rw), m(ac) / N, m(aw) / N))
     print(f"  {r['name']}: done ({time.time() - T0:.0f} s)", file=sys.stderr)
 
+# Floors, for reading the table: routeproof's process with one bare TCP connect (start-up,
+# config, report), and the AMQP client's interpreter + `import proton` without a connection.
+floor = {"tcp": [], "py": []}
+tcp_row = dict(name="floor", target=f'target = "tcp://127.0.0.1:{free_port_listener()}"\n')
+for _ in range(RUNS):
+    floor["tcp"].append(rp(tcp_row, rp_config(tcp_row, 1), 1)[1])
+    if any(r["name"] == "amqp" for r in rows):
+        w, c, rc_, out = run([sys.executable, "-c", "import proton.utils"])
+        floor["py"].append(c)
+
 ms = lambda s: f"{s * 1e3:.2f} ms"
 print("| protocol | native client | native CPU | native wall | rp one-shot CPU | rp one-shot wall | ratio "
       "| rp amortised CPU/probe | ratio |")
@@ -391,6 +411,8 @@ for r, nc, nw, rc, rw, ac, aw in results:
 print()
 print("amortised wall per probe (batch wall / N): " +
       ", ".join(f"{r['name']} {aw * 1e6:.0f} µs" for r, *_, aw in results))
+print(f"floors: routeproof one-shot with one tcp:// target {ms(statistics.median(floor['tcp']))} CPU" +
+      (f"; python3 + import proton, no connection {ms(statistics.median(floor['py']))} CPU" if floor["py"] else ""))
 for s in skipped:
     print(s)
 print(f"load avg {os.getloadavg()[0]:.2f} at the end; whole run {time.time() - T0:.0f} s")
