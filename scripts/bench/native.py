@@ -250,8 +250,23 @@ def want(name):
     return not ONLY or any(name.startswith(o) for o in ONLY)
 
 
-def row(name, client, argv, ok, target, stdin=None, env=None):
-    rows.append(dict(name=name, client=client, argv=argv, ok=ok, target=target, stdin=stdin, env=env or ENV))
+def row(name, client, argv, ok, target, proof, stdin=None, env=None):
+    """ok: the client's output shows the command's answer; proof: routeproof's report for a
+    target shows the login and the command (and a verified certificate where TLS is used)."""
+    rows.append(dict(name=name, client=client, argv=argv, ok=ok, target=target, proof=proof, stdin=stdin,
+                     env=env or ENV))
+
+
+def layer(t, name):
+    return next((x for x in t.get("layers", []) if x.get("layer") == name), {})
+
+
+def db_proof(kind, tls):
+    def proof(t):
+        d = layer(t, kind).get("detail", {})
+        return d.get("authenticated") is True and d.get("query_result") == "1" and \
+            (not tls or layer(t, "tls").get("verified") is True)
+    return proof
 
 
 one = lambda s: s.strip() == "1"
@@ -262,7 +277,8 @@ if want("postgres") or want("postgres+tls"):
             row("postgres" + tls, f"psql sslmode={mode}",  # the binary, not Debian's Perl wrapper
                 [f"{PG}/psql", "-X", "-A", "-t", "-c", "SELECT 1",
                  f"host=127.0.0.1 port={pg} user={USER} dbname=postgres sslmode={mode} sslrootcert={CA}"],
-                one, f'target = "postgres://127.0.0.1:{pg}/postgres"\ntls = "{mode}"\n{login}')
+                one, f'target = "postgres://127.0.0.1:{pg}/postgres"\ntls = "{mode}"\n{login}',
+                db_proof("postgres", tls))
 if want("mariadb") or want("mariadb+tls"):
     my = start_mariadb()
     for tls, flags, mode in [("", ["--skip-ssl"], "disable"),
@@ -270,20 +286,24 @@ if want("mariadb") or want("mariadb+tls"):
         if want("mariadb" + tls):
             row("mariadb" + tls, f"mariadb {flags[0]}",
                 ["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{my}", f"-u{USER}"] + flags + ["-N", "-B", "-e", "SELECT 1"],
-                one, f'target = "mysql://127.0.0.1:{my}"\ntls = "{mode}"\n{login}')
+                one, f'target = "mysql://127.0.0.1:{my}"\ntls = "{mode}"\n{login}', db_proof("mysql", tls))
 if want("redis") or want("redis+tls"):
     rd, rds = start_redis()
+    def redis_proof(tls):
+        return lambda t: layer(t, "redis").get("detail", {}).get("ping_after_auth") == "+PONG" and \
+            (not tls or layer(t, "tls").get("verified") is True)
     if want("redis"):
         row("redis", "redis-cli PING", ["redis-cli", "-h", "127.0.0.1", "-p", str(rd), "--user", USER, "PING"],
-            lambda s: s.strip() == "PONG", f'target = "redis://127.0.0.1:{rd}"\n{login}')
+            lambda s: s.strip() == "PONG", f'target = "redis://127.0.0.1:{rd}"\n{login}', redis_proof(False))
     if want("redis+tls"):
         row("redis+tls", "redis-cli --tls PING", ["redis-cli", "--tls", "--cacert", CA, "-h", "127.0.0.1",
             "-p", str(rds), "--user", USER, "PING"], lambda s: s.strip() == "PONG",
-            f'target = "rediss://127.0.0.1:{rds}"\n{login}')
+            f'target = "rediss://127.0.0.1:{rds}"\n{login}', redis_proof(True))
 if want("https"):
     hp = start_https()
     row("https", "curl", ["curl", "-q", "-sS", "--cacert", CA, f"https://127.0.0.1:{hp}/"],
-        lambda s: s == "ok", f'target = "https://127.0.0.1:{hp}/"\n')
+        lambda s: s == "ok", f'target = "https://127.0.0.1:{hp}/"\n',
+        lambda t: layer(t, "http").get("status") == 200 and layer(t, "tls").get("verified") is True)
 TDS_CA = None
 if want("tds"):
     if not (os.access(LAB_PEER, os.X_OK) and shutil.which("tsql")):
@@ -293,8 +313,10 @@ if want("tds"):
     else:
         tp, TDS_CA = start_tds()
         row("tds", "tsql (FreeTDS)", ["tsql", "-o", "q", "-S", "rp", "-U", USER, "-P", PW],
-            lambda s: "1" in s.split() and not re.search(r"^(Msg|Error) ", s, re.M),
+            lambda s: re.search(r"^\s*1\s*$", s, re.M) and not re.search(r"^(Msg|Error) ", s, re.M),
             f'target = "sqlserver://127.0.0.1:{tp}"\nauthentication = "sql"\n{login}query = "SELECT 1"\n',
+            lambda t: layer(t, "tds").get("logged_in") is True and "first value 1" in layer(t, "tds").get("result", "")
+            and layer(t, "tds").get("tls", {}).get("verified") is True,
             stdin="SELECT 1\ngo\nexit\n", env=dict(ENV, FREETDSCONF=f"{work}/tds/freetds.conf"))
 if want("amqp"):
     if not os.path.exists(RABBIT):
@@ -303,6 +325,8 @@ if want("amqp"):
         ap = start_rabbit()
         row("amqp", "python-qpid-proton", [sys.executable, "-c", AMQP_CLIENT], lambda s: "opened" in s,
             f'target = "amqp://127.0.0.1:{ap}"\n{login}',
+            lambda t: (lambda d: d.get("mechanism") == "PLAIN" and d.get("sasl_outcome") == 0 and
+                       {"open", "close"} <= {x.get("phase") for x in d.get("timings", [])})(layer(t, "amqp").get("detail", {})),
             env=dict(ENV, BENCH_URL=f"amqp://127.0.0.1:{ap}", BENCH_USER=USER))
 
 # Both CAs in one bundle: the engine's ca_file is one file.
@@ -337,6 +361,9 @@ def rp(r, cfg, n):
         sys.exit(f"{r['name']}: routeproof printed no report (exit {rc}): {out[-1500:]}")
     if s.get("ok") != n:
         sys.exit(f"{r['name']}: routeproof: {s.get('ok')} of {n} targets ok (exit {rc}): {out[-3000:]}")
+    bad = [t.get("name") for t in json.loads(out)["targets"] if not r["proof"](t)]
+    if bad:
+        sys.exit(f"{r['name']}: routeproof's report does not show the login and command for {bad[:5]}: {out[-3000:]}")
     if PW in out:
         sys.exit(f"{r['name']}: routeproof's report holds the password")
     return wall, cpu
@@ -394,7 +421,8 @@ for r in rows:
 # Floors, for reading the table: routeproof's process with one bare TCP connect (start-up,
 # config, report), and the AMQP client's interpreter + `import proton` without a connection.
 floor = {"tcp": [], "py": []}
-tcp_row = dict(name="floor", target=f'target = "tcp://127.0.0.1:{free_port_listener()}"\n')
+tcp_row = dict(name="floor", target=f'target = "tcp://127.0.0.1:{free_port_listener()}"\n',
+               proof=lambda t: layer(t, "tcp").get("ok") is True)
 for _ in range(RUNS):
     floor["tcp"].append(rp(tcp_row, rp_config(tcp_row, 1), 1)[1])
     if any(r["name"] == "amqp" for r in rows):
