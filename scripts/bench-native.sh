@@ -17,30 +17,36 @@
 # RabbitMQ 3.10 with rabbitmq_amqp1_0) are started here in a temp dir on 127.0.0.1 with
 # random free ports, and killed on exit; their CPU is in no figure.
 #
-#   scripts/bench-native.sh [N=1000] [RUNS=15]     # env: CONC=16 AMORT_RUNS=3 ONLY="pg redis ..."
+#   scripts/bench-native.sh [N=1000] [RUNS=15]     # env: CONC=16 AMORT_RUNS=3 ONLY="postgres redis ..."
 #
-# ROUTEPROOF_BIN (default target/release/routeproof); LAB_PEER (default
+# ROUTEPROOF_BIN (default: the static build of scripts/release-build.sh, else
+# target/release/routeproof); LAB_PEER (default
 # target/debug/examples/lab_peer, the project's TDS test server, built when missing; without
 # it the TDS row is left out and the output says why). ONLY picks rows by name prefix
 # (postgres, postgres+tls, mariadb, mariadb+tls, redis, redis+tls, https, tds, amqp).
 # Needs: postgresql-15, mariadb-server + client, redis-server + redis-tools, curl, openssl,
-#   freetds-bin (tsql), rabbitmq-server, python3-qpid-proton, python3 (3.9+).
+#   freetds-bin (tsql), rabbitmq-server, python-qpid-proton (pip), python3 (3.9+).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-${N:-1000}}
 RUNS=${2:-${RUNS:-15}}
 CONC=${CONC:-16}
 AMORT_RUNS=${AMORT_RUNS:-3}
-BIN=${ROUTEPROOF_BIN:-target/release/routeproof}
-if [ -z "${LAB_PEER:-}" ]; then
-    LAB_PEER=${CARGO_TARGET_DIR:-target}/debug/examples/lab_peer
-    [ -x "$LAB_PEER" ] || cargo build --quiet --locked --example lab_peer || true # else: no TDS row, and why
-fi
+# The shipped static build (scripts/release-build.sh) when it is there, else the plain release build.
+BIN=${ROUTEPROOF_BIN:-target/x86_64-unknown-linux-gnu/release/routeproof}
+[ -n "${ROUTEPROOF_BIN:-}" ] || [ -x "$BIN" ] || BIN=target/release/routeproof
 [ -x "$BIN" ] || { echo "bench-native: $BIN missing (cargo build --release --locked, or set ROUTEPROOF_BIN)"; exit 2; }
 for t in openssl python3 curl psql mariadb redis-cli redis-server; do
     command -v "$t" >/dev/null || { echo "bench-native: needs $t"; exit 2; }
 done
 [ "$(id -u)" = 0 ] || { echo "bench-native: run as root (servers run as their system users)"; exit 2; }
+if [ -z "${LAB_PEER:-}" ]; then
+    LAB_PEER=${CARGO_TARGET_DIR:-target}/debug/examples/lab_peer
+    if [ ! -x "$LAB_PEER" ]; then
+        echo "bench-native: building the TDS test server (cargo build --example lab_peer)" >&2
+        cargo build --quiet --locked --example lab_peer || true # else: no TDS row, and the output says why
+    fi
+fi
 
 work=$(mktemp -d /tmp/bench-native.XXXXXX)
 chmod 755 "$work" # the servers' own users reach their subdirectories
@@ -58,16 +64,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # One CA and a server certificate for localhost and 127.0.0.1, shared by the TLS servers.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/ca.key" -out "$work/ca.crt" \
-    -days 2 -subj "/CN=bench-native CA" -addext "basicConstraints=critical,CA:TRUE" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/srv.key" -out "$work/srv.csr" \
-    -subj "/CN=localhost" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$work/ext"
-openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
-    -out "$work/srv.crt" -days 2 -extfile "$work/ext" 2>/dev/null
+scripts/bench/certs.sh "$work" bench-native
 
 # In the background so that INT/TERM reach the trap at once (it stops Python, which stops its servers).
-python3 scripts/bench/native.py "$work" "$BIN" "$LAB_PEER" "$N" "$RUNS" "$CONC" "$AMORT_RUNS" "${ONLY:-}" &
+python3 -B scripts/bench/native.py "$work" "$BIN" "$LAB_PEER" "$N" "$RUNS" "$CONC" "$AMORT_RUNS" "${ONLY:-}" &
 py=$!
 wait "$py"
 py=

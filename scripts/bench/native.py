@@ -1,8 +1,10 @@
 """routeproof next to each protocol's native client, on loopback (run by scripts/bench-native.sh,
 which makes the temp dir and the certificates and cleans up). Arguments:
 WORK BIN LAB_PEER N RUNS CONC AMORT_RUNS ONLY."""
-import atexit, http.server, json, os, pwd, re, secrets, shutil, signal, socket, ssl, statistics
+import atexit, json, os, pwd, re, secrets, shutil, signal, socket, ssl, statistics
 import subprocess, sys, threading, time
+
+import tls_web  # scripts/bench/tls_web.py
 
 work, BIN, LAB_PEER = sys.argv[1:4]
 N, RUNS, CONC, AMORT_RUNS = (int(x) for x in sys.argv[4:8])
@@ -161,25 +163,6 @@ def start_redis():
     return port, tls
 
 
-def start_https():
-    class H(http.server.BaseHTTPRequestHandler):
-        disable_nagle_algorithm = True  # else Nagle + delayed ACK adds ~40 ms (docs/benchmarks.md)
-        protocol_version = "HTTP/1.1"
-        def do_GET(self):
-            self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
-            self.wfile.write(b"ok")
-        def log_message(self, *a): pass
-    class Srv(http.server.ThreadingHTTPServer):
-        request_queue_size = 1024
-        daemon_threads = True
-        def handle_error(self, *a): pass  # clients closing without close_notify are fine
-    httpd = Srv(("127.0.0.1", 0), H)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(f"{work}/srv.crt", f"{work}/srv.key")
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd.server_address[1]
-
-
 def start_tds():
     """The project's TDS test server (tests/support/tds) through examples/lab_peer: PRELOGIN,
     TLS (encryption required), SQL login, SELECT 1. Returns (port, CA file)."""
@@ -300,7 +283,7 @@ if want("redis") or want("redis+tls"):
             "-p", str(rds), "--user", USER, "PING"], lambda s: s.strip() == "PONG",
             f'target = "rediss://127.0.0.1:{rds}"\n{login}', redis_proof(True))
 if want("https"):
-    hp = start_https()
+    hp = tls_web.serve(f"{work}/srv.crt", f"{work}/srv.key")
     row("https", "curl", ["curl", "-q", "-sS", "--cacert", CA, f"https://127.0.0.1:{hp}/"],
         lambda s: s == "ok", f'target = "https://127.0.0.1:{hp}/"\n',
         lambda t: layer(t, "http").get("status") == 200 and layer(t, "tls").get("verified") is True)
@@ -430,12 +413,13 @@ for _ in range(RUNS):
         floor["py"].append(c)
 
 ms = lambda s: f"{s * 1e3:.2f} ms"
+ratio = lambda x: f"{x:.2f}×" if x >= 0.1 else f"{x:.3f}×"
 print("| protocol | native client | native CPU | native wall | rp one-shot CPU | rp one-shot wall | ratio "
       "| rp amortised CPU/probe | ratio |")
 print("|---|---|---|---|---|---|---|---|---|")
 for r, nc, nw, rc, rw, ac, aw in results:
-    print(f"| {r['name']} | {r['client']} | {ms(nc)} | {ms(nw)} | {ms(rc)} | {ms(rw)} | {rc / nc:.2f}× "
-          f"| {ac * 1e6:.0f} µs | {ac / nc:.2f}× |")
+    print(f"| {r['name']} | {r['client']} | {ms(nc)} | {ms(nw)} | {ms(rc)} | {ms(rw)} | {ratio(rc / nc)} "
+          f"| {ac * 1e6:.0f} µs | {ratio(ac / nc)} |")
 print()
 print("amortised wall per probe (batch wall / N): " +
       ", ".join(f"{r['name']} {aw * 1e6:.0f} µs" for r, *_, aw in results))
