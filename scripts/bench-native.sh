@@ -69,7 +69,5 @@ scripts/bench/certs.sh "$work" bench-native
 # In the background so that INT/TERM reach the trap at once (it stops Python, which stops its servers).
 python3 -B scripts/bench/native.py "$work" "$BIN" "$LAB_PEER" "$N" "$RUNS" "$CONC" "$AMORT_RUNS" "${ONLY:-}" &
 py=$!
-rc=0
-wait "$py" || rc=$?
-py= # reaped: the trap must not signal a pid that may be reused
-exit "$rc"
+# Once reaped, the trap must not signal that pid (it may be reused).
+if wait "$py"; then py=; else rc=$?; py=; exit "$rc"; fi
