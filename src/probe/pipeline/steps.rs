@@ -3,6 +3,8 @@
 //! HTTP layer's input, and the SMB transport classes (split from pipeline.rs to keep each
 //! file readable; the same `impl Engine`).
 
+use std::sync::Arc;
+
 use tokio::net::TcpStream;
 
 use super::super::handshake::TlsMode;
@@ -66,9 +68,15 @@ impl Engine {
             DbTls::Require => TlsMode::Require,
             DbTls::VerifyFull => TlsMode::VerifyFull,
         };
+        // Without TLS the step never runs: the system trust store (~150 certificates read
+        // and parsed, most of a plain one-shot probe's CPU) is not loaded for it.
+        let roots = match mode {
+            TlsMode::Disable => Arc::new(rustls::RootCertStore::empty()),
+            _ => self.roots_for(&t.tls),
+        };
         let step = tls::TlsStep {
             server_name,
-            roots: self.roots_for(&t.tls),
+            roots,
             insecure: t.tls.insecure || t.db.tls == DbTls::Require,
             alpn: Vec::new(),
             timeout: self.settings.timeouts.tls,
