@@ -40,13 +40,7 @@ trap 'rm -rf "$work"' EXIT
 gcc -O2 -static -o "$work/floor" scripts/bench/floor.c
 
 # Test CA and a server certificate for 127.0.0.1 (both tools trust the CA by file).
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/ca.key" -out "$work/ca.crt" \
-    -days 2 -subj "/CN=bench CA" -addext "basicConstraints=critical,CA:TRUE" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/srv.key" -out "$work/srv.csr" \
-    -subj "/CN=localhost" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$work/ext"
-openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
-    -out "$work/srv.crt" -days 2 -extfile "$work/ext" 2>/dev/null
+scripts/bench/certs.sh "$work" bench
 
 exec python3 - "$work" "$BIN" "$BB" "$UNBOUND" "$N" "$RUNS" "$COLD" "$WRK_C" "$WRK_SECS" <<'PY'
 import http.client, http.server, json, os, re, shutil, signal, socket, ssl, statistics

@@ -7,7 +7,8 @@
 # per probe) next to curl's (one process per request) against the same TLS server.
 #
 #   scripts/bench.sh [N=1000] [RUNS=5] [M=100 sequential single-probe runs]
-# and last, when blackbox_exporter is installed, scripts/bench-blackbox.sh N RUNS.
+# then, when blackbox_exporter is installed, scripts/bench-blackbox.sh N RUNS, and last
+# scripts/bench-native.sh N (each protocol next to its native client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
@@ -136,13 +137,7 @@ fi
 
 # ---- HTTPS: routeproof vs curl, client CPU only (the server is Python + OpenSSL) ----
 command -v openssl >/dev/null || { echo "(openssl not installed: HTTPS rows skipped)"; exit 0; }
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/ca.key" -out "$work/ca.crt" \
-    -days 2 -subj "/CN=bench CA" -addext "basicConstraints=critical,CA:TRUE" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/srv.key" -out "$work/srv.csr" \
-    -subj "/CN=localhost" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$work/ext"
-openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
-    -out "$work/srv.crt" -days 2 -extfile "$work/ext" 2>/dev/null
+scripts/bench/certs.sh "$work" bench
 python3 - "$work" <<'PY' &
 import http.server, ssl, sys, os
 class H(http.server.BaseHTTPRequestHandler):
@@ -193,3 +188,8 @@ if command -v prometheus-blackbox-exporter >/dev/null 2>&1; then
 else
     echo "(blackbox_exporter not installed: apt-get install prometheus-blackbox-exporter; then this also runs scripts/bench-blackbox.sh)"
 fi
+
+# ---- each protocol next to its native client (psql, mariadb, redis-cli, curl, tsql, proton) ----
+echo
+echo "== next to the native clients: scripts/bench-native.sh $N =="
+scripts/bench-native.sh "$N"

@@ -19,13 +19,7 @@ for t in "$UNBOUND" openssl python3; do
 done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/ca.key" -out "$work/ca.crt" \
-    -days 2 -subj "/CN=soak CA" -addext "basicConstraints=critical,CA:TRUE" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/srv.key" -out "$work/srv.csr" \
-    -subj "/CN=localhost" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$work/ext"
-openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
-    -out "$work/srv.crt" -days 2 -extfile "$work/ext" 2>/dev/null
+scripts/bench/certs.sh "$work" soak
 
 exec python3 - "$work" "$BIN" "$UNBOUND" "$PROBES" "$EVERY" <<'PY'
 import atexit, http.client, http.server, json, os, socket, ssl, subprocess, sys, threading, time
