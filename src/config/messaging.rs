@@ -1,7 +1,8 @@
 //! The keys of a messaging target (`amqps://`, `amqpwss://`, `kafka://`): on top of the
 //! data-service keys (`tls`, `user`, `password`), `sas_key_name` + `sas_key` (AMQP only)
-//! and `connection_string` (a Service Bus / Event Hubs connection string). Secrets are a
-//! value or `env:VAR`; a target logs in with one credential at most.
+//! and `connection_string` (a Service Bus / Event Hubs connection string), or
+//! `authentication = "managed_identity"` (+ `client_id`). Secrets are a value or
+//! `env:VAR`; a target logs in with one credential at most.
 
 use super::targets::RawTarget;
 use crate::env::{ConfigError, EnvLookup};
@@ -46,6 +47,9 @@ pub(super) fn msg_keys(
     let mut logins: Vec<(&str, MsgAuth)> = Vec::new();
     if let MsgAuth::ConnectionString(cs) = MsgOptions::from_spec(spec).auth {
         logins.push(("target", MsgAuth::ConnectionString(cs)));
+    }
+    if let Some(mi) = db.identity.take() {
+        logins.push(("authentication", MsgAuth::ManagedIdentity(mi)));
     }
     match (db.user.take(), db.password.take()) {
         (Some(user), Some(password)) => {

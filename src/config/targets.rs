@@ -117,23 +117,10 @@ pub(super) fn target_config(
         )?;
     }
     let mut db = if is_db {
-        // The messaging layers take no managed identity (yet): CBS / OAUTHBEARER would
-        // call `probe::identity` with `resource::SERVICE_BUS` / `EVENT_HUBS`.
-        let identity_targets =
-            "sqlserver://, https:// service, postgres://, mysql:// and redis(s)://";
-        only(
-            i,
-            is_msg && raw.authentication.is_some(),
-            "authentication",
-            identity_targets,
-        )?;
-        only(
-            i,
-            is_msg && raw.client_id.is_some(),
-            "client_id",
-            identity_targets,
-        )?;
-        db_keys(i, &raw, !plan.contains(&Layer::Redis), env)?
+        // A login needs a user, except Redis (a default user) and a messaging target's
+        // managed identity (CBS / OAUTHBEARER send the token alone).
+        let msg_identity = is_msg && raw.password.is_none();
+        db_keys(i, &raw, !plan.contains(&Layer::Redis) && !msg_identity, env)?
     } else {
         Default::default()
     };

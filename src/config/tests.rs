@@ -200,9 +200,14 @@ fn errors_name_the_key() {
             "https:// service and data-service",
         ),
         (
-            "[[targets]]\ntarget = \"amqps://ns.servicebus.windows.net\"\nauthentication = \"managed_identity\"",
-            "targets[0].authentication",
-            "redis(s)://",
+            "[[targets]]\ntarget = \"amqps://ns.servicebus.windows.net\"\nauthentication = \"managed_identity\"\nsas_key_name = \"k\"\nsas_key = \"v\"",
+            "targets[0].sas_key",
+            "one credential per target: authentication and sas_key",
+        ),
+        (
+            "[[targets]]\ntarget = \"kafka://ns.servicebus.windows.net\"\nauthentication = \"managed_identity\"\npassword = \"p\"",
+            "targets[0].password",
+            "not a password",
         ),
     ];
     for (text, key, msg) in cases {
@@ -331,6 +336,15 @@ fn messaging_keys() {
         [[targets]]
         target = "kafka://127.0.0.1:9092"
         tls = "disable"
+
+        [[targets]]
+        target = "amqpwss://ns.servicebus.windows.net"
+        authentication = "managed_identity"
+
+        [[targets]]
+        target = "kafka://eh.servicebus.windows.net"
+        authentication = "managed_identity"
+        client_id = "11111111-2222-3333-4444-555555555555"
         "#,
         &env,
     )
@@ -345,6 +359,18 @@ fn messaging_keys() {
     assert_eq!(t[3].db.password, None, "the login holds the password, once");
     assert_eq!(t[4].msg.auth, MsgAuth::None);
     assert_eq!(t[4].db.tls, DbTls::Disable);
+    use crate::spec::ManagedIdentity;
+    assert_eq!(
+        t[5].msg.auth,
+        MsgAuth::ManagedIdentity(ManagedIdentity::default())
+    );
+    assert_eq!(t[5].db.identity, None, "the login holds the identity, once");
+    assert_eq!(
+        t[6].msg.auth,
+        MsgAuth::ManagedIdentity(ManagedIdentity {
+            client_id: Some("11111111-2222-3333-4444-555555555555".into())
+        })
+    );
     assert!(!format!("{c:?}").contains("PLANTED"));
 
     let cases = [

@@ -28,3 +28,56 @@ impl<N> Step<N> {
         }
     }
 }
+
+/// A protocol layer's failure as its probe reports it: the kind (mapped to the report's
+/// class by the layer's `class`) and the message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Failure<K> {
+    pub kind: K,
+    pub message: String,
+}
+
+/// The end of every protocol layer (postgres, mysql, redis, amqp, kafka): the layer's
+/// result with the probe's evidence (`detail`), its witness (the address the server saw,
+/// when it named one) and, on failure, the class and the hint that witness sharpens.
+pub struct ProtocolEnd<'a> {
+    pub layer: crate::layer::Layer,
+    pub protocol: &'static str,
+    pub start: tokio::time::Instant,
+    pub witness: Option<std::net::IpAddr>,
+    pub failure: Option<(crate::report::FailureClass, String)>,
+    pub detail: serde_json::Value,
+    pub ctx: &'a crate::diagnose::Context,
+}
+
+impl ProtocolEnd<'_> {
+    pub fn step<N>(self) -> Step<N> {
+        let error = self.failure.map(|(class, message)| {
+            let mut ctx = self.ctx.clone();
+            ctx.witness = self.witness;
+            crate::diagnose::failure(Some(self.layer), class, message, &ctx)
+        });
+        let evidence = crate::report::ProtocolEvidence {
+            protocol: self.protocol,
+            witness: self.witness,
+            detail: self.detail,
+            identity: None,
+        };
+        Step::last(LayerResult {
+            layer: self.layer,
+            ok: error.is_none(),
+            start_ms: 0.0,
+            duration_ms: crate::report::ms(self.start.elapsed()),
+            error,
+            evidence: crate::report::Evidence::Protocol(Box::new(evidence)),
+        })
+    }
+}
+
+/// A probe phase as a message prefix: `sasl_header` -> `sasl header`.
+pub fn phase_label(phase: impl serde::Serialize) -> String {
+    serde_json::to_value(phase)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+        .unwrap_or_default()
+}

@@ -9,12 +9,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::handshake::{TlsInfo, TlsUpgrade, UpgradeError, UpgradeErrorKind};
-use super::step::Step;
+use super::step::{ProtocolEnd, Step};
 use super::tls::{self, TlsStep};
 use crate::budget::Budget;
-use crate::diagnose::{self, Context};
-use crate::layer::Layer;
-use crate::report::{Evidence, FailureClass, LayerResult, ProtocolEvidence, ms};
+use crate::report::{FailureClass, LayerResult};
 
 /// What the layer hands back: the TLS layer's result (if TLS ran) with the instant the
 /// handshake began (the engine turns it into the result's `start_ms`), and its own.
@@ -79,41 +77,10 @@ where
 }
 
 /// The end of every data-service layer (postgres, mysql, redis): the TLS layer's result
-/// left in `slot`, and the protocol's own layer result with its evidence, its witness
-/// (the address the server saw, when it named one) and, on failure, the class and the
-/// hint that witness sharpens.
-#[allow(clippy::too_many_arguments)]
-pub fn finish(
-    layer: Layer,
-    protocol: &'static str,
-    start: Instant,
-    slot: Slot,
-    witness: Option<std::net::IpAddr>,
-    failure: Option<(FailureClass, String)>,
-    detail: serde_json::Value,
-    ctx: &Context,
-) -> Ran {
-    let tls = slot.into_inner().unwrap_or_else(|p| p.into_inner());
-    let error = failure.map(|(class, message)| {
-        let mut ctx = ctx.clone();
-        ctx.witness = witness;
-        diagnose::failure(Some(layer), class, message, &ctx)
-    });
-    let evidence = ProtocolEvidence {
-        protocol,
-        witness,
-        detail,
-        identity: None,
-    };
+/// left in `slot`, and the protocol's own layer result (`step::ProtocolEnd`).
+pub fn finish(slot: Slot, end: ProtocolEnd<'_>) -> Ran {
     Ran {
-        tls,
-        step: Step::last(LayerResult {
-            layer,
-            ok: error.is_none(),
-            start_ms: 0.0,
-            duration_ms: ms(start.elapsed()),
-            error,
-            evidence: Evidence::Protocol(Box::new(evidence)),
-        }),
+        tls: slot.into_inner().unwrap_or_else(|p| p.into_inner()),
+        step: end.step(),
     }
 }

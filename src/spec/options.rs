@@ -87,9 +87,9 @@ pub enum MsgAuth {
     /// own `env:VAR`): AMQP logs in with its key or signature; Kafka sends it as the
     /// password of user `$ConnectionString`.
     ConnectionString(Secret),
-    /// A Microsoft Entra access token (AMQP CBS `put-token`, Kafka OAUTHBEARER). Nothing
-    /// in the config makes one yet: the managed-identity fetch fills it.
-    Bearer(Secret),
+    /// `authentication = "managed_identity"`: a Microsoft Entra token from the app's
+    /// identity (AMQP CBS `put-token` type `jwt`, Kafka SASL OAUTHBEARER).
+    ManagedIdentity(ManagedIdentity),
 }
 
 impl MsgAuth {
@@ -100,7 +100,7 @@ impl MsgAuth {
             MsgAuth::Plain { .. } => "password",
             MsgAuth::SasKey { .. } => "sas_key",
             MsgAuth::ConnectionString(_) => "connection_string",
-            MsgAuth::Bearer(_) => "token",
+            MsgAuth::ManagedIdentity(_) => "managed_identity",
         }
     }
 }

@@ -8,17 +8,23 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::{ErrorKind, Options, probe};
+use super::{Credentials, ErrorKind, Options, probe};
 use crate::budget::Budget;
-use crate::diagnose::{self, Context};
-use crate::probe::step::Step;
-use crate::report::{Evidence, FailureClass, Layer, LayerResult, ProtocolEvidence, ms};
+use crate::diagnose::Context;
+use crate::probe::identity::{self, IdentityAsk};
+use crate::probe::step::{ProtocolEnd, Step, phase_label};
+use crate::report::{FailureClass, Layer, LayerResult};
 
 pub struct AmqpStep<'a> {
     /// `tls` is `None`: the TLS layer has run on the stream already.
     pub opts: Options,
     /// The whole exchange (WebSocket upgrade, SASL, open, CBS, close).
     pub timeout: Duration,
+    /// Log in with a token from the app's managed identity (`resource`'s audience),
+    /// which replaces `opts.credentials`.
+    pub identity: Option<IdentityAsk<'a>>,
+    /// The token resource: see `identity::resource` and docs/protocols.md.
+    pub resource: String,
     pub ctx: &'a Context,
 }
 
@@ -27,36 +33,32 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let start = Instant::now();
+    let mut opts = step.opts;
+    let fetch = identity::fetch(step.identity.as_ref(), &step.resource, budget).await;
+    if let Some(t) = fetch.as_ref().and_then(|f| f.secret()) {
+        opts.credentials = Credentials::Bearer(t.clone());
+    }
     let (limit, _) = budget.limit(step.timeout);
-    let out = probe(stream, &step.opts, Instant::now() + limit).await;
-    let error = out.error.as_ref().map(|f| {
-        let phase = serde_json::to_value(f.phase)
-            .ok()
-            .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
-            .unwrap_or_default();
-        diagnose::failure(
-            Some(Layer::Amqp),
-            class(f.kind),
-            format!("{phase}: {}", f.message),
-            step.ctx,
-        )
-    });
-    let evidence = ProtocolEvidence {
-        protocol: "amqp",
-        witness: None,
-        detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
-        // The messaging logins take no managed identity yet (`probe::identity` has the
-        // function: `resource::SERVICE_BUS` / `EVENT_HUBS`).
-        identity: None,
-    };
-    Step::last(LayerResult {
+    let out = probe(stream, &opts, Instant::now() + limit).await;
+    let mut done = ProtocolEnd {
         layer: Layer::Amqp,
-        ok: error.is_none(),
-        start_ms: 0.0,
-        duration_ms: ms(start.elapsed()),
-        error,
-        evidence: Evidence::Protocol(Box::new(evidence)),
-    })
+        protocol: "amqp",
+        start,
+        witness: None,
+        failure: out.error.as_ref().map(|f| {
+            (
+                class(f.kind),
+                format!("{}: {}", phase_label(f.phase), f.message),
+            )
+        }),
+        detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
+        ctx: step.ctx,
+    }
+    .step();
+    if let Some(f) = fetch {
+        identity::fold(&mut done, Layer::Amqp, f, step.ctx);
+    }
+    done
 }
 
 /// The failure class of a probe kind (its string is `ErrorKind::class()`; a test holds

@@ -13,6 +13,7 @@ use crate::budget::Budget;
 use crate::diagnose::Context;
 use crate::probe::handshake::Credential;
 use crate::probe::identity::{self, IdentityAsk, resource};
+use crate::probe::step::ProtocolEnd;
 use crate::probe::tls::TlsStep;
 pub use crate::probe::tls_upgrade::Ran;
 use crate::probe::tls_upgrade::{LayerUpgrade, finish};
@@ -32,12 +33,9 @@ pub struct PostgresStep<'a> {
 pub async fn run(stream: TcpStream, step: PostgresStep<'_>, budget: &Budget) -> Ran {
     let start = Instant::now();
     let mut opts = step.opts;
-    let fetch = match &step.identity {
-        Some(ask) => Some(ask.token(resource::OSSRDBMS, budget).await),
-        None => None,
-    };
-    if let Some(Ok(t)) = fetch.as_ref().map(|f| &f.token) {
-        opts.credential = Credential::Token(t.secret().clone());
+    let fetch = identity::fetch(step.identity.as_ref(), resource::OSSRDBMS, budget).await;
+    if let Some(t) = fetch.as_ref().and_then(|f| f.secret()) {
+        opts.credential = Credential::Token(t.clone());
     }
     let (limit, _) = budget.limit(step.tls.timeout + step.timeout);
     let deadline = Instant::now() + limit;
@@ -53,17 +51,19 @@ pub async fn run(stream: TcpStream, step: PostgresStep<'_>, budget: &Budget) -> 
         .map(|f| (class(&f.kind), f.message.clone()));
     let detail = serde_json::to_value(&out.evidence).unwrap_or_default();
     let mut ran = finish(
-        Layer::Postgres,
-        "postgres",
-        start,
         slot,
-        out.evidence.witness,
-        failure,
-        detail,
-        step.ctx,
+        ProtocolEnd {
+            layer: Layer::Postgres,
+            protocol: "postgres",
+            start,
+            witness: out.evidence.witness,
+            failure,
+            detail,
+            ctx: step.ctx,
+        },
     );
     if let Some(f) = fetch {
-        identity::fold(&mut ran, Layer::Postgres, f, step.ctx);
+        identity::fold(&mut ran.step, Layer::Postgres, f, step.ctx);
     }
     ran
 }

@@ -13,6 +13,7 @@ use crate::budget::Budget;
 use crate::diagnose::Context;
 use crate::probe::handshake::Credential;
 use crate::probe::identity::{self, IdentityAsk, IdentityError, resource};
+use crate::probe::step::ProtocolEnd;
 use crate::probe::tls::TlsStep;
 pub use crate::probe::tls_upgrade::Ran;
 use crate::probe::tls_upgrade::{LayerUpgrade, finish};
@@ -34,10 +35,7 @@ pub struct RedisStep<'a> {
 pub async fn run(stream: TcpStream, step: RedisStep<'_>, budget: &Budget) -> Ran {
     let start = Instant::now();
     let mut opts = step.opts;
-    let mut fetch = match &step.identity {
-        Some(ask) => Some(ask.token(resource::REDIS, budget).await),
-        None => None,
-    };
+    let mut fetch = identity::fetch(step.identity.as_ref(), resource::REDIS, budget).await;
     if let Some(f) = &mut fetch
         && let Ok(t) = &f.token
     {
@@ -73,17 +71,19 @@ pub async fn run(stream: TcpStream, step: RedisStep<'_>, budget: &Budget) -> Ran
         crate::probe::tls::reclass_handshake(tls, C::RedisTlsRefused, step.ctx);
     }
     let mut ran = finish(
-        Layer::Redis,
-        "redis",
-        start,
         slot,
-        None,
-        failure,
-        detail,
-        step.ctx,
+        ProtocolEnd {
+            layer: Layer::Redis,
+            protocol: "redis",
+            start,
+            witness: None,
+            failure,
+            detail,
+            ctx: step.ctx,
+        },
     );
     if let Some(f) = fetch {
-        identity::fold(&mut ran, Layer::Redis, f, step.ctx);
+        identity::fold(&mut ran.step, Layer::Redis, f, step.ctx);
     }
     ran
 }
