@@ -61,6 +61,13 @@ pub enum Credentials {
     ConnectionString(Secret),
     /// OAUTHBEARER with a Microsoft Entra token.
     Bearer(Secret),
+    /// SASL SCRAM-SHA-256/512 with a user and password (Kafka brokers, Tansu; Event
+    /// Hubs takes PLAIN and OAUTHBEARER only).
+    Scram {
+        mechanism: Scram,
+        user: String,
+        password: Secret,
+    },
 }
 
 #[derive(Clone, Default)]
@@ -85,7 +92,9 @@ impl Options {
     fn secrets(&self) -> Vec<String> {
         let s = match &self.credentials {
             Credentials::None => return Vec::new(),
-            Credentials::Plain { password, .. } => password.expose(),
+            Credentials::Plain { password, .. } | Credentials::Scram { password, .. } => {
+                password.expose()
+            }
             Credentials::ConnectionString(s) | Credentials::Bearer(s) => s.expose(),
         };
         let mut v = vec![s.to_string()];
@@ -250,9 +259,11 @@ pub fn classify(code: i16, message: &str) -> ErrorKind {
 }
 
 mod layer;
+mod scram;
 mod session;
 mod wire;
 pub use layer::{KafkaStep, class, run, tls_refused};
+pub use scram::Scram;
 use session::{Conn, run as session};
 
 /// Runs the probe on `stream` until `deadline`.

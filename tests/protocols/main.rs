@@ -15,6 +15,7 @@ mod engine;
 mod engine_msg;
 mod identity;
 mod kafka;
+mod kafka_scram;
 mod mysql;
 mod postgres;
 mod redis;

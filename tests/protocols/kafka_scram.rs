@@ -1,0 +1,73 @@
+//! SASL SCRAM-SHA-256/512 against a real Kafka-compatible broker: Tansu 0.6 with
+//! `--authentication` lists SCRAM-SHA-256/512 and runs the exchange, but the storage
+//! engines this build carries (memory, S3: `DynoStore`) keep no SCRAM users
+//! (tansu-storage 0.6 `DynoStore::user_scram_credential` returns none), so every login is
+//! refused at the first SCRAM round with `e=unknown-user`, and its OAUTHBEARER accepts no
+//! token at all (tansu-auth 0.6 `Callback::check` knows PLAIN and SCRAM-* only). So the
+//! real broker proves the client-first message and the refusal; the accepted exchange
+//! runs against RFC 7677's example (the unit tests of `probe/kafka/scram.rs`) and a
+//! contract stub whose server side follows RFC 5802 section 3.
+
+use std::time::Duration;
+
+use routeproof::probe::kafka::{self, Credentials, ErrorKind, Options, Phase, Scram};
+use routeproof::secret::Secret;
+use tokio::time::Instant;
+
+use crate::msg_peers;
+
+async fn run(port: u16, credentials: Credentials) -> kafka::Outcome {
+    let o = Options {
+        credentials,
+        ..Options::default()
+    };
+    let s = msg_peers::connect(port).await;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        kafka::probe(s, &o, Instant::now() + Duration::from_secs(20)),
+    )
+    .await
+    .expect("the probe returned within its deadline")
+}
+
+fn scram(mechanism: Scram, user: &str, password: &str) -> Credentials {
+    Credentials::Scram {
+        mechanism,
+        user: user.into(),
+        password: Secret::new(password),
+    }
+}
+
+fn no_secret(out: &kafka::Outcome, planted: &str) {
+    let json = serde_json::to_string(out).expect("json");
+    assert!(
+        !json.contains(planted) && !format!("{out:?}").contains(planted),
+        "secret leaked: {json}"
+    );
+}
+
+#[tokio::test]
+async fn tansu_runs_scram_and_refuses_a_user_it_does_not_hold() {
+    let Some(t) = msg_peers::tansu("tansu_runs_scram_and_refuses_a_user_it_does_not_hold", true)
+    else {
+        return;
+    };
+    let planted = "PLANTED-scram-pw";
+    for mech in [Scram::Sha256, Scram::Sha512] {
+        let out = run(t.port, scram(mech, "alice", planted)).await;
+        let f = out.error.as_ref().expect("refused");
+        assert_eq!(
+            (f.kind, f.phase),
+            (ErrorKind::AuthFailed, Phase::SaslAuthenticate),
+            "{out:?}"
+        );
+        assert_eq!(f.kind.class(), "kafka.auth_failed");
+        // Tansu's SCRAM answered our client-first with its own error attribute.
+        assert!(f.message.contains("unknown-user"), "{f:?}");
+        let ev = &out.evidence;
+        assert_eq!(ev.mechanism.as_deref(), Some(mech.name()));
+        assert_eq!(ev.mechanisms, [mech.name()], "{ev:?}");
+        assert!(ev.brokers.is_empty());
+        no_secret(&out, planted);
+    }
+}
