@@ -14,6 +14,7 @@ mod discovered;
 mod engine;
 mod engine_msg;
 mod identity;
+mod identity_msg;
 mod kafka;
 mod kafka_scram;
 mod mysql;
