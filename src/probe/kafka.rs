@@ -6,7 +6,8 @@
 //! table of API key ranges is a Kafka broker, not a firewall appliance or an HTTP
 //! server. With credentials it runs `SaslHandshake` v1 and `SaslAuthenticate` (PLAIN
 //! with a user and password, or `$ConnectionString` and the connection string as Event
-//! Hubs wants it; OAUTHBEARER for a Microsoft Entra token), then `Metadata` v1 for the
+//! Hubs wants it; OAUTHBEARER for a Microsoft Entra token, the app's managed identity's
+//! from the layer; SCRAM-SHA-256/512 for other brokers, `scram`), then `Metadata` v1 for the
 //! brokers the cluster advertises (a client reconnects to those names, so they matter
 //! for a private endpoint). Wire formats from the Apache Kafka protocol guide
 //! (kafka.apache.org/protocol, "ApiVersions", "SaslHandshake", "SaslAuthenticate",
