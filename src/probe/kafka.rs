@@ -141,34 +141,12 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     pub fn class(self) -> &'static str {
-        match self {
-            ErrorKind::NotThisProtocol => "kafka.not_this_protocol",
-            ErrorKind::TlsRefused => "kafka.tls_refused",
-            ErrorKind::Closed => "kafka.closed",
-            ErrorKind::Timeout => "kafka.timeout",
-            ErrorKind::AuthFailed => "kafka.auth_failed",
-            ErrorKind::TokenExpired => "kafka.token_expired",
-            ErrorKind::NetworkRuleRefusal => "kafka.network_rule",
-            ErrorKind::Unsupported => "kafka.unsupported",
-            ErrorKind::IllegalSaslState => "kafka.illegal_sasl_state",
-            ErrorKind::BrokerError => "kafka.broker_error",
-            ErrorKind::BadCredentials => "kafka.bad_credentials",
-            ErrorKind::ProtocolError => "kafka.protocol_error",
-            ErrorKind::Io => "kafka.io_error",
-        }
+        layer::class(self).as_str()
     }
 
     /// Whether a Kafka broker answered before this failure.
     pub fn answered(self) -> bool {
-        !matches!(
-            self,
-            ErrorKind::NotThisProtocol
-                | ErrorKind::TlsRefused
-                | ErrorKind::Closed
-                | ErrorKind::Timeout
-                | ErrorKind::Io
-                | ErrorKind::BadCredentials
-        )
+        layer::class(self).layer_answered()
     }
 }
 

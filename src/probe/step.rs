@@ -37,40 +37,56 @@ pub struct Failure<K> {
     pub message: String,
 }
 
-/// The end of every protocol layer (postgres, mysql, redis, amqp, kafka): the layer's
-/// result with the probe's evidence (`detail`), its witness (the address the server saw,
-/// when it named one) and, on failure, the class and the hint that witness sharpens.
-pub struct ProtocolEnd<'a> {
-    pub layer: crate::layer::Layer,
-    pub protocol: &'static str,
-    pub start: tokio::time::Instant,
+/// What a protocol probe found, for its layer result: the witness (the address the
+/// server saw, when it named one), the class and message of its failure, its evidence.
+pub struct Probed {
     pub witness: Option<std::net::IpAddr>,
     pub failure: Option<(crate::report::FailureClass, String)>,
     pub detail: serde_json::Value,
+}
+
+/// The frame of every protocol layer that may log in (postgres, mysql, redis, amqp,
+/// kafka): the probe runs with the token fetch (if the target uses the app's identity),
+/// then the layer result is built, the witness sharpening the hint, and the fetch is
+/// folded in (`identity::fold`: its evidence, or the `identity.*` failure).
+pub struct Login<'a> {
+    pub layer: crate::layer::Layer,
+    pub protocol: &'static str,
+    /// When the layer began (before the token fetch).
+    pub start: tokio::time::Instant,
     pub ctx: &'a crate::diagnose::Context,
 }
 
-impl ProtocolEnd<'_> {
-    pub fn step<N>(self) -> Step<N> {
-        let error = self.failure.map(|(class, message)| {
+impl Login<'_> {
+    pub async fn run<F, Fut>(self, fetch: Option<super::identity::Fetch>, probe: F) -> Step<()>
+    where
+        F: FnOnce(Option<&crate::secret::Secret>) -> Fut,
+        Fut: Future<Output = Probed>,
+    {
+        let p = probe(fetch.as_ref().and_then(|f| f.secret())).await;
+        let error = p.failure.map(|(class, message)| {
             let mut ctx = self.ctx.clone();
-            ctx.witness = self.witness;
+            ctx.witness = p.witness;
             crate::diagnose::failure(Some(self.layer), class, message, &ctx)
         });
         let evidence = crate::report::ProtocolEvidence {
             protocol: self.protocol,
-            witness: self.witness,
-            detail: self.detail,
+            witness: p.witness,
+            detail: p.detail,
             identity: None,
         };
-        Step::last(LayerResult {
+        let mut step = Step::last(LayerResult {
             layer: self.layer,
             ok: error.is_none(),
             start_ms: 0.0,
             duration_ms: crate::report::ms(self.start.elapsed()),
             error,
             evidence: crate::report::Evidence::Protocol(Box::new(evidence)),
-        })
+        });
+        if let Some(f) = fetch {
+            super::identity::fold(&mut step, self.layer, f, self.ctx);
+        }
+        step
     }
 }
 

@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::handshake::{TlsInfo, TlsUpgrade, UpgradeError, UpgradeErrorKind};
-use super::step::{ProtocolEnd, Step};
+use super::step::Step;
 use super::tls::{self, TlsStep};
 use crate::budget::Budget;
 use crate::report::{FailureClass, LayerResult};
@@ -76,11 +76,12 @@ where
     }
 }
 
-/// The end of every data-service layer (postgres, mysql, redis): the TLS layer's result
-/// left in `slot`, and the protocol's own layer result (`step::ProtocolEnd`).
-pub fn finish(slot: Slot, end: ProtocolEnd<'_>) -> Ran {
-    Ran {
-        tls: slot.into_inner().unwrap_or_else(|p| p.into_inner()),
-        step: end.step(),
+impl Ran {
+    /// The TLS layer's result left in `slot` (if TLS ran) and the protocol layer's step.
+    pub fn new(slot: Slot, step: Step<()>) -> Ran {
+        Ran {
+            tls: slot.into_inner().unwrap_or_else(|p| p.into_inner()),
+            step,
+        }
     }
 }

@@ -12,7 +12,7 @@ use super::{Credentials, ErrorKind, Options, probe};
 use crate::budget::Budget;
 use crate::diagnose::Context;
 use crate::probe::identity::{self, IdentityAsk};
-use crate::probe::step::{ProtocolEnd, Step, phase_label};
+use crate::probe::step::{Login, Probed, Step, phase_label};
 use crate::report::{FailureClass, Layer, LayerResult};
 
 pub struct AmqpStep<'a> {
@@ -33,36 +33,36 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let start = Instant::now();
-    let mut opts = step.opts;
     let fetch = identity::fetch(step.identity.as_ref(), &step.resource, budget).await;
-    if let Some(t) = fetch.as_ref().and_then(|f| f.secret()) {
-        opts.credentials = Credentials::Bearer(t.clone());
-    }
-    let (limit, _) = budget.limit(step.timeout);
-    let out = probe(stream, &opts, Instant::now() + limit).await;
-    let mut done = ProtocolEnd {
+    let login = Login {
         layer: Layer::Amqp,
         protocol: "amqp",
         start,
-        witness: None,
-        failure: out.error.as_ref().map(|f| {
-            (
-                class(f.kind),
-                format!("{}: {}", phase_label(f.phase), f.message),
-            )
-        }),
-        detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
         ctx: step.ctx,
-    }
-    .step();
-    if let Some(f) = fetch {
-        identity::fold(&mut done, Layer::Amqp, f, step.ctx);
-    }
-    done
+    };
+    let mut opts = step.opts;
+    let (limit, _) = budget.limit(step.timeout);
+    login
+        .run(fetch, |token| {
+            if let Some(t) = token {
+                opts.credentials = Credentials::Bearer(t.clone());
+            }
+            async move {
+                let out = probe(stream, &opts, Instant::now() + limit).await;
+                Probed {
+                    witness: None,
+                    failure: out.error.map(|f| {
+                        let message = format!("{}: {}", phase_label(f.phase), f.message);
+                        (class(f.kind), message)
+                    }),
+                    detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
+                }
+            }
+        })
+        .await
 }
 
-/// The failure class of a probe kind (its string is `ErrorKind::class()`; a test holds
-/// them equal).
+/// The failure class of a probe kind (`ErrorKind::class()` is its string).
 pub fn class(kind: ErrorKind) -> FailureClass {
     use FailureClass as C;
     match kind {
@@ -89,34 +89,4 @@ pub fn class(kind: ErrorKind) -> FailureClass {
 /// stays `tls`. Certificate verdicts keep the TLS layer's classes.
 pub fn tls_refused(l: &mut LayerResult, ctx: &Context) {
     crate::probe::tls::reclass_handshake(l, FailureClass::AmqpTlsRefused, ctx);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn class_strings_are_the_modules() {
-        use ErrorKind as K;
-        for k in [
-            K::NotThisProtocol,
-            K::OtherAmqpVersion,
-            K::TlsRefused,
-            K::WebSocketRefused,
-            K::Closed,
-            K::Timeout,
-            K::AuthFailed,
-            K::TokenExpired,
-            K::Forbidden,
-            K::NetworkRuleRefusal,
-            K::Unsupported,
-            K::RemoteError,
-            K::BadCredentials,
-            K::ProtocolError,
-            K::Io,
-        ] {
-            assert_eq!(class(k).as_str(), k.class(), "{k:?}");
-            assert_eq!(class(k).layer_answered(), k.answered(), "{k:?}");
-        }
-    }
 }

@@ -13,10 +13,10 @@ use crate::budget::Budget;
 use crate::diagnose::Context;
 use crate::probe::handshake::Credential;
 use crate::probe::identity::{self, IdentityAsk, resource};
-use crate::probe::step::ProtocolEnd;
+use crate::probe::step::{Login, Probed};
 use crate::probe::tls::TlsStep;
+use crate::probe::tls_upgrade::LayerUpgrade;
 pub use crate::probe::tls_upgrade::Ran;
-use crate::probe::tls_upgrade::{LayerUpgrade, finish};
 use crate::report::{FailureClass, Layer};
 
 pub struct MysqlStep<'a> {
@@ -32,43 +32,39 @@ pub struct MysqlStep<'a> {
 
 pub async fn run(stream: TcpStream, step: MysqlStep<'_>, budget: &Budget) -> Ran {
     let start = Instant::now();
-    let mut opts = step.opts;
     let fetch = identity::fetch(step.identity.as_ref(), resource::OSSRDBMS, budget).await;
-    if let Some(t) = fetch.as_ref().and_then(|f| f.secret()) {
-        opts.credential = Credential::Token(t.clone());
-    }
-    let (limit, _) = budget.limit(step.tls.timeout + step.timeout);
-    let deadline = Instant::now() + limit;
     let slot = Mutex::new(None);
-    let upgrade = LayerUpgrade {
-        step: step.tls,
-        out: &slot,
+    let login = Login {
+        layer: Layer::Mysql,
+        protocol: "mysql",
+        start,
+        ctx: step.ctx,
     };
-    let out = probe(stream, &opts, upgrade, deadline).await;
-    let failure = out
-        .failure
-        .as_ref()
-        .map(|f| (class(&f.kind), f.message.clone()));
-    let detail = serde_json::to_value(&out.evidence).unwrap_or_default();
-    let mut ran = finish(
-        slot,
-        ProtocolEnd {
-            layer: Layer::Mysql,
-            protocol: "mysql",
-            start,
-            witness: out.evidence.witness,
-            failure,
-            detail,
-            ctx: step.ctx,
-        },
-    );
-    if let Some(f) = fetch {
-        identity::fold(&mut ran.step, Layer::Mysql, f, step.ctx);
-    }
-    ran
+    let (mut opts, tls) = (step.opts, step.tls);
+    let (limit, _) = budget.limit(tls.timeout + step.timeout);
+    let done = login
+        .run(fetch, |token| {
+            if let Some(t) = token {
+                opts.credential = Credential::Token(t.clone());
+            }
+            let upgrade = LayerUpgrade {
+                step: tls,
+                out: &slot,
+            };
+            async {
+                let out = probe(stream, &opts, upgrade, Instant::now() + limit).await;
+                Probed {
+                    witness: out.evidence.witness,
+                    failure: out.failure.map(|f| (class(&f.kind), f.message)),
+                    detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
+                }
+            }
+        })
+        .await;
+    Ran::new(slot, done)
 }
 
-/// The failure class of a probe kind (its string is `Kind::class()`; a test holds them equal).
+/// The failure class of a probe kind (`Kind::class()` is its string).
 pub fn class(kind: &Kind) -> FailureClass {
     use FailureClass as C;
     match kind {
@@ -95,41 +91,5 @@ pub fn class(kind: &Kind) -> FailureClass {
         Kind::Closed { .. } => C::MysqlClosed,
         Kind::Timeout { .. } => C::MysqlTimeout,
         Kind::Io { .. } => C::MysqlIo,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn class_strings_are_the_modules() {
-        let w = None;
-        for p in [Phase::Greeting, Phase::Tls, Phase::Login, Phase::Query] {
-            for k in [
-                Kind::NotThisProtocol,
-                Kind::TlsRefusedByServer,
-                Kind::TlsFailed,
-                Kind::AuthFailed { witness: w },
-                Kind::TokenRejected { witness: w },
-                Kind::HostNotAllowed { witness: w },
-                Kind::ServerFirewall { witness: w },
-                Kind::InsecureTransport,
-                Kind::DatabaseMissing,
-                Kind::DatabaseAccessDenied,
-                Kind::TooManyConnections,
-                Kind::PasswordExpired,
-                Kind::CleartextNeedsTls,
-                Kind::AuthUnsupported,
-                Kind::QueryFailed,
-                Kind::ServerError,
-                Kind::ProtocolViolation { phase: p },
-                Kind::Closed { phase: p },
-                Kind::Timeout { phase: p },
-                Kind::Io { phase: p },
-            ] {
-                assert_eq!(class(&k).as_str(), k.class(), "{k:?}");
-            }
-        }
     }
 }

@@ -13,10 +13,10 @@ use crate::budget::Budget;
 use crate::diagnose::Context;
 use crate::probe::handshake::Credential;
 use crate::probe::identity::{self, IdentityAsk, IdentityError, resource};
-use crate::probe::step::ProtocolEnd;
+use crate::probe::step::{Login, Probed};
 use crate::probe::tls::TlsStep;
+use crate::probe::tls_upgrade::LayerUpgrade;
 pub use crate::probe::tls_upgrade::Ran;
-use crate::probe::tls_upgrade::{LayerUpgrade, finish};
 use crate::report::{FailureClass, Layer};
 use FailureClass as C;
 
@@ -34,61 +34,56 @@ pub struct RedisStep<'a> {
 
 pub async fn run(stream: TcpStream, step: RedisStep<'_>, budget: &Budget) -> Ran {
     let start = Instant::now();
-    let mut opts = step.opts;
+    let (mut opts, tls, ctx) = (step.opts, step.tls, step.ctx);
     let mut fetch = identity::fetch(step.identity.as_ref(), resource::REDIS, budget).await;
     if let Some(f) = &mut fetch
         && let Ok(t) = &f.token
+        && opts.user.is_none()
     {
-        let secret = t.secret().clone();
+        // Azure names the Entra ACL user by the identity's object id.
+        opts.user = t.object_id();
         if opts.user.is_none() {
-            // Azure names the Entra ACL user by the identity's object id.
-            opts.user = t.object_id();
-        }
-        if opts.user.is_some() {
-            opts.credential = Credential::Token(secret);
-        } else {
             f.token = Err(IdentityError::Malformed(
                 "the token has no `oid` claim to name the Redis user: set `user` to the identity's object id".into(),
             ));
         }
     }
-    let (limit, _) = budget.limit(step.tls.timeout + step.timeout);
-    let deadline = Instant::now() + limit;
     let mut slot = Mutex::new(None);
-    let upgrade = LayerUpgrade {
-        step: step.tls,
-        out: &slot,
+    let login = Login {
+        layer: Layer::Redis,
+        protocol: "redis",
+        start,
+        ctx,
     };
-    let out = probe(stream, &opts, upgrade, deadline).await;
-    let failure = out
-        .failure
-        .as_ref()
-        .map(|f| (class(&f.kind), f.message.clone()));
-    let detail = serde_json::to_value(&out.evidence).unwrap_or_default();
+    let (limit, _) = budget.limit(tls.timeout + step.timeout);
+    let done = login
+        .run(fetch, |token| {
+            if let Some(t) = token {
+                opts.credential = Credential::Token(t.clone());
+            }
+            let upgrade = LayerUpgrade {
+                step: tls,
+                out: &slot,
+            };
+            async {
+                let out = probe(stream, &opts, upgrade, Instant::now() + limit).await;
+                Probed {
+                    witness: None,
+                    failure: out.failure.map(|f| (class(&f.kind), f.message)),
+                    detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
+                }
+            }
+        })
+        .await;
     // TLS comes first on a Redis port: a handshake that fails before any certificate
     // (not TLS, an alert) is Redis's `tls_refused` (6380 vs 6379), the layer stays `tls`.
     if let Some((_, tls)) = slot.get_mut().unwrap_or_else(|p| p.into_inner()).as_mut() {
-        crate::probe::tls::reclass_handshake(tls, C::RedisTlsRefused, step.ctx);
+        crate::probe::tls::reclass_handshake(tls, C::RedisTlsRefused, ctx);
     }
-    let mut ran = finish(
-        slot,
-        ProtocolEnd {
-            layer: Layer::Redis,
-            protocol: "redis",
-            start,
-            witness: None,
-            failure,
-            detail,
-            ctx: step.ctx,
-        },
-    );
-    if let Some(f) = fetch {
-        identity::fold(&mut ran.step, Layer::Redis, f, step.ctx);
-    }
-    ran
+    Ran::new(slot, done)
 }
 
-/// The failure class of a probe kind (its string is `Kind::class()`; a test holds them equal).
+/// The failure class of a probe kind (`Kind::class()` is its string).
 pub fn class(kind: &Kind) -> FailureClass {
     match kind {
         Kind::Timeout { phase: Phase::Ping } => C::RedisNoAnswer,
@@ -109,37 +104,5 @@ pub fn class(kind: &Kind) -> FailureClass {
         Kind::Closed { .. } => C::RedisClosed,
         Kind::Timeout { .. } => C::RedisTimeout,
         Kind::Io { .. } => C::RedisIo,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn class_strings_are_the_modules() {
-        for p in [Phase::Tls, Phase::Ping, Phase::Auth, Phase::PingAfterAuth] {
-            for k in [
-                Kind::NotThisProtocol,
-                Kind::TlsRefusedByServer,
-                Kind::TlsFailed,
-                Kind::PlaintextRefused,
-                Kind::AuthFailed,
-                Kind::TokenRejected,
-                Kind::TokenExpired,
-                Kind::TokenNeedsTls,
-                Kind::NoPermission,
-                Kind::ProtectedMode,
-                Kind::ServerFirewall,
-                Kind::Loading,
-                Kind::ServerError,
-                Kind::ProtocolViolation { phase: p },
-                Kind::Closed { phase: p },
-                Kind::Timeout { phase: p },
-                Kind::Io { phase: p },
-            ] {
-                assert_eq!(class(&k).as_str(), k.class(), "{k:?}");
-            }
-        }
     }
 }
