@@ -13,9 +13,10 @@ use routeproof::probe::identity::resource;
 use routeproof::report::{Evidence, FailureClass, Layer, Report, TargetReport};
 
 use crate::amqp::cbs::{CbsAnswer, cbs_stub};
+use crate::identity::failed;
 use crate::msg_peers;
 use crate::peers;
-use crate::support::engine::{class, engine_toml, env_of, hint, run};
+use crate::support::engine::{engine_toml, env_of, hint, run};
 use crate::support::identity::{IdentityEndpoint, down_url, jwt};
 
 const HEADER: &str = "idh-PLANTED-msg-4b2e";
@@ -129,9 +130,7 @@ async fn amqp_cbs_put_token_with_the_identity_token() {
     );
     let wrong = IdentityEndpoint::start(HEADER, &[(resource::SERVICE_BUS, &other)], &[]).await;
     let (r, logs) = probe(&target, &wrong.env()).await;
-    let t = &r.targets[0];
-    assert_eq!(class(t), Some(FailureClass::AmqpAuthFailed), "{t:#?}");
-    assert_eq!(t.reached, Some(Layer::Amqp));
+    let t = failed(&r, FailureClass::AmqpAuthFailed, Layer::Amqp);
     for words in [
         "Azure Service Bus Data Sender",
         "Azure Event Hubs Data Sender",
@@ -148,9 +147,7 @@ async fn amqp_cbs_put_token_with_the_identity_token() {
         ("IDENTITY_HEADER", HEADER.to_string()),
     ];
     let (r, logs) = probe(&target, &env).await;
-    let t = &r.targets[0];
-    assert_eq!(class(t), Some(FailureClass::IdentityUnavailable), "{t:#?}");
-    assert_eq!(t.reached, Some(Layer::Amqp));
+    let t = failed(&r, FailureClass::IdentityUnavailable, Layer::Amqp);
     let (d, _) = protocol(t);
     assert_eq!(d["cbs"], serde_json::Value::Null, "no put-token: {d}");
     assert!(hint(t).contains("The route works"), "{}", hint(t));
@@ -188,9 +185,7 @@ async fn kafka_oauthbearer_with_the_identity_token() {
         return;
     };
     let (r, logs) = probe(&target(tansu.port), &idp.env()).await;
-    let t = &r.targets[0];
-    assert_eq!(class(t), Some(FailureClass::KafkaAuthFailed), "{t:#?}");
-    assert_eq!(t.reached, Some(Layer::Kafka));
+    let t = failed(&r, FailureClass::KafkaAuthFailed, Layer::Kafka);
     let (d, id) = protocol(t);
     assert_eq!(d["mechanisms"][0], "OAUTHBEARER", "{d}");
     assert_eq!(id["resource"], ns, "{id}");
@@ -201,11 +196,5 @@ async fn kafka_oauthbearer_with_the_identity_token() {
 
     // No identity endpoint (not App Service): identity.not_configured, Kafka still proven.
     let (r, _) = probe(&target(tansu.port), &[]).await;
-    let t = &r.targets[0];
-    assert_eq!(
-        class(t),
-        Some(FailureClass::IdentityNotConfigured),
-        "{t:#?}"
-    );
-    assert_eq!(t.reached, Some(Layer::Kafka));
+    failed(&r, FailureClass::IdentityNotConfigured, Layer::Kafka);
 }

@@ -8,27 +8,11 @@
 //! runs against RFC 7677's example (the unit tests of `probe/kafka/scram.rs`) and a
 //! contract stub whose server side follows RFC 5802 section 3.
 
-use std::time::Duration;
-
-use routeproof::probe::kafka::{self, Credentials, ErrorKind, Options, Phase, Scram};
+use routeproof::probe::kafka::{Credentials, ErrorKind, Options, Phase, Scram};
 use routeproof::secret::Secret;
-use tokio::time::Instant;
 
+use crate::kafka::{no_secret, run};
 use crate::msg_peers;
-
-async fn run(port: u16, credentials: Credentials) -> kafka::Outcome {
-    let o = Options {
-        credentials,
-        ..Options::default()
-    };
-    let s = msg_peers::connect(port).await;
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        kafka::probe(s, &o, Instant::now() + Duration::from_secs(20)),
-    )
-    .await
-    .expect("the probe returned within its deadline")
-}
 
 fn scram(mechanism: Scram, user: &str, password: &str) -> Credentials {
     Credentials::Scram {
@@ -36,14 +20,6 @@ fn scram(mechanism: Scram, user: &str, password: &str) -> Credentials {
         user: user.into(),
         password: Secret::new(password),
     }
-}
-
-fn no_secret(out: &kafka::Outcome, planted: &str) {
-    let json = serde_json::to_string(out).expect("json");
-    assert!(
-        !json.contains(planted) && !format!("{out:?}").contains(planted),
-        "secret leaked: {json}"
-    );
 }
 
 #[tokio::test]
@@ -54,7 +30,11 @@ async fn tansu_runs_scram_and_refuses_a_user_it_does_not_hold() {
     };
     let planted = "PLANTED-scram-pw";
     for mech in [Scram::Sha256, Scram::Sha512] {
-        let out = run(t.port, scram(mech, "alice", planted)).await;
+        let o = Options {
+            credentials: scram(mech, "alice", planted),
+            ..Options::default()
+        };
+        let out = run(msg_peers::connect(t.port).await, &o, 20).await;
         let f = out.error.as_ref().expect("refused");
         assert_eq!(
             (f.kind, f.phase),
