@@ -123,6 +123,22 @@ async fn amqp_cbs_put_token_with_the_identity_token() {
     assert_eq!(body.1.as_str(), Some(token.as_str()));
     clean(&r, &logs, &[&token]);
 
+    // The same login over WebSockets (amqpws://, a loopback bridge to the CBS stub).
+    let bridge = msg_peers::ws_bridge(addr.port()).await;
+    let ws = format!(
+        "target = \"amqpws://127.0.0.1:{}\"\nauthentication = \"managed_identity\"",
+        bridge.port()
+    );
+    let (r, logs) = probe(&ws, &idp.env()).await;
+    let t = &r.targets[0];
+    assert!(t.ok, "{t:#?}");
+    let (d, id) = protocol(t);
+    assert_eq!(d["transport"], "websocket", "{d}");
+    assert_eq!(d["cbs"]["status_code"], 202, "{d}");
+    assert_eq!(id["resource"], resource::SERVICE_BUS, "{id}");
+    assert_eq!(idp.seen().len(), 2, "a new run asks the endpoint again");
+    clean(&r, &logs, &[&token]);
+
     // Another token: CBS refuses it, amqp.auth_failed naming the data roles.
     let other = jwt(
         resource::SERVICE_BUS,
