@@ -9,10 +9,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::handshake::{TlsInfo, TlsUpgrade, UpgradeError, UpgradeErrorKind};
-use super::step::Step;
+use tokio::net::TcpStream;
+
+use super::identity::Fetch;
+use super::step::{Login, Probed, Step};
 use super::tls::{self, TlsStep};
 use crate::budget::Budget;
+use crate::diagnose::Context;
+use crate::layer::Layer;
 use crate::report::{FailureClass, LayerResult};
+use crate::secret::Secret;
 
 /// What the layer hands back: the TLS layer's result (if TLS ran) with the instant the
 /// handshake began (the engine turns it into the result's `start_ms`), and its own.
@@ -84,4 +90,54 @@ impl Ran {
             step,
         }
     }
+}
+
+/// A data-service protocol (postgres, mysql, redis) as [`data_layer`] runs it: its
+/// layer, how a managed-identity token becomes its credential, and its probe over the
+/// TLS layer's upgrade.
+pub trait DataService {
+    type Options: Send + Sync;
+    const LAYER: Layer;
+    const NAME: &'static str;
+    fn use_token(opts: &mut Self::Options, token: &Secret);
+    fn probe<'a>(
+        stream: TcpStream,
+        opts: &'a Self::Options,
+        upgrade: LayerUpgrade<'a>,
+        deadline: Instant,
+    ) -> impl Future<Output = Probed> + Send + 'a;
+}
+
+/// The body of every data-service layer: the probe within `limit`, TLS through the TLS
+/// layer (its result kept for the report), the token (`fetch`) as the credential, and the
+/// layer's result through [`Login`].
+pub async fn data_layer<P: DataService>(
+    stream: TcpStream,
+    mut opts: P::Options,
+    tls: TlsStep<'_>,
+    limit: std::time::Duration,
+    start: Instant,
+    ctx: &Context,
+    fetch: Option<Fetch>,
+) -> Ran {
+    let slot = Mutex::new(None);
+    let login = Login {
+        layer: P::LAYER,
+        protocol: P::NAME,
+        start,
+        ctx,
+    };
+    let done = login
+        .run(fetch, |token| {
+            if let Some(t) = token {
+                P::use_token(&mut opts, t);
+            }
+            let upgrade = LayerUpgrade {
+                step: tls,
+                out: &slot,
+            };
+            P::probe(stream, &opts, upgrade, Instant::now() + limit)
+        })
+        .await;
+    Ran::new(slot, done)
 }

@@ -2,7 +2,6 @@
 //! TLS goes through the TLS layer (`tls_upgrade::LayerUpgrade`), so the certificate
 //! evidence is the report's `tls` layer; the probe's own evidence is the `mysql` layer.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -13,11 +12,12 @@ use crate::budget::Budget;
 use crate::diagnose::Context;
 use crate::probe::handshake::Credential;
 use crate::probe::identity::{self, IdentityAsk, resource};
-use crate::probe::step::{Login, Probed};
+use crate::probe::step::Probed;
 use crate::probe::tls::TlsStep;
-use crate::probe::tls_upgrade::LayerUpgrade;
 pub use crate::probe::tls_upgrade::Ran;
+use crate::probe::tls_upgrade::{DataService, LayerUpgrade, data_layer};
 use crate::report::{FailureClass, Layer};
+use crate::secret::Secret;
 
 pub struct MysqlStep<'a> {
     pub opts: Options,
@@ -33,35 +33,37 @@ pub struct MysqlStep<'a> {
 pub async fn run(stream: TcpStream, step: MysqlStep<'_>, budget: &Budget) -> Ran {
     let start = Instant::now();
     let fetch = identity::fetch(step.identity.as_ref(), resource::OSSRDBMS, budget).await;
-    let slot = Mutex::new(None);
-    let login = Login {
-        layer: Layer::Mysql,
-        protocol: "mysql",
-        start,
-        ctx: step.ctx,
-    };
-    let (mut opts, tls) = (step.opts, step.tls);
-    let (limit, _) = budget.limit(tls.timeout + step.timeout);
-    let done = login
-        .run(fetch, |token| {
-            if let Some(t) = token {
-                opts.credential = Credential::Token(t.clone());
+    let (limit, _) = budget.limit(step.tls.timeout + step.timeout);
+    data_layer::<Mysql>(stream, step.opts, step.tls, limit, start, step.ctx, fetch).await
+}
+
+/// The mysql protocol for [`data_layer`].
+pub struct Mysql;
+
+impl DataService for Mysql {
+    type Options = Options;
+    const LAYER: Layer = Layer::Mysql;
+    const NAME: &'static str = "mysql";
+
+    fn use_token(opts: &mut Options, token: &Secret) {
+        opts.credential = Credential::Token(token.clone());
+    }
+
+    fn probe<'a>(
+        stream: TcpStream,
+        opts: &'a Options,
+        upgrade: LayerUpgrade<'a>,
+        deadline: Instant,
+    ) -> impl Future<Output = Probed> + Send + 'a {
+        async move {
+            let out = probe(stream, opts, upgrade, deadline).await;
+            Probed {
+                witness: out.evidence.witness,
+                failure: out.failure.map(|f| (class(&f.kind), f.message)),
+                detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
             }
-            let upgrade = LayerUpgrade {
-                step: tls,
-                out: &slot,
-            };
-            async {
-                let out = probe(stream, &opts, upgrade, Instant::now() + limit).await;
-                Probed {
-                    witness: out.evidence.witness,
-                    failure: out.failure.map(|f| (class(&f.kind), f.message)),
-                    detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
-                }
-            }
-        })
-        .await;
-    Ran::new(slot, done)
+        }
+    }
 }
 
 /// The failure class of a probe kind (`Kind::class()` is its string).

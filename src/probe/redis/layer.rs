@@ -2,7 +2,6 @@
 //! TLS goes through the TLS layer (`tls_upgrade::LayerUpgrade`), so the certificate
 //! evidence is the report's `tls` layer; the probe's own evidence is the `redis` layer.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -13,11 +12,12 @@ use crate::budget::Budget;
 use crate::diagnose::Context;
 use crate::probe::handshake::Credential;
 use crate::probe::identity::{self, IdentityAsk, IdentityError, resource};
-use crate::probe::step::{Login, Probed};
+use crate::probe::step::Probed;
 use crate::probe::tls::TlsStep;
-use crate::probe::tls_upgrade::LayerUpgrade;
 pub use crate::probe::tls_upgrade::Ran;
+use crate::probe::tls_upgrade::{DataService, LayerUpgrade, data_layer};
 use crate::report::{FailureClass, Layer};
+use crate::secret::Secret;
 use FailureClass as C;
 
 pub struct RedisStep<'a> {
@@ -48,39 +48,43 @@ pub async fn run(stream: TcpStream, step: RedisStep<'_>, budget: &Budget) -> Ran
             ));
         }
     }
-    let mut slot = Mutex::new(None);
-    let login = Login {
-        layer: Layer::Redis,
-        protocol: "redis",
-        start,
-        ctx,
-    };
     let (limit, _) = budget.limit(tls.timeout + step.timeout);
-    let done = login
-        .run(fetch, |token| {
-            if let Some(t) = token {
-                opts.credential = Credential::Token(t.clone());
-            }
-            let upgrade = LayerUpgrade {
-                step: tls,
-                out: &slot,
-            };
-            async {
-                let out = probe(stream, &opts, upgrade, Instant::now() + limit).await;
-                Probed {
-                    witness: None,
-                    failure: out.failure.map(|f| (class(&f.kind), f.message)),
-                    detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
-                }
-            }
-        })
-        .await;
+    let mut ran = data_layer::<Redis>(stream, opts, tls, limit, start, ctx, fetch).await;
     // TLS comes first on a Redis port: a handshake that fails before any certificate
     // (not TLS, an alert) is Redis's `tls_refused` (6380 vs 6379), the layer stays `tls`.
-    if let Some((_, tls)) = slot.get_mut().unwrap_or_else(|p| p.into_inner()).as_mut() {
+    if let Some((_, tls)) = ran.tls.as_mut() {
         crate::probe::tls::reclass_handshake(tls, C::RedisTlsRefused, ctx);
     }
-    Ran::new(slot, done)
+    ran
+}
+
+/// The redis protocol for [`data_layer`].
+pub struct Redis;
+
+impl DataService for Redis {
+    type Options = Options;
+    const LAYER: Layer = Layer::Redis;
+    const NAME: &'static str = "redis";
+
+    fn use_token(opts: &mut Options, token: &Secret) {
+        opts.credential = Credential::Token(token.clone());
+    }
+
+    fn probe<'a>(
+        stream: TcpStream,
+        opts: &'a Options,
+        upgrade: LayerUpgrade<'a>,
+        deadline: Instant,
+    ) -> impl Future<Output = Probed> + Send + 'a {
+        async move {
+            let out = probe(stream, opts, upgrade, deadline).await;
+            Probed {
+                witness: None,
+                failure: out.failure.map(|f| (class(&f.kind), f.message)),
+                detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
+            }
+        }
+    }
 }
 
 /// The failure class of a probe kind (`Kind::class()` is its string).
