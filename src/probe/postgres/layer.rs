@@ -49,19 +49,17 @@ impl DataService for Postgres {
         opts.credential = Credential::Token(token.clone());
     }
 
-    fn probe<'a>(
+    async fn probe<'a>(
         stream: TcpStream,
         opts: &'a Options,
         upgrade: LayerUpgrade<'a>,
         deadline: Instant,
-    ) -> impl Future<Output = Probed> + Send + 'a {
-        async move {
-            let out = probe(stream, opts, upgrade, deadline).await;
-            Probed {
-                witness: out.evidence.witness,
-                failure: out.failure.map(|f| (class(&f.kind), f.message)),
-                detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
-            }
+    ) -> Probed {
+        let out = probe(stream, opts, upgrade, deadline).await;
+        Probed {
+            witness: out.evidence.witness,
+            failure: out.failure.map(|f| (class(&f.kind), f.message)),
+            detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
         }
     }
 }
