@@ -201,18 +201,8 @@ impl ErrorKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Failure {
-    pub kind: ErrorKind,
-    pub phase: Phase,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Timing {
-    pub phase: Phase,
-    pub ms: f64,
-}
+pub type Failure = crate::probe::step::PhaseFailure<ErrorKind, Phase>;
+pub type Timing = crate::probe::step::Timing<Phase>;
 
 /// An AMQP error a server sent (`close`, `end`, `detach` or `begin`/`attach` refusals).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -246,17 +236,7 @@ pub struct Evidence {
     pub timings: Vec<Timing>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
-    pub evidence: Evidence,
-    pub error: Option<Failure>,
-}
-
-impl Outcome {
-    pub fn ok(&self) -> bool {
-        self.error.is_none()
-    }
-}
+pub type Outcome = crate::probe::step::Outcome<Evidence, ErrorKind, Phase>;
 
 /// The parts of a Service Bus / Event Hubs connection string the probe uses.
 #[derive(Debug, Default)]

@@ -150,18 +150,8 @@ impl ErrorKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Failure {
-    pub kind: ErrorKind,
-    pub phase: Phase,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Timing {
-    pub phase: Phase,
-    pub ms: f64,
-}
+pub type Failure = crate::probe::step::PhaseFailure<ErrorKind, Phase>;
+pub type Timing = crate::probe::step::Timing<Phase>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ApiRange {
@@ -199,17 +189,7 @@ impl Evidence {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
-    pub evidence: Evidence,
-    pub error: Option<Failure>,
-}
-
-impl Outcome {
-    pub fn ok(&self) -> bool {
-        self.error.is_none()
-    }
-}
+pub type Outcome = crate::probe::step::Outcome<Evidence, ErrorKind, Phase>;
 
 struct Fail {
     kind: ErrorKind,

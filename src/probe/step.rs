@@ -97,3 +97,45 @@ pub fn phase_label(phase: impl serde::Serialize) -> String {
         .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
         .unwrap_or_default()
 }
+
+/// A messaging probe's failure (amqp, kafka): its kind, the phase it stopped in, the
+/// message (secrets already masked).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PhaseFailure<K, P> {
+    pub kind: K,
+    pub phase: P,
+    pub message: String,
+}
+
+/// How long one phase of a messaging probe took.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Timing<P> {
+    pub phase: P,
+    pub ms: f64,
+}
+
+/// A messaging probe's answer: its evidence and its failure, if any.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome<E, K, P> {
+    pub evidence: E,
+    pub error: Option<PhaseFailure<K, P>>,
+}
+
+impl<E: serde::Serialize, K, P: serde::Serialize> Outcome<E, K, P> {
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// For the layer result: the failure's class (by `class`) with its message prefixed
+    /// by the phase, and the evidence.
+    pub fn probed(self, class: fn(K) -> crate::report::FailureClass) -> Probed {
+        Probed {
+            witness: None,
+            failure: self.error.map(|f| {
+                let message = format!("{}: {}", phase_label(f.phase), f.message);
+                (class(f.kind), message)
+            }),
+            detail: serde_json::to_value(&self.evidence).unwrap_or_default(),
+        }
+    }
+}

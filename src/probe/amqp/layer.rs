@@ -12,7 +12,7 @@ use super::{Credentials, ErrorKind, Options, probe};
 use crate::budget::Budget;
 use crate::diagnose::Context;
 use crate::probe::identity::{self, IdentityAsk};
-use crate::probe::step::{Login, Probed, Step, phase_label};
+use crate::probe::step::{Login, Step};
 use crate::report::{FailureClass, Layer, LayerResult};
 
 pub struct AmqpStep<'a> {
@@ -48,15 +48,9 @@ where
                 opts.credentials = Credentials::Bearer(t.clone());
             }
             async move {
-                let out = probe(stream, &opts, Instant::now() + limit).await;
-                Probed {
-                    witness: None,
-                    failure: out.error.map(|f| {
-                        let message = format!("{}: {}", phase_label(f.phase), f.message);
-                        (class(f.kind), message)
-                    }),
-                    detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
-                }
+                probe(stream, &opts, Instant::now() + limit)
+                    .await
+                    .probed(class)
             }
         })
         .await
