@@ -56,6 +56,8 @@ pub(super) struct RawTarget {
     pub(super) sas_key_name: Option<String>,
     pub(super) sas_key: Option<String>,
     pub(super) connection_string: Option<String>,
+    // Kafka's `user` + `password`: plain (default), scram-sha-256, scram-sha-512.
+    pub(super) sasl_mechanism: Option<String>,
 }
 
 pub(super) fn target_config(
@@ -108,6 +110,7 @@ pub(super) fn target_config(
         ("sas_key_name", raw.sas_key_name.is_some()),
         ("sas_key", raw.sas_key.is_some()),
         ("connection_string", raw.connection_string.is_some()),
+        ("sasl_mechanism", raw.sasl_mechanism.is_some()),
     ] {
         only(
             i,

@@ -372,6 +372,15 @@ fn messaging_keys() {
         })
     );
     assert!(!format!("{c:?}").contains("PLANTED"));
+    let scram = parse(
+        "[[targets]]\ntarget = \"kafka://127.0.0.1:9092\"\nuser = \"alice\"\npassword = \"env:PW\"\nsasl_mechanism = \"SCRAM-SHA-512\"\n",
+        &env,
+    )
+    .unwrap();
+    assert!(
+        matches!(&scram.targets[0].msg.auth, MsgAuth::Scram { mechanism: crate::spec::ScramHash::Sha512, user, password }
+        if user == "alice" && password.expose() == "PLANTEDpw")
+    );
 
     let cases = [
         (
@@ -413,6 +422,26 @@ fn messaging_keys() {
             "target = \"amqp://a.b\"\nca_file = \"/x\"",
             "targets[0].ca_file",
             "only for",
+        ),
+        (
+            "target = \"amqps://a.b\"\nuser = \"u\"\npassword = \"p\"\nsasl_mechanism = \"scram-sha-256\"",
+            "targets[0].sasl_mechanism",
+            "only for kafka",
+        ),
+        (
+            "target = \"kafka://a.b\"\nsasl_mechanism = \"scram-sha-512\"",
+            "targets[0].sasl_mechanism",
+            "needs `user` and `password`",
+        ),
+        (
+            "target = \"kafka://a.b\"\nuser = \"u\"\npassword = \"p\"\nsasl_mechanism = \"gssapi\"",
+            "targets[0].sasl_mechanism",
+            "not plain, scram-sha-256 or scram-sha-512",
+        ),
+        (
+            "target = \"tcp://a.b:1\"\nsasl_mechanism = \"plain\"",
+            "targets[0].sasl_mechanism",
+            "only for amqp",
         ),
     ];
     for (body, key, msg) in cases {

@@ -11,8 +11,12 @@
 use routeproof::probe::kafka::{Credentials, ErrorKind, Options, Phase, Scram};
 use routeproof::secret::Secret;
 
+use routeproof::report::{FailureClass, Layer};
+
+use crate::identity::failed;
 use crate::kafka::{no_secret, run};
 use crate::msg_peers;
+use crate::support::engine::{env_of, hint, run as run_engine};
 
 fn scram(mechanism: Scram, user: &str, password: &str) -> Credentials {
     Credentials::Scram {
@@ -50,4 +54,32 @@ async fn tansu_runs_scram_and_refuses_a_user_it_does_not_hold() {
         assert!(ev.brokers.is_empty());
         no_secret(&out, planted);
     }
+}
+
+#[tokio::test]
+async fn engine_kafka_scram_from_the_config_reaches_tansu() {
+    let Some(t) = msg_peers::tansu("engine_kafka_scram_from_the_config_reaches_tansu", true) else {
+        return;
+    };
+    let text = format!(
+        "[engine]\ndns_servers = [\"127.0.0.1:9\"]\nazure_dns = \"127.0.0.1:9\"\n\
+         [[targets]]\ntarget = \"kafka://127.0.0.1:{}\"\ntls = \"disable\"\n\
+         user = \"alice\"\npassword = \"env:PW\"\nsasl_mechanism = \"scram-sha-256\"\n",
+        t.port
+    );
+    let env = env_of(&[("PW", "PLANTED-scram-pw")]);
+    let r = crate::peers::bounded(30, run_engine(&text, &env, None)).await;
+    let t0 = failed(&r, FailureClass::KafkaAuthFailed, Layer::Kafka);
+    assert!(
+        t0.failure
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("unknown-user"),
+        "{t0:#?}"
+    );
+    assert!(hint(t0).contains("SCRAM"), "{}", hint(t0));
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(json.contains("\"mechanism\":\"SCRAM-SHA-256\""), "{json}");
+    assert!(!json.contains("PLANTED") && !format!("{r:?}").contains("PLANTED"));
 }

@@ -12,7 +12,7 @@ use super::Ran;
 use crate::budget::Budget;
 use crate::diagnose::Context;
 use crate::report::LayerResult;
-use crate::spec::{DbTls, Host, MsgAuth, TargetConfig, TargetSpec};
+use crate::spec::{DbTls, Host, MsgAuth, ScramHash, TargetConfig, TargetSpec};
 
 impl Engine {
     /// The TLS layer of a messaging target, or the plain stream; `None` when TLS failed
@@ -86,6 +86,8 @@ impl Engine {
                 user: user.clone(),
                 password: password.clone(),
             },
+            // The config takes `sasl_mechanism` on kafka:// only.
+            MsgAuth::Scram { .. } => amqp::Credentials::None,
             MsgAuth::SasKey { key_name, key } => amqp::Credentials::SasKey {
                 key_name: key_name.clone(),
                 key: key.clone(),
@@ -126,6 +128,18 @@ impl Engine {
         let credentials = match &t.msg.auth {
             MsgAuth::None => kafka::Credentials::None,
             MsgAuth::Plain { user, password } => kafka::Credentials::Plain {
+                user: user.clone(),
+                password: password.clone(),
+            },
+            MsgAuth::Scram {
+                mechanism,
+                user,
+                password,
+            } => kafka::Credentials::Scram {
+                mechanism: match mechanism {
+                    ScramHash::Sha256 => kafka::Scram::Sha256,
+                    ScramHash::Sha512 => kafka::Scram::Sha512,
+                },
                 user: user.clone(),
                 password: password.clone(),
             },
