@@ -1,12 +1,13 @@
 //! The keys of a messaging target (`amqps://`, `amqpwss://`, `kafka://`): on top of the
 //! data-service keys (`tls`, `user`, `password`), `sas_key_name` + `sas_key` (AMQP only)
-//! and `connection_string` (a Service Bus / Event Hubs connection string). Secrets are a
-//! value or `env:VAR`; a target logs in with one credential at most.
+//! and `connection_string` (a Service Bus / Event Hubs connection string), or
+//! `authentication = "managed_identity"` (+ `client_id`). Secrets are a value or
+//! `env:VAR`; a target logs in with one credential at most.
 
 use super::targets::RawTarget;
 use crate::env::{ConfigError, EnvLookup};
 use crate::secret::Secret;
-use crate::spec::{DbOptions, MsgAuth, MsgOptions, TargetSpec};
+use crate::spec::{DbOptions, MsgAuth, MsgOptions, ScramHash, TargetSpec};
 
 /// A secret key's value: literal, or the app setting `env:VAR` names.
 pub(super) fn secret_value(key: &str, v: &str, env: EnvLookup) -> Result<Secret, ConfigError> {
@@ -19,6 +20,31 @@ pub(super) fn secret_value(key: &str, v: &str, env: EnvLookup) -> Result<Secret,
         return Err(ConfigError::new(key, "empty"));
     }
     Ok(Secret::new(value.trim()))
+}
+
+/// `sasl_mechanism` of a Kafka target: `None` for PLAIN (the default), or the SCRAM hash.
+fn sasl_mechanism(
+    key: &str,
+    raw: &RawTarget,
+    kafka: bool,
+) -> Result<Option<ScramHash>, ConfigError> {
+    let Some(m) = raw.sasl_mechanism.as_deref() else {
+        return Ok(None);
+    };
+    if !kafka {
+        return Err(ConfigError::new(key, "only for kafka:// targets"));
+    }
+    match m.to_ascii_lowercase().as_str() {
+        "plain" => Ok(None),
+        "scram-sha-256" => Ok(Some(ScramHash::Sha256)),
+        "scram-sha-512" => Ok(Some(ScramHash::Sha512)),
+        other => Err(ConfigError::new(
+            key,
+            format!(
+                "`{other}` is not plain, scram-sha-256 or scram-sha-512 (Event Hubs takes plain)"
+            ),
+        )),
+    }
 }
 
 /// The login of a messaging target. `db` has the `tls`, `user` and `password` keys
@@ -47,9 +73,27 @@ pub(super) fn msg_keys(
     if let MsgAuth::ConnectionString(cs) = MsgOptions::from_spec(spec).auth {
         logins.push(("target", MsgAuth::ConnectionString(cs)));
     }
+    if let Some(mi) = db.identity.take() {
+        logins.push(("authentication", MsgAuth::ManagedIdentity(mi)));
+    }
+    let scram = sasl_mechanism(&key("sasl_mechanism"), raw, kafka)?;
     match (db.user.take(), db.password.take()) {
-        (Some(user), Some(password)) => {
-            logins.push(("password", MsgAuth::Plain { user, password }))
+        (Some(user), Some(password)) => logins.push((
+            "password",
+            match scram {
+                Some(mechanism) => MsgAuth::Scram {
+                    mechanism,
+                    user,
+                    password,
+                },
+                None => MsgAuth::Plain { user, password },
+            },
+        )),
+        (None, _) if scram.is_some() => {
+            return Err(ConfigError::new(
+                key("sasl_mechanism"),
+                "a SCRAM login needs `user` and `password`",
+            ));
         }
         (Some(_), None) => {
             return Err(ConfigError::new(

@@ -56,6 +56,8 @@ pub(super) struct RawTarget {
     pub(super) sas_key_name: Option<String>,
     pub(super) sas_key: Option<String>,
     pub(super) connection_string: Option<String>,
+    // Kafka's `user` + `password`: plain (default), scram-sha-256, scram-sha-512.
+    pub(super) sasl_mechanism: Option<String>,
 }
 
 pub(super) fn target_config(
@@ -108,6 +110,7 @@ pub(super) fn target_config(
         ("sas_key_name", raw.sas_key_name.is_some()),
         ("sas_key", raw.sas_key.is_some()),
         ("connection_string", raw.connection_string.is_some()),
+        ("sasl_mechanism", raw.sasl_mechanism.is_some()),
     ] {
         only(
             i,
@@ -117,23 +120,10 @@ pub(super) fn target_config(
         )?;
     }
     let mut db = if is_db {
-        // The messaging layers take no managed identity (yet): CBS / OAUTHBEARER would
-        // call `probe::identity` with `resource::SERVICE_BUS` / `EVENT_HUBS`.
-        let identity_targets =
-            "sqlserver://, https:// service, postgres://, mysql:// and redis(s)://";
-        only(
-            i,
-            is_msg && raw.authentication.is_some(),
-            "authentication",
-            identity_targets,
-        )?;
-        only(
-            i,
-            is_msg && raw.client_id.is_some(),
-            "client_id",
-            identity_targets,
-        )?;
-        db_keys(i, &raw, !plan.contains(&Layer::Redis), env)?
+        // A login needs a user, except Redis (a default user) and a messaging target's
+        // managed identity (CBS / OAUTHBEARER send the token alone).
+        let msg_identity = is_msg && raw.password.is_none();
+        db_keys(i, &raw, !plan.contains(&Layer::Redis) && !msg_identity, env)?
     } else {
         Default::default()
     };

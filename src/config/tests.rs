@@ -200,9 +200,14 @@ fn errors_name_the_key() {
             "https:// service and data-service",
         ),
         (
-            "[[targets]]\ntarget = \"amqps://ns.servicebus.windows.net\"\nauthentication = \"managed_identity\"",
-            "targets[0].authentication",
-            "redis(s)://",
+            "[[targets]]\ntarget = \"amqps://ns.servicebus.windows.net\"\nauthentication = \"managed_identity\"\nsas_key_name = \"k\"\nsas_key = \"v\"",
+            "targets[0].sas_key",
+            "one credential per target: authentication and sas_key",
+        ),
+        (
+            "[[targets]]\ntarget = \"kafka://ns.servicebus.windows.net\"\nauthentication = \"managed_identity\"\npassword = \"p\"",
+            "targets[0].password",
+            "not a password",
         ),
     ];
     for (text, key, msg) in cases {
@@ -331,6 +336,15 @@ fn messaging_keys() {
         [[targets]]
         target = "kafka://127.0.0.1:9092"
         tls = "disable"
+
+        [[targets]]
+        target = "amqpwss://ns.servicebus.windows.net"
+        authentication = "managed_identity"
+
+        [[targets]]
+        target = "kafka://eh.servicebus.windows.net"
+        authentication = "managed_identity"
+        client_id = "11111111-2222-3333-4444-555555555555"
         "#,
         &env,
     )
@@ -345,7 +359,28 @@ fn messaging_keys() {
     assert_eq!(t[3].db.password, None, "the login holds the password, once");
     assert_eq!(t[4].msg.auth, MsgAuth::None);
     assert_eq!(t[4].db.tls, DbTls::Disable);
+    use crate::spec::ManagedIdentity;
+    assert_eq!(
+        t[5].msg.auth,
+        MsgAuth::ManagedIdentity(ManagedIdentity::default())
+    );
+    assert_eq!(t[5].db.identity, None, "the login holds the identity, once");
+    assert_eq!(
+        t[6].msg.auth,
+        MsgAuth::ManagedIdentity(ManagedIdentity {
+            client_id: Some("11111111-2222-3333-4444-555555555555".into())
+        })
+    );
     assert!(!format!("{c:?}").contains("PLANTED"));
+    let scram = parse(
+        "[[targets]]\ntarget = \"kafka://127.0.0.1:9092\"\nuser = \"alice\"\npassword = \"env:PW\"\nsasl_mechanism = \"SCRAM-SHA-512\"\n",
+        &env,
+    )
+    .unwrap();
+    assert!(
+        matches!(&scram.targets[0].msg.auth, MsgAuth::Scram { mechanism: crate::spec::ScramHash::Sha512, user, password }
+        if user == "alice" && password.expose() == "PLANTEDpw")
+    );
 
     let cases = [
         (
@@ -387,6 +422,26 @@ fn messaging_keys() {
             "target = \"amqp://a.b\"\nca_file = \"/x\"",
             "targets[0].ca_file",
             "only for",
+        ),
+        (
+            "target = \"amqps://a.b\"\nuser = \"u\"\npassword = \"p\"\nsasl_mechanism = \"scram-sha-256\"",
+            "targets[0].sasl_mechanism",
+            "only for kafka",
+        ),
+        (
+            "target = \"kafka://a.b\"\nsasl_mechanism = \"scram-sha-512\"",
+            "targets[0].sasl_mechanism",
+            "needs `user` and `password`",
+        ),
+        (
+            "target = \"kafka://a.b\"\nuser = \"u\"\npassword = \"p\"\nsasl_mechanism = \"gssapi\"",
+            "targets[0].sasl_mechanism",
+            "not plain, scram-sha-256 or scram-sha-512",
+        ),
+        (
+            "target = \"tcp://a.b:1\"\nsasl_mechanism = \"plain\"",
+            "targets[0].sasl_mechanism",
+            "only for amqp",
         ),
     ];
     for (body, key, msg) in cases {

@@ -192,52 +192,17 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// The failure class this kind suggests (see the module table).
     pub fn class(self) -> &'static str {
-        match self {
-            ErrorKind::NotThisProtocol => "amqp.not_this_protocol",
-            ErrorKind::OtherAmqpVersion => "amqp.unsupported_version",
-            ErrorKind::TlsRefused => "amqp.tls_refused",
-            ErrorKind::WebSocketRefused => "amqp.websocket_refused",
-            ErrorKind::Closed => "amqp.closed",
-            ErrorKind::Timeout => "amqp.timeout",
-            ErrorKind::AuthFailed => "amqp.auth_failed",
-            ErrorKind::TokenExpired => "amqp.token_expired",
-            ErrorKind::Forbidden => "amqp.forbidden",
-            ErrorKind::NetworkRuleRefusal => "amqp.network_rule",
-            ErrorKind::Unsupported => "amqp.unsupported",
-            ErrorKind::RemoteError => "amqp.remote_error",
-            ErrorKind::BadCredentials => "amqp.bad_credentials",
-            ErrorKind::ProtocolError => "amqp.protocol_error",
-            ErrorKind::Io => "amqp.io_error",
-        }
+        layer::class(self).as_str()
     }
 
     /// Whether an AMQP server answered before this failure (the layer was reached).
     pub fn answered(self) -> bool {
-        !matches!(
-            self,
-            ErrorKind::NotThisProtocol
-                | ErrorKind::TlsRefused
-                | ErrorKind::WebSocketRefused
-                | ErrorKind::Closed
-                | ErrorKind::Timeout
-                | ErrorKind::Io
-                | ErrorKind::BadCredentials
-        )
+        layer::class(self).layer_answered()
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Failure {
-    pub kind: ErrorKind,
-    pub phase: Phase,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Timing {
-    pub phase: Phase,
-    pub ms: f64,
-}
+pub type Failure = crate::probe::step::PhaseFailure<ErrorKind, Phase>;
+pub type Timing = crate::probe::step::Timing<Phase>;
 
 /// An AMQP error a server sent (`close`, `end`, `detach` or `begin`/`attach` refusals).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -271,17 +236,7 @@ pub struct Evidence {
     pub timings: Vec<Timing>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
-    pub evidence: Evidence,
-    pub error: Option<Failure>,
-}
-
-impl Outcome {
-    pub fn ok(&self) -> bool {
-        self.error.is_none()
-    }
-}
+pub type Outcome = crate::probe::step::Outcome<Evidence, ErrorKind, Phase>;
 
 /// The parts of a Service Bus / Event Hubs connection string the probe uses.
 #[derive(Debug, Default)]

@@ -1,5 +1,5 @@
-//! The managed-identity side of the layers that log in (`postgres`, `mysql`, `redis`, the
-//! service layer; TDS and later AMQP/Kafka use [`IdentityAsk::token`] alone): ask the
+//! The managed-identity side of the layers that log in (`postgres`, `mysql`, `redis`,
+//! `amqp`, `kafka`, the service layer; TDS uses [`IdentityAsk::token`] alone): ask the
 //! run's [`Tokens`] for a token, and when there is none, let the layer prove the route
 //! credential-free and then report why the login could not happen.
 //!
@@ -19,7 +19,7 @@ pub use crate::platform::identity::{IdentityError, Token, Tokens, resource};
 use crate::report::{Evidence, Failure, IdentityEvidence};
 use crate::secret::mask_value;
 
-use super::tls_upgrade::Ran;
+use super::step::Step;
 
 /// A layer's request for the app's identity: the run's tokens, which identity, and how
 /// long the endpoint may take (the login timeout, cut by the run's deadline).
@@ -53,6 +53,26 @@ impl IdentityAsk<'_> {
     }
 }
 
+/// The token for `resource` when the layer logs in with the app's identity (`ask`), else
+/// `None`: the first step of every data-service and messaging layer.
+pub async fn fetch(
+    ask: Option<&IdentityAsk<'_>>,
+    resource: &str,
+    budget: &Budget,
+) -> Option<Fetch> {
+    match ask {
+        Some(a) => Some(a.token(resource, budget).await),
+        None => None,
+    }
+}
+
+impl Fetch {
+    /// The token's value, when there is one.
+    pub fn secret(&self) -> Option<&crate::secret::Secret> {
+        self.token.as_ref().ok().map(|t| t.secret())
+    }
+}
+
 /// The report's failure for a token that could not be had, at `layer`, with the hint
 /// for the identity the login asked for.
 pub fn failure(layer: Layer, e: &IdentityError, client_id: Option<&str>, ctx: &Context) -> Failure {
@@ -74,8 +94,8 @@ pub fn mask_json(v: &mut serde_json::Value, token: &str) {
 /// Puts the token request into a data-service layer's result: its evidence, and when
 /// there was no token, the `identity.*` failure (or a warning, under the layer's own).
 /// A server that quoted the token back finds it masked in the evidence and message.
-pub fn fold(ran: &mut Ran, layer: Layer, fetch: Fetch, ctx: &Context) {
-    let result = &mut ran.step.result;
+pub fn fold(step: &mut Step<()>, layer: Layer, fetch: Fetch, ctx: &Context) {
+    let result = &mut step.result;
     if let Evidence::Protocol(p) = &mut result.evidence {
         p.identity = Some(fetch.evidence);
         if let Ok(t) = &fetch.token {
@@ -103,7 +123,7 @@ pub fn fold(ran: &mut Ran, layer: Layer, fetch: Fetch, ctx: &Context) {
             result.error = Some(f);
             result.ok = false;
         }
-        Some(_) => ran.step.warnings.push(format!(
+        Some(_) => step.warnings.push(format!(
             "no managed-identity token ({}): {e}; the login was not attempted",
             e.class()
         )),

@@ -6,7 +6,8 @@
 //! table of API key ranges is a Kafka broker, not a firewall appliance or an HTTP
 //! server. With credentials it runs `SaslHandshake` v1 and `SaslAuthenticate` (PLAIN
 //! with a user and password, or `$ConnectionString` and the connection string as Event
-//! Hubs wants it; OAUTHBEARER for a Microsoft Entra token), then `Metadata` v1 for the
+//! Hubs wants it; OAUTHBEARER for a Microsoft Entra token, the app's managed identity's
+//! from the layer; SCRAM-SHA-256/512 for other brokers, `scram`), then `Metadata` v1 for the
 //! brokers the cluster advertises (a client reconnects to those names, so they matter
 //! for a private endpoint). Wire formats from the Apache Kafka protocol guide
 //! (kafka.apache.org/protocol, "ApiVersions", "SaslHandshake", "SaslAuthenticate",
@@ -61,6 +62,13 @@ pub enum Credentials {
     ConnectionString(Secret),
     /// OAUTHBEARER with a Microsoft Entra token.
     Bearer(Secret),
+    /// SASL SCRAM-SHA-256/512 with a user and password (Kafka brokers, Tansu; Event
+    /// Hubs takes PLAIN and OAUTHBEARER only).
+    Scram {
+        mechanism: Scram,
+        user: String,
+        password: Secret,
+    },
 }
 
 #[derive(Clone, Default)]
@@ -85,7 +93,9 @@ impl Options {
     fn secrets(&self) -> Vec<String> {
         let s = match &self.credentials {
             Credentials::None => return Vec::new(),
-            Credentials::Plain { password, .. } => password.expose(),
+            Credentials::Plain { password, .. } | Credentials::Scram { password, .. } => {
+                password.expose()
+            }
             Credentials::ConnectionString(s) | Credentials::Bearer(s) => s.expose(),
         };
         let mut v = vec![s.to_string()];
@@ -131,49 +141,17 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     pub fn class(self) -> &'static str {
-        match self {
-            ErrorKind::NotThisProtocol => "kafka.not_this_protocol",
-            ErrorKind::TlsRefused => "kafka.tls_refused",
-            ErrorKind::Closed => "kafka.closed",
-            ErrorKind::Timeout => "kafka.timeout",
-            ErrorKind::AuthFailed => "kafka.auth_failed",
-            ErrorKind::TokenExpired => "kafka.token_expired",
-            ErrorKind::NetworkRuleRefusal => "kafka.network_rule",
-            ErrorKind::Unsupported => "kafka.unsupported",
-            ErrorKind::IllegalSaslState => "kafka.illegal_sasl_state",
-            ErrorKind::BrokerError => "kafka.broker_error",
-            ErrorKind::BadCredentials => "kafka.bad_credentials",
-            ErrorKind::ProtocolError => "kafka.protocol_error",
-            ErrorKind::Io => "kafka.io_error",
-        }
+        layer::class(self).as_str()
     }
 
     /// Whether a Kafka broker answered before this failure.
     pub fn answered(self) -> bool {
-        !matches!(
-            self,
-            ErrorKind::NotThisProtocol
-                | ErrorKind::TlsRefused
-                | ErrorKind::Closed
-                | ErrorKind::Timeout
-                | ErrorKind::Io
-                | ErrorKind::BadCredentials
-        )
+        layer::class(self).layer_answered()
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Failure {
-    pub kind: ErrorKind,
-    pub phase: Phase,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Timing {
-    pub phase: Phase,
-    pub ms: f64,
-}
+pub type Failure = crate::probe::step::PhaseFailure<ErrorKind, Phase>;
+pub type Timing = crate::probe::step::Timing<Phase>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ApiRange {
@@ -211,17 +189,7 @@ impl Evidence {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
-    pub evidence: Evidence,
-    pub error: Option<Failure>,
-}
-
-impl Outcome {
-    pub fn ok(&self) -> bool {
-        self.error.is_none()
-    }
-}
+pub type Outcome = crate::probe::step::Outcome<Evidence, ErrorKind, Phase>;
 
 struct Fail {
     kind: ErrorKind,
@@ -250,9 +218,11 @@ pub fn classify(code: i16, message: &str) -> ErrorKind {
 }
 
 mod layer;
+mod scram;
 mod session;
 mod wire;
 pub use layer::{KafkaStep, class, run, tls_refused};
+pub use scram::Scram;
 use session::{Conn, run as session};
 
 /// Runs the probe on `stream` until `deadline`.

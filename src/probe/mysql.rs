@@ -124,39 +124,11 @@ pub enum Kind {
 
 impl Kind {
     pub fn class(&self) -> &'static str {
-        match self {
-            Kind::NotThisProtocol => "mysql.not_mysql",
-            Kind::Timeout {
-                phase: Phase::Greeting,
-            } => "mysql.no_greeting",
-            Kind::TlsRefusedByServer => "mysql.tls_refused",
-            Kind::TlsFailed => "mysql.tls_failed",
-            Kind::AuthFailed { .. } => "mysql.auth_failed",
-            Kind::TokenRejected { .. } => "mysql.token_rejected",
-            Kind::HostNotAllowed { .. } => "mysql.host_not_allowed",
-            Kind::ServerFirewall { .. } => "mysql.firewall",
-            Kind::InsecureTransport => "mysql.insecure_transport",
-            Kind::DatabaseMissing => "mysql.database_missing",
-            Kind::DatabaseAccessDenied => "mysql.database_access_denied",
-            Kind::TooManyConnections => "mysql.too_many_connections",
-            Kind::PasswordExpired => "mysql.password_expired",
-            Kind::CleartextNeedsTls => "mysql.cleartext_needs_tls",
-            Kind::AuthUnsupported => "mysql.auth_unsupported",
-            Kind::QueryFailed => "mysql.query_failed",
-            Kind::ServerError => "mysql.server_error",
-            Kind::ProtocolViolation { .. } => "mysql.protocol",
-            Kind::Closed { .. } => "mysql.closed",
-            Kind::Timeout { .. } => "mysql.timeout",
-            Kind::Io { .. } => "mysql.io",
-        }
+        layer::class(self).as_str()
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Failure {
-    pub kind: Kind,
-    pub message: String,
-}
+pub type Failure = crate::probe::step::Failure<Kind>;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {

@@ -204,8 +204,8 @@ impl Engine {
         });
         match &t.spec {
             TargetSpec::Dns { .. } | TargetSpec::Tcp { .. } => {}
-            TargetSpec::Amqp { .. } => self.amqp(t, stream, ctx, budget, ran).await,
-            TargetSpec::Kafka { .. } => self.kafka(t, stream, ctx, budget, ran).await,
+            TargetSpec::Amqp { .. } => self.amqp(t, stream, ctx, budget, tokens, ran).await,
+            TargetSpec::Kafka { .. } => self.kafka(t, stream, ctx, budget, tokens, ran).await,
             TargetSpec::Tls { host, .. } => {
                 self.tls(
                     t,

@@ -134,38 +134,11 @@ pub enum Kind {
 impl Kind {
     /// The suggested failure-class string (see the table at the top of this file).
     pub fn class(&self) -> &'static str {
-        match self {
-            Kind::NotThisProtocol => "postgres.not_postgres",
-            Kind::Timeout {
-                phase: Phase::SslRequest,
-            } => "postgres.no_answer",
-            Kind::TlsRefusedByServer => "postgres.tls_refused",
-            Kind::TlsFailed => "postgres.tls_failed",
-            Kind::NoHbaEntry { .. } => "postgres.no_hba_entry",
-            Kind::HbaRejected { .. } => "postgres.hba_rejected",
-            Kind::AuthFailed => "postgres.auth_failed",
-            Kind::TokenRejected => "postgres.token_rejected",
-            Kind::TokenNeedsTls => "postgres.token_needs_tls",
-            Kind::UnknownUser => "postgres.unknown_user",
-            Kind::DatabaseMissing => "postgres.database_missing",
-            Kind::TooManyConnections => "postgres.too_many_connections",
-            Kind::ServerStarting => "postgres.server_starting",
-            Kind::AuthUnsupported => "postgres.auth_unsupported",
-            Kind::QueryFailed => "postgres.query_failed",
-            Kind::ServerError => "postgres.server_error",
-            Kind::ProtocolViolation { .. } => "postgres.protocol",
-            Kind::Closed { .. } => "postgres.closed",
-            Kind::Timeout { .. } => "postgres.timeout",
-            Kind::Io { .. } => "postgres.io",
-        }
+        layer::class(self).as_str()
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Failure {
-    pub kind: Kind,
-    pub message: String,
-}
+pub type Failure = crate::probe::step::Failure<Kind>;
 
 /// Per-phase timings in milliseconds; a phase that did not run is absent.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -92,34 +92,11 @@ pub enum Kind {
 
 impl Kind {
     pub fn class(&self) -> &'static str {
-        match self {
-            Kind::NotThisProtocol => "redis.not_redis",
-            Kind::Timeout { phase: Phase::Ping } => "redis.no_answer",
-            Kind::TlsRefusedByServer => "redis.tls_refused",
-            Kind::TlsFailed => "redis.tls_failed",
-            Kind::PlaintextRefused => "redis.plaintext_refused",
-            Kind::AuthFailed => "redis.auth_failed",
-            Kind::TokenRejected => "redis.token_rejected",
-            Kind::TokenExpired => "redis.token_expired",
-            Kind::TokenNeedsTls => "redis.token_needs_tls",
-            Kind::NoPermission => "redis.no_permission",
-            Kind::ProtectedMode => "redis.protected_mode",
-            Kind::ServerFirewall => "redis.firewall",
-            Kind::Loading => "redis.loading",
-            Kind::ServerError => "redis.server_error",
-            Kind::ProtocolViolation { .. } => "redis.protocol",
-            Kind::Closed { .. } => "redis.closed",
-            Kind::Timeout { .. } => "redis.timeout",
-            Kind::Io { .. } => "redis.io",
-        }
+        layer::class(self).as_str()
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Failure {
-    pub kind: Kind,
-    pub message: String,
-}
+pub type Failure = crate::probe::step::Failure<Kind>;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {

@@ -9,12 +9,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::handshake::{TlsInfo, TlsUpgrade, UpgradeError, UpgradeErrorKind};
-use super::step::Step;
+use tokio::net::TcpStream;
+
+use super::identity::Fetch;
+use super::step::{Login, Probed, Step};
 use super::tls::{self, TlsStep};
 use crate::budget::Budget;
-use crate::diagnose::{self, Context};
+use crate::diagnose::Context;
 use crate::layer::Layer;
-use crate::report::{Evidence, FailureClass, LayerResult, ProtocolEvidence, ms};
+use crate::report::{FailureClass, LayerResult};
+use crate::secret::Secret;
 
 /// What the layer hands back: the TLS layer's result (if TLS ran) with the instant the
 /// handshake began (the engine turns it into the result's `start_ms`), and its own.
@@ -78,42 +82,62 @@ where
     }
 }
 
-/// The end of every data-service layer (postgres, mysql, redis): the TLS layer's result
-/// left in `slot`, and the protocol's own layer result with its evidence, its witness
-/// (the address the server saw, when it named one) and, on failure, the class and the
-/// hint that witness sharpens.
-#[allow(clippy::too_many_arguments)]
-pub fn finish(
-    layer: Layer,
-    protocol: &'static str,
-    start: Instant,
-    slot: Slot,
-    witness: Option<std::net::IpAddr>,
-    failure: Option<(FailureClass, String)>,
-    detail: serde_json::Value,
-    ctx: &Context,
-) -> Ran {
-    let tls = slot.into_inner().unwrap_or_else(|p| p.into_inner());
-    let error = failure.map(|(class, message)| {
-        let mut ctx = ctx.clone();
-        ctx.witness = witness;
-        diagnose::failure(Some(layer), class, message, &ctx)
-    });
-    let evidence = ProtocolEvidence {
-        protocol,
-        witness,
-        detail,
-        identity: None,
-    };
-    Ran {
-        tls,
-        step: Step::last(LayerResult {
-            layer,
-            ok: error.is_none(),
-            start_ms: 0.0,
-            duration_ms: ms(start.elapsed()),
-            error,
-            evidence: Evidence::Protocol(Box::new(evidence)),
-        }),
+impl Ran {
+    /// The TLS layer's result left in `slot` (if TLS ran) and the protocol layer's step.
+    pub fn new(slot: Slot, step: Step<()>) -> Ran {
+        Ran {
+            tls: slot.into_inner().unwrap_or_else(|p| p.into_inner()),
+            step,
+        }
     }
+}
+
+/// A data-service protocol (postgres, mysql, redis) as [`data_layer`] runs it: its
+/// layer, how a managed-identity token becomes its credential, and its probe over the
+/// TLS layer's upgrade.
+pub trait DataService {
+    type Options: Send + Sync;
+    const LAYER: Layer;
+    const NAME: &'static str;
+    fn use_token(opts: &mut Self::Options, token: &Secret);
+    fn probe<'a>(
+        stream: TcpStream,
+        opts: &'a Self::Options,
+        upgrade: LayerUpgrade<'a>,
+        deadline: Instant,
+    ) -> impl Future<Output = Probed> + Send + 'a;
+}
+
+/// The body of every data-service layer: the probe within `limit`, TLS through the TLS
+/// layer (its result kept for the report), the token (`fetch`) as the credential, and the
+/// layer's result through [`Login`].
+pub async fn data_layer<P: DataService>(
+    stream: TcpStream,
+    mut opts: P::Options,
+    tls: TlsStep<'_>,
+    limit: std::time::Duration,
+    start: Instant,
+    ctx: &Context,
+    fetch: Option<Fetch>,
+) -> Ran {
+    let slot = Mutex::new(None);
+    let login = Login {
+        layer: P::LAYER,
+        protocol: P::NAME,
+        start,
+        ctx,
+    };
+    let done = login
+        .run(fetch, |token| {
+            if let Some(t) = token {
+                P::use_token(&mut opts, t);
+            }
+            let upgrade = LayerUpgrade {
+                step: tls,
+                out: &slot,
+            };
+            P::probe(stream, &opts, upgrade, Instant::now() + limit)
+        })
+        .await;
+    Ran::new(slot, done)
 }

@@ -14,7 +14,7 @@ pub use discovery::Summary as DiscoverySummary;
 pub use engine::{EngineSettings, Timeouts};
 pub use options::{
     DbOptions, DbTls, Expectations, HttpOptions, LoginAuth, ManagedIdentity, MsgAuth, MsgOptions,
-    Pattern, TargetConfig, TdsOptions, TlsOptions,
+    Pattern, ScramHash, TargetConfig, TdsOptions, TlsOptions,
 };
 pub use policy::{HostPattern, PolicyConfig};
 pub use target::{Host, QueryType, SqlAuth, TargetError, TargetSpec};

@@ -81,15 +81,22 @@ pub enum MsgAuth {
     None,
     /// SASL PLAIN with `user` and `password` (RabbitMQ, Kafka brokers).
     Plain { user: String, password: Secret },
+    /// Kafka SASL SCRAM with `user` and `password` (`sasl_mechanism`; Kafka brokers,
+    /// not Event Hubs).
+    Scram {
+        mechanism: ScramHash,
+        user: String,
+        password: Secret,
+    },
     /// SASL PLAIN with a Service Bus / Event Hubs SAS policy (`sas_key_name`, `sas_key`).
     SasKey { key_name: String, key: Secret },
     /// A Service Bus / Event Hubs connection string (`connection_string`, or the target's
     /// own `env:VAR`): AMQP logs in with its key or signature; Kafka sends it as the
     /// password of user `$ConnectionString`.
     ConnectionString(Secret),
-    /// A Microsoft Entra access token (AMQP CBS `put-token`, Kafka OAUTHBEARER). Nothing
-    /// in the config makes one yet: the managed-identity fetch fills it.
-    Bearer(Secret),
+    /// `authentication = "managed_identity"`: a Microsoft Entra token from the app's
+    /// identity (AMQP CBS `put-token` type `jwt`, Kafka SASL OAUTHBEARER).
+    ManagedIdentity(ManagedIdentity),
 }
 
 impl MsgAuth {
@@ -98,11 +105,19 @@ impl MsgAuth {
         match self {
             MsgAuth::None => "none",
             MsgAuth::Plain { .. } => "password",
+            MsgAuth::Scram { .. } => "scram",
             MsgAuth::SasKey { .. } => "sas_key",
             MsgAuth::ConnectionString(_) => "connection_string",
-            MsgAuth::Bearer(_) => "token",
+            MsgAuth::ManagedIdentity(_) => "managed_identity",
         }
     }
+}
+
+/// The hash of a Kafka SCRAM login (`sasl_mechanism = "scram-sha-256"` / `"scram-sha-512"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScramHash {
+    Sha256,
+    Sha512,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

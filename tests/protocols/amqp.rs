@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::msg_peers::{self, connect};
 
-mod cbs;
+pub(crate) mod cbs;
 
 fn deadline(secs: u64) -> Instant {
     Instant::now() + Duration::from_secs(secs)

@@ -5,7 +5,7 @@
 //! `msg_peers::ws_bridge`, a loopback WebSocket server relaying to RabbitMQ's AMQP port:
 //! the WebSocket answer is the bridge's (tungstenite), the AMQP answer RabbitMQ's.
 
-use routeproof::report::{Evidence, FailureClass, Layer, TargetReport};
+use routeproof::report::{Evidence, FailureClass, Layer, Report, TargetReport};
 use serde_json::Value;
 
 use crate::msg_peers;
@@ -38,13 +38,29 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn no_secret(r: &routeproof::report::Report, secret: &str) {
+fn no_secret(r: &Report, secret: &str) {
     let json = serde_json::to_string(r).unwrap();
     assert!(!json.contains(secret), "the secret is in the JSON report");
     assert!(
         !format!("{r:?}").contains(secret),
         "the secret is in the Debug"
     );
+}
+
+/// A `SCHEME://` target through a loopback TLS terminator in front of `upstream`, with
+/// the terminator's CA: the proxy's address and the report.
+async fn behind_tls(scheme: &str, upstream: u16) -> (std::net::SocketAddr, Report) {
+    let (proxy, ca) = msg_peers::tls_proxy_ca(upstream).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let text = format!(
+        "{}[[targets]]\ntarget = \"{scheme}://127.0.0.1:{}\"\nsni = \"localhost\"\nca_file = \"{}\"\n",
+        head(),
+        proxy.port(),
+        ca_file.display()
+    );
+    (proxy, peers::bounded(60, run(&text, &no_env, None)).await)
 }
 
 #[tokio::test]
@@ -176,17 +192,7 @@ async fn engine_amqp_over_websocket_through_a_loopback_bridge() {
     assert_eq!(d["mechanism"], "PLAIN");
 
     // TLS in front of the bridge: amqpwss:// is TLS layer + WebSocket + AMQP, on 443's shape.
-    let (proxy, ca) = msg_peers::tls_proxy_ca(bridge.port()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
-    let text = format!(
-        "{}[[targets]]\ntarget = \"amqpwss://127.0.0.1:{}\"\nsni = \"localhost\"\nca_file = \"{}\"\n",
-        head(),
-        proxy.port(),
-        ca_file.display()
-    );
-    let rep = peers::bounded(60, run(&text, &no_env, None)).await;
+    let (proxy, rep) = behind_tls("amqpwss", bridge.port()).await;
     let t = &rep.targets[0];
     assert!(t.ok, "{t:#?}");
     assert_eq!(layers(t), vec![Layer::Tcp, Layer::Tls, Layer::Amqp]);
@@ -259,17 +265,7 @@ async fn engine_kafka_tansu_api_versions_with_and_without_tls() {
     assert!(range[1].as_i64().unwrap() >= 18, "{d}");
 
     // TLS in front (Tansu's own TLS listener cannot be used, see msg_peers::tls_proxy).
-    let (proxy, ca) = msg_peers::tls_proxy_ca(k.port).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
-    let text = format!(
-        "{}[[targets]]\ntarget = \"kafka://127.0.0.1:{}\"\nsni = \"localhost\"\nca_file = \"{}\"\n",
-        head(),
-        proxy.port(),
-        ca_file.display()
-    );
-    let rep = peers::bounded(60, run(&text, &no_env, None)).await;
+    let (_, rep) = behind_tls("kafka", k.port).await;
     let t = &rep.targets[0];
     assert!(t.ok, "{t:#?}");
     assert_eq!(layers(t), vec![Layer::Tcp, Layer::Tls, Layer::Kafka]);

@@ -75,6 +75,14 @@ fn detail(t: &TargetReport) -> serde_json::Value {
     }
 }
 
+/// The first target, which failed with `want` after `reached` answered.
+pub(crate) fn failed(r: &Report, want: FailureClass, reached: Layer) -> &TargetReport {
+    let t = &r.targets[0];
+    assert_eq!(class(t), Some(want), "{t:#?}");
+    assert_eq!(t.reached, Some(reached), "{t:#?}");
+    t
+}
+
 /// No token, header or planted secret in the report (JSON and Debug).
 fn clean(r: &Report, tokens: &[&str]) {
     let json = serde_json::to_string(r).unwrap();
@@ -145,13 +153,7 @@ async fn postgres_takes_the_identity_token_as_the_password() {
     // A token the server does not take: postgres.token_rejected.
     let wrong = IdentityEndpoint::start(HEADER, &[(resource::OSSRDBMS, PLANTED_TOKEN)], &[]).await;
     let r = probe("postgres", port, &ca, mi, &wrong.env()).await;
-    let t = &r.targets[0];
-    assert_eq!(
-        class(t),
-        Some(FailureClass::PostgresTokenRejected),
-        "{t:#?}"
-    );
-    assert_eq!(t.reached, Some(Layer::Postgres));
+    let t = failed(&r, FailureClass::PostgresTokenRejected, Layer::Postgres);
     assert!(
         hint(t).contains("ossrdbms-aad.database.windows.net"),
         "{}",
@@ -168,9 +170,7 @@ async fn postgres_takes_the_identity_token_as_the_password() {
         &idp.env(),
     )
     .await;
-    let t = &r.targets[0];
-    assert_eq!(class(t), Some(FailureClass::IdentityRefused), "{t:#?}");
-    assert_eq!(t.reached, Some(Layer::Postgres));
+    let t = failed(&r, FailureClass::IdentityRefused, Layer::Postgres);
     let f = t.failure.as_ref().unwrap();
     assert_eq!(f.layer, Some(Layer::Postgres));
     assert!(
@@ -192,9 +192,7 @@ async fn postgres_takes_the_identity_token_as_the_password() {
         ("IDENTITY_HEADER", HEADER.to_string()),
     ];
     let r = probe("postgres", port, &ca, mi, &env).await;
-    let t = &r.targets[0];
-    assert_eq!(class(t), Some(FailureClass::IdentityUnavailable), "{t:#?}");
-    assert_eq!(t.reached, Some(Layer::Postgres));
+    let t = failed(&r, FailureClass::IdentityUnavailable, Layer::Postgres);
     assert_eq!(detail(t)["credential"], "none");
     for words in ["not enabled", "IDENTITY_ENDPOINT", "The route works"] {
         assert!(hint(t).contains(words), "hint lacks {words}: {}", hint(t));
@@ -219,13 +217,7 @@ async fn postgres_takes_the_identity_token_as_the_password() {
         &idp.env(),
     )
     .await;
-    let t = &r.targets[0];
-    assert_eq!(
-        class(t),
-        Some(FailureClass::PostgresTokenNeedsTls),
-        "{t:#?}"
-    );
-    assert_eq!(t.reached, Some(Layer::Postgres));
+    let t = failed(&r, FailureClass::PostgresTokenNeedsTls, Layer::Postgres);
     assert!(hint(t).contains("verify-full"), "{}", hint(t));
     clean(&r, &[&pg.token]);
 }
@@ -276,9 +268,7 @@ async fn redis_auth_with_object_id_and_token() {
 
     // The plain port: PING proves Redis, the token is never sent without TLS.
     let r = probe("redis", rd.plain_port, &ca, mi, &idp.env()).await;
-    let t = &r.targets[0];
-    assert_eq!(class(t), Some(FailureClass::RedisTokenNeedsTls), "{t:#?}");
-    assert_eq!(t.reached, Some(Layer::Redis));
+    let t = failed(&r, FailureClass::RedisTokenNeedsTls, Layer::Redis);
     assert!(hint(t).contains("rediss://"), "{}", hint(t));
     clean(&r, &[&rd.token]);
 }
@@ -443,13 +433,7 @@ async fn mysql_token_goes_with_the_clear_text_plugin_and_only_inside_tls() {
         &idp.env(),
     )
     .await;
-    let t = &r.targets[0];
-    assert_eq!(
-        class(t),
-        Some(FailureClass::MysqlCleartextNeedsTls),
-        "{t:#?}"
-    );
-    assert_eq!(t.reached, Some(Layer::Mysql));
+    failed(&r, FailureClass::MysqlCleartextNeedsTls, Layer::Mysql);
     let w = wire.lock().unwrap();
     assert!(w.iter().all(|(tls, _)| !tls));
     let sent: Vec<u8> = w.iter().flat_map(|(_, b)| b.clone()).collect();

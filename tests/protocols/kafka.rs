@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::msg_peers::{self, connect};
 
-async fn run(stream: TcpStream, opts: &Options, secs: u64) -> kafka::Outcome {
+pub(crate) async fn run(stream: TcpStream, opts: &Options, secs: u64) -> kafka::Outcome {
     let d = Instant::now() + Duration::from_secs(secs);
     tokio::time::timeout(
         Duration::from_secs(secs + 10),
@@ -22,7 +22,7 @@ async fn run(stream: TcpStream, opts: &Options, secs: u64) -> kafka::Outcome {
     .expect("the probe returned within its deadline")
 }
 
-fn no_secret(out: &kafka::Outcome, planted: &str) {
+pub(crate) fn no_secret(out: &kafka::Outcome, planted: &str) {
     let json = serde_json::to_string(out).expect("json");
     assert!(
         !json.contains(planted) && !format!("{out:?}").contains(planted),

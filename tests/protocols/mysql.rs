@@ -235,14 +235,10 @@ async fn real_mariadb_greets_witnesses_and_logs_in() {
             ),
         ),
     ] {
-        let t0 = std::time::Instant::now();
-        for _ in 0..20 {
-            assert!(run(&db, &certs, &o).await.ok());
-        }
-        eprintln!(
-            "TIMING mysql {name}: {:.1} ms per probe (20 runs)",
-            t0.elapsed().as_secs_f64() * 1000.0 / 20.0
-        );
+        peers::time_probes(&format!("mysql {name}"), || async {
+            run(&db, &certs, &o).await.ok()
+        })
+        .await;
     }
 }
 
@@ -417,21 +413,24 @@ async fn token_without_tls_is_never_sent() {
     );
 }
 
+/// A credential-free probe of a fault stub, bounded.
+async fn fault(addr: std::net::SocketAddr, certs: &Certs) -> mysql::Outcome {
+    let o = Options::credential_free(TlsMode::VerifyFull);
+    let probe = mysql::probe(
+        peers::connect(addr).await,
+        &o,
+        certs.upgrade(),
+        peers::deadline(2),
+    );
+    peers::bounded(15, probe).await
+}
+
 #[tokio::test]
 async fn mysql_fault_cases() {
     let certs = Certs::new();
     // An HTTP server never speaks first: no greeting before the deadline.
     let http = peers::http_server().await;
-    let o = peers::bounded(
-        15,
-        mysql::probe(
-            peers::connect(http).await,
-            &Options::credential_free(TlsMode::VerifyFull),
-            certs.upgrade(),
-            peers::deadline(2),
-        ),
-    )
-    .await;
+    let o = fault(http, &certs).await;
     let k = o.failure.unwrap().kind;
     assert_eq!(
         k,
@@ -448,13 +447,7 @@ async fn mysql_fault_cases() {
             .await;
     })
     .await;
-    let o = mysql::probe(
-        peers::connect(talker).await,
-        &Options::credential_free(TlsMode::VerifyFull),
-        certs.upgrade(),
-        peers::deadline(5),
-    )
-    .await;
+    let o = fault(talker, &certs).await;
     let f = o.failure.unwrap();
     assert_eq!(f.kind, Kind::NotThisProtocol, "{f:?}");
     assert_eq!(f.kind.class(), "mysql.not_mysql");
@@ -465,13 +458,7 @@ async fn mysql_fault_cases() {
         let _ = s.write_all(&g[..20]).await;
     })
     .await;
-    let o = mysql::probe(
-        peers::connect(closer).await,
-        &Options::credential_free(TlsMode::VerifyFull),
-        certs.upgrade(),
-        peers::deadline(5),
-    )
-    .await;
+    let o = fault(closer, &certs).await;
     assert_eq!(
         o.failure.unwrap().kind,
         Kind::Closed {
@@ -480,28 +467,13 @@ async fn mysql_fault_cases() {
     );
 
     // Greeting, TLS, then silence.
-    let acc = certs.acceptor();
-    let staller = peers::stub(move |mut s| {
-        let acc = acc.clone();
-        async move {
-            s.write_all(&greeting()).await.unwrap();
-            let _ = read_packet(&mut s).await;
-            let t = acc.accept(s).await.unwrap();
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-            drop(t);
-        }
+    let staller = peers::tls_stall(certs.acceptor(), |mut s| async move {
+        s.write_all(&greeting()).await.unwrap();
+        let _ = read_packet(&mut s).await;
+        s
     })
     .await;
-    let o = peers::bounded(
-        15,
-        mysql::probe(
-            peers::connect(staller).await,
-            &Options::credential_free(TlsMode::VerifyFull),
-            certs.upgrade(),
-            peers::deadline(2),
-        ),
-    )
-    .await;
+    let o = fault(staller, &certs).await;
     let f = o.failure.unwrap();
     assert_eq!(
         f.kind,

@@ -266,3 +266,38 @@ pub fn fake_token(tag: &str) -> String {
         "A".repeat(1200)
     )
 }
+
+/// A stub that runs `pre` (the protocol's bytes before TLS), accepts TLS with `acc`, then
+/// holds the session silent: the "stall after TLS" fault of every data service.
+pub async fn tls_stall<F, Fut>(acc: tokio_rustls::TlsAcceptor, pre: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = TcpStream> + Send + 'static,
+{
+    stub(move |s| {
+        let (acc, pre) = (acc.clone(), pre.clone());
+        async move {
+            let s = pre(s).await;
+            let tls = acc.accept(s).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            drop(tls);
+        }
+    })
+    .await
+}
+
+/// Runs `probe` 20 times, each must pass, and prints the mean (`TIMING LABEL: … ms`).
+pub async fn time_probes<F, Fut>(label: &str, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t0 = std::time::Instant::now();
+    for _ in 0..20 {
+        assert!(probe().await, "{label}");
+    }
+    eprintln!(
+        "TIMING {label}: {:.1} ms per probe (20 runs)",
+        t0.elapsed().as_secs_f64() * 1000.0 / 20.0
+    );
+}

@@ -329,14 +329,10 @@ async fn real_postgres_answers_logins_and_witnesses() {
             opts(TlsMode::VerifyFull, "scramuser", pw("scrampass")),
         ),
     ] {
-        let t0 = std::time::Instant::now();
-        for _ in 0..20 {
-            assert!(run(&pg, &certs, &o).await.ok());
-        }
-        eprintln!(
-            "TIMING postgres {name}: {:.1} ms per probe (20 runs)",
-            t0.elapsed().as_secs_f64() * 1000.0 / 20.0
-        );
+        peers::time_probes(&format!("postgres {name}"), || async {
+            run(&pg, &certs, &o).await.ok()
+        })
+        .await;
     }
 }
 
@@ -377,17 +373,11 @@ async fn http_server_is_not_postgres() {
 #[tokio::test]
 async fn stall_after_tls_hits_the_deadline() {
     let certs = Certs::new();
-    let acc = certs.acceptor();
-    let addr = peers::stub(move |mut s| {
-        let acc = acc.clone();
-        async move {
-            let mut req = [0u8; 8];
-            s.read_exact(&mut req).await.unwrap();
-            s.write_all(b"S").await.unwrap();
-            let tls = acc.accept(s).await.unwrap();
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-            drop(tls);
-        }
+    let addr = peers::tls_stall(certs.acceptor(), |mut s| async move {
+        let mut req = [0u8; 8];
+        s.read_exact(&mut req).await.unwrap();
+        s.write_all(b"S").await.unwrap();
+        s
     })
     .await;
     let o = peers::bounded(

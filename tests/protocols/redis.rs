@@ -219,14 +219,10 @@ async fn real_redis_noauth_auth_ping_and_refusals() {
             ),
         ),
     ] {
-        let t0 = std::time::Instant::now();
-        for _ in 0..20 {
-            assert!(run(&r, &certs, &o).await.ok());
-        }
-        eprintln!(
-            "TIMING redis {name}: {:.1} ms per probe (20 runs)",
-            t0.elapsed().as_secs_f64() * 1000.0 / 20.0
-        );
+        peers::time_probes(&format!("redis {name}"), || async {
+            run(&r, &certs, &o).await.ok()
+        })
+        .await;
     }
 }
 
@@ -261,16 +257,7 @@ async fn redis_fault_cases() {
     assert_eq!(f.kind.class(), "redis.tls_refused");
 
     // TLS accepted, PING never answered.
-    let acc = certs.acceptor();
-    let staller = peers::stub(move |s| {
-        let acc = acc.clone();
-        async move {
-            let t = acc.accept(s).await.unwrap();
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-            drop(t);
-        }
-    })
-    .await;
+    let staller = peers::tls_stall(certs.acceptor(), |s| async move { s }).await;
     let o = peers::bounded(
         15,
         redis::probe(

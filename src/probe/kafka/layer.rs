@@ -8,17 +8,23 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::{ErrorKind, Options, probe};
+use super::{Credentials, ErrorKind, Options, probe};
 use crate::budget::Budget;
-use crate::diagnose::{self, Context};
-use crate::probe::step::Step;
-use crate::report::{Evidence, FailureClass, Layer, LayerResult, ProtocolEvidence, ms};
+use crate::diagnose::Context;
+use crate::probe::identity::{self, IdentityAsk};
+use crate::probe::step::{Login, Step};
+use crate::report::{FailureClass, Layer, LayerResult};
 
 pub struct KafkaStep<'a> {
     /// `tls` is `None`: the TLS layer has run on the stream already.
     pub opts: Options,
     /// The whole exchange (ApiVersions, SASL, Metadata).
     pub timeout: Duration,
+    /// Log in with a token from the app's managed identity (`resource`'s audience),
+    /// which replaces `opts.credentials`.
+    pub identity: Option<IdentityAsk<'a>>,
+    /// The token resource: see `identity::resource` and docs/protocols.md.
+    pub resource: String,
     pub ctx: &'a Context,
 }
 
@@ -27,39 +33,30 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let start = Instant::now();
-    let (limit, _) = budget.limit(step.timeout);
-    let out = probe(stream, &step.opts, Instant::now() + limit).await;
-    let error = out.error.as_ref().map(|f| {
-        let phase = serde_json::to_value(f.phase)
-            .ok()
-            .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
-            .unwrap_or_default();
-        diagnose::failure(
-            Some(Layer::Kafka),
-            class(f.kind),
-            format!("{phase}: {}", f.message),
-            step.ctx,
-        )
-    });
-    let evidence = ProtocolEvidence {
-        protocol: "kafka",
-        witness: None,
-        detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
-        // The messaging logins take no managed identity yet (`probe::identity` has the
-        // function: `resource::SERVICE_BUS` / `EVENT_HUBS`).
-        identity: None,
-    };
-    Step::last(LayerResult {
+    let fetch = identity::fetch(step.identity.as_ref(), &step.resource, budget).await;
+    let login = Login {
         layer: Layer::Kafka,
-        ok: error.is_none(),
-        start_ms: 0.0,
-        duration_ms: ms(start.elapsed()),
-        error,
-        evidence: Evidence::Protocol(Box::new(evidence)),
-    })
+        protocol: "kafka",
+        start,
+        ctx: step.ctx,
+    };
+    let mut opts = step.opts;
+    let (limit, _) = budget.limit(step.timeout);
+    login
+        .run(fetch, |token| {
+            if let Some(t) = token {
+                opts.credentials = Credentials::Bearer(t.clone());
+            }
+            async move {
+                probe(stream, &opts, Instant::now() + limit)
+                    .await
+                    .probed(class)
+            }
+        })
+        .await
 }
 
-/// The failure class of a probe kind (its string is `ErrorKind::class()`).
+/// The failure class of a probe kind (`ErrorKind::class()` is its string).
 pub fn class(kind: ErrorKind) -> FailureClass {
     use FailureClass as C;
     match kind {
@@ -83,32 +80,4 @@ pub fn class(kind: ErrorKind) -> FailureClass {
 /// `tls_refused`, with its hint; the layer stays `tls`.
 pub fn tls_refused(l: &mut LayerResult, ctx: &Context) {
     crate::probe::tls::reclass_handshake(l, FailureClass::KafkaTlsRefused, ctx);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn class_strings_are_the_modules() {
-        use ErrorKind as K;
-        for k in [
-            K::NotThisProtocol,
-            K::TlsRefused,
-            K::Closed,
-            K::Timeout,
-            K::AuthFailed,
-            K::TokenExpired,
-            K::NetworkRuleRefusal,
-            K::Unsupported,
-            K::IllegalSaslState,
-            K::BrokerError,
-            K::BadCredentials,
-            K::ProtocolError,
-            K::Io,
-        ] {
-            assert_eq!(class(k).as_str(), k.class(), "{k:?}");
-            assert_eq!(class(k).layer_answered(), k.answered(), "{k:?}");
-        }
-    }
 }

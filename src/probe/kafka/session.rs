@@ -4,6 +4,7 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
+use super::scram;
 use super::wire::{self, Reader, request};
 use super::{
     API_METADATA, API_SASL_AUTHENTICATE, API_SASL_HANDSHAKE, API_VERSIONS, ApiRange, Credentials,
@@ -169,16 +170,36 @@ pub(super) async fn run(c: &mut Conn<'_>, opts: &Options) -> Result<(), Fail> {
     }
     c.done();
 
-    let (mechanism, auth) = match &opts.credentials {
+    let mut scram = None;
+    let (mechanism, auth, empty) = match &opts.credentials {
         Credentials::None => return Ok(()),
-        Credentials::Plain { user, password } => ("PLAIN", plain(user, password.expose())),
-        Credentials::ConnectionString(s) => ("PLAIN", plain("$ConnectionString", s.expose())),
+        Credentials::Plain { user, password } => (
+            "PLAIN",
+            plain(user, password.expose()),
+            password.expose().is_empty(),
+        ),
+        Credentials::ConnectionString(s) => (
+            "PLAIN",
+            plain("$ConnectionString", s.expose()),
+            s.expose().is_empty(),
+        ),
         Credentials::Bearer(t) => (
             "OAUTHBEARER",
             format!("n,,\x01auth=Bearer {}\x01\x01", t.expose()).into_bytes(),
+            t.expose().is_empty(),
         ),
+        Credentials::Scram {
+            mechanism,
+            user,
+            password,
+        } => {
+            let client = scram::Client::new(*mechanism, user);
+            let first = client.first();
+            scram = Some((client, password.expose()));
+            (mechanism.name(), first, password.expose().is_empty())
+        }
     };
-    if auth.len() < 8 {
+    if empty {
         return fail(ErrorKind::BadCredentials, "the credential is empty");
     }
     c.ev.mechanism = Some(mechanism.into());
@@ -223,24 +244,19 @@ pub(super) async fn run(c: &mut Conn<'_>, opts: &Options) -> Result<(), Fail> {
             );
         }
     };
-    let mut b = Vec::new();
-    wire::bytes(&mut b, &auth);
-    let body = c.call(API_SASL_AUTHENTICATE, v, &b).await?;
-    let mut r = Reader::new(&body);
-    let err = r.i16().map_err(decode_err("SaslAuthenticate"))?;
-    let msg = r.string().map_err(decode_err("SaslAuthenticate"))?;
-    c.broker_error(err);
-    c.ev.sasl_error_message = msg.clone();
-    if err != 0 {
-        let m = msg.unwrap_or_default();
-        return fail(
-            classify(err, &m),
-            format!("SaslAuthenticate {mechanism} refused: error {err}: {m}"),
-        );
-    }
-    let _ = r.bytes().map_err(decode_err("SaslAuthenticate"))?;
-    if v >= 1 {
-        c.ev.session_lifetime_ms = r.i64().ok();
+    let answer = authenticate(c, v, mechanism, &auth).await?;
+    if let Some((mut client, password)) = scram {
+        // SCRAM's second round: the proof, then the server's signature.
+        let scram_fail = |e: scram::ScramError| Fail {
+            kind: match e {
+                scram::ScramError::Refused(_) => ErrorKind::AuthFailed,
+                scram::ScramError::Malformed(_) => ErrorKind::ProtocolError,
+            },
+            message: e.text().to_string(),
+        };
+        let fin = client.answer(&answer, password).map_err(scram_fail)?;
+        let last = authenticate(c, v, mechanism, &fin).await?;
+        client.verify(&last).map_err(scram_fail)?;
     }
     c.done();
 
@@ -261,6 +277,35 @@ pub(super) async fn run(c: &mut Conn<'_>, opts: &Options) -> Result<(), Fail> {
     c.ev.controller_id = r.i32().ok();
     c.done();
     Ok(())
+}
+
+/// One `SaslAuthenticate` round: sends `auth`, returns the broker's auth bytes.
+async fn authenticate(
+    c: &mut Conn<'_>,
+    v: i16,
+    mechanism: &str,
+    auth: &[u8],
+) -> Result<Vec<u8>, Fail> {
+    let mut b = Vec::new();
+    wire::bytes(&mut b, auth);
+    let body = c.call(API_SASL_AUTHENTICATE, v, &b).await?;
+    let mut r = Reader::new(&body);
+    let err = r.i16().map_err(decode_err("SaslAuthenticate"))?;
+    let msg = r.string().map_err(decode_err("SaslAuthenticate"))?;
+    c.broker_error(err);
+    c.ev.sasl_error_message = msg.clone();
+    if err != 0 {
+        let m = msg.unwrap_or_default();
+        return fail(
+            classify(err, &m),
+            format!("SaslAuthenticate {mechanism} refused: error {err}: {m}"),
+        );
+    }
+    let answer = r.bytes().map_err(decode_err("SaslAuthenticate"))?;
+    if v >= 1 {
+        c.ev.session_lifetime_ms = r.i64().ok();
+    }
+    Ok(answer.unwrap_or_default().to_vec())
 }
 
 fn plain(user: &str, password: &str) -> Vec<u8> {

@@ -2,7 +2,6 @@
 //! TLS goes through the TLS layer (`tls_upgrade::LayerUpgrade`), so the certificate
 //! evidence is the report's `tls` layer; the probe's own evidence is the `mysql` layer.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -13,10 +12,12 @@ use crate::budget::Budget;
 use crate::diagnose::Context;
 use crate::probe::handshake::Credential;
 use crate::probe::identity::{self, IdentityAsk, resource};
+use crate::probe::step::Probed;
 use crate::probe::tls::TlsStep;
 pub use crate::probe::tls_upgrade::Ran;
-use crate::probe::tls_upgrade::{LayerUpgrade, finish};
+use crate::probe::tls_upgrade::{DataService, LayerUpgrade, data_layer};
 use crate::report::{FailureClass, Layer};
+use crate::secret::Secret;
 
 pub struct MysqlStep<'a> {
     pub opts: Options,
@@ -31,44 +32,39 @@ pub struct MysqlStep<'a> {
 
 pub async fn run(stream: TcpStream, step: MysqlStep<'_>, budget: &Budget) -> Ran {
     let start = Instant::now();
-    let mut opts = step.opts;
-    let fetch = match &step.identity {
-        Some(ask) => Some(ask.token(resource::OSSRDBMS, budget).await),
-        None => None,
-    };
-    if let Some(Ok(t)) = fetch.as_ref().map(|f| &f.token) {
-        opts.credential = Credential::Token(t.secret().clone());
-    }
+    let fetch = identity::fetch(step.identity.as_ref(), resource::OSSRDBMS, budget).await;
     let (limit, _) = budget.limit(step.tls.timeout + step.timeout);
-    let deadline = Instant::now() + limit;
-    let slot = Mutex::new(None);
-    let upgrade = LayerUpgrade {
-        step: step.tls,
-        out: &slot,
-    };
-    let out = probe(stream, &opts, upgrade, deadline).await;
-    let failure = out
-        .failure
-        .as_ref()
-        .map(|f| (class(&f.kind), f.message.clone()));
-    let detail = serde_json::to_value(&out.evidence).unwrap_or_default();
-    let mut ran = finish(
-        Layer::Mysql,
-        "mysql",
-        start,
-        slot,
-        out.evidence.witness,
-        failure,
-        detail,
-        step.ctx,
-    );
-    if let Some(f) = fetch {
-        identity::fold(&mut ran, Layer::Mysql, f, step.ctx);
-    }
-    ran
+    data_layer::<Mysql>(stream, step.opts, step.tls, limit, start, step.ctx, fetch).await
 }
 
-/// The failure class of a probe kind (its string is `Kind::class()`; a test holds them equal).
+/// The mysql protocol for [`data_layer`].
+pub struct Mysql;
+
+impl DataService for Mysql {
+    type Options = Options;
+    const LAYER: Layer = Layer::Mysql;
+    const NAME: &'static str = "mysql";
+
+    fn use_token(opts: &mut Options, token: &Secret) {
+        opts.credential = Credential::Token(token.clone());
+    }
+
+    async fn probe<'a>(
+        stream: TcpStream,
+        opts: &'a Options,
+        upgrade: LayerUpgrade<'a>,
+        deadline: Instant,
+    ) -> Probed {
+        let out = probe(stream, opts, upgrade, deadline).await;
+        Probed {
+            witness: out.evidence.witness,
+            failure: out.failure.map(|f| (class(&f.kind), f.message)),
+            detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
+        }
+    }
+}
+
+/// The failure class of a probe kind (`Kind::class()` is its string).
 pub fn class(kind: &Kind) -> FailureClass {
     use FailureClass as C;
     match kind {
@@ -95,41 +91,5 @@ pub fn class(kind: &Kind) -> FailureClass {
         Kind::Closed { .. } => C::MysqlClosed,
         Kind::Timeout { .. } => C::MysqlTimeout,
         Kind::Io { .. } => C::MysqlIo,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn class_strings_are_the_modules() {
-        let w = None;
-        for p in [Phase::Greeting, Phase::Tls, Phase::Login, Phase::Query] {
-            for k in [
-                Kind::NotThisProtocol,
-                Kind::TlsRefusedByServer,
-                Kind::TlsFailed,
-                Kind::AuthFailed { witness: w },
-                Kind::TokenRejected { witness: w },
-                Kind::HostNotAllowed { witness: w },
-                Kind::ServerFirewall { witness: w },
-                Kind::InsecureTransport,
-                Kind::DatabaseMissing,
-                Kind::DatabaseAccessDenied,
-                Kind::TooManyConnections,
-                Kind::PasswordExpired,
-                Kind::CleartextNeedsTls,
-                Kind::AuthUnsupported,
-                Kind::QueryFailed,
-                Kind::ServerError,
-                Kind::ProtocolViolation { phase: p },
-                Kind::Closed { phase: p },
-                Kind::Timeout { phase: p },
-                Kind::Io { phase: p },
-            ] {
-                assert_eq!(class(&k).as_str(), k.class(), "{k:?}");
-            }
-        }
     }
 }

@@ -6,12 +6,13 @@
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::super::identity::{Tokens, resource};
 use super::super::{Engine, amqp, kafka, tds, tls};
 use super::Ran;
 use crate::budget::Budget;
 use crate::diagnose::Context;
 use crate::report::LayerResult;
-use crate::spec::{DbTls, Host, MsgAuth, TargetConfig, TargetSpec};
+use crate::spec::{DbTls, Host, MsgAuth, ScramHash, TargetConfig, TargetSpec};
 
 impl Engine {
     /// The TLS layer of a messaging target, or the plain stream; `None` when TLS failed
@@ -54,6 +55,7 @@ impl Engine {
         stream: TcpStream,
         ctx: &Context,
         budget: &Budget,
+        tokens: &Tokens,
         ran: &mut Ran,
     ) {
         let TargetSpec::Amqp {
@@ -84,16 +86,21 @@ impl Engine {
                 user: user.clone(),
                 password: password.clone(),
             },
+            // The config takes `sasl_mechanism` on kafka:// only.
+            MsgAuth::Scram { .. } => amqp::Credentials::None,
             MsgAuth::SasKey { key_name, key } => amqp::Credentials::SasKey {
                 key_name: key_name.clone(),
                 key: key.clone(),
             },
             MsgAuth::ConnectionString(cs) => amqp::Credentials::ConnectionString(cs.clone()),
-            MsgAuth::Bearer(token) => amqp::Credentials::Bearer(token.clone()),
+            // The layer fetches the token and sends it with CBS put-token.
+            MsgAuth::ManagedIdentity(_) => amqp::Credentials::None,
         };
         let step = amqp::AmqpStep {
             opts,
             timeout: self.settings.timeouts.login + self.settings.timeouts.query,
+            identity: self.identity_ask(msg_identity(t), tokens),
+            resource: resource::SERVICE_BUS.into(),
             ctx: &ctx,
         };
         ran.run(amqp::run(io, step, budget)).await;
@@ -105,10 +112,12 @@ impl Engine {
         stream: TcpStream,
         ctx: &Context,
         budget: &Budget,
+        tokens: &Tokens,
         ran: &mut Ran,
     ) {
         let mut ctx = ctx.clone();
-        ctx.tls_name = Some(server_name(t, &stream).to_str().into_owned());
+        let name = server_name(t, &stream).to_str().into_owned();
+        ctx.tls_name = Some(name.clone());
         let reclass = kafka::tls_refused as fn(&mut LayerResult, &Context);
         let Some(io) = self
             .msg_transport(t, stream, &ctx, budget, ran, reclass)
@@ -122,8 +131,21 @@ impl Engine {
                 user: user.clone(),
                 password: password.clone(),
             },
+            MsgAuth::Scram {
+                mechanism,
+                user,
+                password,
+            } => kafka::Credentials::Scram {
+                mechanism: match mechanism {
+                    ScramHash::Sha256 => kafka::Scram::Sha256,
+                    ScramHash::Sha512 => kafka::Scram::Sha512,
+                },
+                user: user.clone(),
+                password: password.clone(),
+            },
             MsgAuth::ConnectionString(cs) => kafka::Credentials::ConnectionString(cs.clone()),
-            MsgAuth::Bearer(token) => kafka::Credentials::Bearer(token.clone()),
+            // The layer fetches the token and sends it with OAUTHBEARER.
+            MsgAuth::ManagedIdentity(_) => kafka::Credentials::None,
             // The config refuses `sas_key` on kafka:// (Event Hubs' Kafka endpoint takes the
             // connection string), so this arm is never taken.
             MsgAuth::SasKey { .. } => kafka::Credentials::None,
@@ -136,9 +158,20 @@ impl Engine {
         let step = kafka::KafkaStep {
             opts,
             timeout: self.settings.timeouts.login + self.settings.timeouts.query,
+            identity: self.identity_ask(msg_identity(t), tokens),
+            // Kafka clients ask for a token for the namespace itself (docs/azure-facts.md).
+            resource: format!("https://{name}"),
             ctx: &ctx,
         };
         ran.run(kafka::run(io, step, budget)).await;
+    }
+}
+
+/// The managed identity a messaging target logs in with, if any.
+fn msg_identity(t: &TargetConfig) -> Option<&crate::spec::ManagedIdentity> {
+    match &t.msg.auth {
+        MsgAuth::ManagedIdentity(mi) => Some(mi),
+        _ => None,
     }
 }
 

@@ -2,7 +2,6 @@
 //! TLS goes through the TLS layer (`tls_upgrade::LayerUpgrade`), so the certificate
 //! evidence is the report's `tls` layer; the probe's own evidence is the `redis` layer.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -13,10 +12,12 @@ use crate::budget::Budget;
 use crate::diagnose::Context;
 use crate::probe::handshake::Credential;
 use crate::probe::identity::{self, IdentityAsk, IdentityError, resource};
+use crate::probe::step::Probed;
 use crate::probe::tls::TlsStep;
 pub use crate::probe::tls_upgrade::Ran;
-use crate::probe::tls_upgrade::{LayerUpgrade, finish};
+use crate::probe::tls_upgrade::{DataService, LayerUpgrade, data_layer};
 use crate::report::{FailureClass, Layer};
+use crate::secret::Secret;
 use FailureClass as C;
 
 pub struct RedisStep<'a> {
@@ -33,62 +34,58 @@ pub struct RedisStep<'a> {
 
 pub async fn run(stream: TcpStream, step: RedisStep<'_>, budget: &Budget) -> Ran {
     let start = Instant::now();
-    let mut opts = step.opts;
-    let mut fetch = match &step.identity {
-        Some(ask) => Some(ask.token(resource::REDIS, budget).await),
-        None => None,
-    };
+    let (mut opts, tls, ctx) = (step.opts, step.tls, step.ctx);
+    let mut fetch = identity::fetch(step.identity.as_ref(), resource::REDIS, budget).await;
     if let Some(f) = &mut fetch
         && let Ok(t) = &f.token
+        && opts.user.is_none()
     {
-        let secret = t.secret().clone();
+        // Azure names the Entra ACL user by the identity's object id.
+        opts.user = t.object_id();
         if opts.user.is_none() {
-            // Azure names the Entra ACL user by the identity's object id.
-            opts.user = t.object_id();
-        }
-        if opts.user.is_some() {
-            opts.credential = Credential::Token(secret);
-        } else {
             f.token = Err(IdentityError::Malformed(
                 "the token has no `oid` claim to name the Redis user: set `user` to the identity's object id".into(),
             ));
         }
     }
-    let (limit, _) = budget.limit(step.tls.timeout + step.timeout);
-    let deadline = Instant::now() + limit;
-    let mut slot = Mutex::new(None);
-    let upgrade = LayerUpgrade {
-        step: step.tls,
-        out: &slot,
-    };
-    let out = probe(stream, &opts, upgrade, deadline).await;
-    let failure = out
-        .failure
-        .as_ref()
-        .map(|f| (class(&f.kind), f.message.clone()));
-    let detail = serde_json::to_value(&out.evidence).unwrap_or_default();
+    let (limit, _) = budget.limit(tls.timeout + step.timeout);
+    let mut ran = data_layer::<Redis>(stream, opts, tls, limit, start, ctx, fetch).await;
     // TLS comes first on a Redis port: a handshake that fails before any certificate
     // (not TLS, an alert) is Redis's `tls_refused` (6380 vs 6379), the layer stays `tls`.
-    if let Some((_, tls)) = slot.get_mut().unwrap_or_else(|p| p.into_inner()).as_mut() {
-        crate::probe::tls::reclass_handshake(tls, C::RedisTlsRefused, step.ctx);
-    }
-    let mut ran = finish(
-        Layer::Redis,
-        "redis",
-        start,
-        slot,
-        None,
-        failure,
-        detail,
-        step.ctx,
-    );
-    if let Some(f) = fetch {
-        identity::fold(&mut ran, Layer::Redis, f, step.ctx);
+    if let Some((_, tls)) = ran.tls.as_mut() {
+        crate::probe::tls::reclass_handshake(tls, C::RedisTlsRefused, ctx);
     }
     ran
 }
 
-/// The failure class of a probe kind (its string is `Kind::class()`; a test holds them equal).
+/// The redis protocol for [`data_layer`].
+pub struct Redis;
+
+impl DataService for Redis {
+    type Options = Options;
+    const LAYER: Layer = Layer::Redis;
+    const NAME: &'static str = "redis";
+
+    fn use_token(opts: &mut Options, token: &Secret) {
+        opts.credential = Credential::Token(token.clone());
+    }
+
+    async fn probe<'a>(
+        stream: TcpStream,
+        opts: &'a Options,
+        upgrade: LayerUpgrade<'a>,
+        deadline: Instant,
+    ) -> Probed {
+        let out = probe(stream, opts, upgrade, deadline).await;
+        Probed {
+            witness: None,
+            failure: out.failure.map(|f| (class(&f.kind), f.message)),
+            detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
+        }
+    }
+}
+
+/// The failure class of a probe kind (`Kind::class()` is its string).
 pub fn class(kind: &Kind) -> FailureClass {
     match kind {
         Kind::Timeout { phase: Phase::Ping } => C::RedisNoAnswer,
@@ -109,37 +106,5 @@ pub fn class(kind: &Kind) -> FailureClass {
         Kind::Closed { .. } => C::RedisClosed,
         Kind::Timeout { .. } => C::RedisTimeout,
         Kind::Io { .. } => C::RedisIo,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn class_strings_are_the_modules() {
-        for p in [Phase::Tls, Phase::Ping, Phase::Auth, Phase::PingAfterAuth] {
-            for k in [
-                Kind::NotThisProtocol,
-                Kind::TlsRefusedByServer,
-                Kind::TlsFailed,
-                Kind::PlaintextRefused,
-                Kind::AuthFailed,
-                Kind::TokenRejected,
-                Kind::TokenExpired,
-                Kind::TokenNeedsTls,
-                Kind::NoPermission,
-                Kind::ProtectedMode,
-                Kind::ServerFirewall,
-                Kind::Loading,
-                Kind::ServerError,
-                Kind::ProtocolViolation { phase: p },
-                Kind::Closed { phase: p },
-                Kind::Timeout { phase: p },
-                Kind::Io { phase: p },
-            ] {
-                assert_eq!(class(&k).as_str(), k.class(), "{k:?}");
-            }
-        }
     }
 }

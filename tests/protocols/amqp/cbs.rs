@@ -12,16 +12,19 @@ use crate::msg_peers;
 
 /// What the CBS stub saw and how it answers the put-token.
 #[derive(Clone, Copy)]
-enum CbsAnswer {
+pub(crate) enum CbsAnswer {
     Status(i32, &'static str),
     CloseWith(&'static str, &'static str),
+    /// 202 for a put-token of type `jwt` carrying exactly this token, else 401 (as CBS
+    /// answers a token it cannot validate).
+    Jwt(&'static str),
 }
 
 /// A Service Bus-shaped AMQP peer for CBS (no real one runs here; RabbitMQ 3.10 has no
 /// `$cbs` node). Its answers follow the OASIS AMQP CBS 1.0 draft and Microsoft's "AMQP
 /// 1.0 in Azure Service Bus and Event Hubs protocol guide" (claims-based authorization:
 /// put-token request with `operation`, `type`, `name`; response `status-code` 202).
-async fn cbs_stub(
+pub(crate) async fn cbs_stub(
     answer: CbsAnswer,
     seen: tokio::sync::mpsc::UnboundedSender<Vec<Value>>,
 ) -> std::net::SocketAddr {
@@ -114,8 +117,33 @@ async fn cbs_stub(
                     }
                     code::TRANSFER => {
                         let sections = codec::decode_sections(&f.payload).unwrap_or_default();
+                        let answer = match answer {
+                            CbsAnswer::Jwt(want) => {
+                                let app = sections
+                                    .iter()
+                                    .filter_map(Value::as_described)
+                                    .find(|(c, _)| *c == code::APPLICATION_PROPERTIES);
+                                let token = sections
+                                    .iter()
+                                    .filter_map(Value::as_described)
+                                    .find(|(c, _)| *c == code::AMQP_VALUE);
+                                let jwt =
+                                    app.and_then(|(_, a)| a.get("type")?.as_str()) == Some("jwt");
+                                match token.and_then(|(_, b)| b.as_str()) {
+                                    Some(t) if jwt && t == want => {
+                                        CbsAnswer::Status(202, "Accepted")
+                                    }
+                                    _ => CbsAnswer::Status(
+                                        401,
+                                        "InvalidSignature: The token has an invalid signature.",
+                                    ),
+                                }
+                            }
+                            other => other,
+                        };
                         let _ = seen.send(sections);
                         match answer {
+                            CbsAnswer::Jwt(_) => return,
                             CbsAnswer::Status(status, desc) => {
                                 let mut payload = Vec::new();
                                 Value::described(
