@@ -15,6 +15,25 @@ use routeproof::render;
 use routeproof::target;
 use routeproof::telemetry::{Exports, FLUSH_BOUND, Parent, Trigger};
 
+// stdout may be a pipe whose reader has gone (`routeproof probe --json | head -1`): the
+// output ends there, the process goes on to its exit code. std's print macros would panic
+// on the closed pipe, so this file's `println!`/`print!` are these.
+macro_rules! println {
+    ($($t:tt)+) => { crate::out(format_args!("{}\n", format_args!($($t)+))) };
+}
+macro_rules! print {
+    ($($t:tt)+) => { crate::out(format_args!($($t)+)) };
+}
+
+fn out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args)
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("routeproof: cannot write the output: {e}");
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "routeproof",

@@ -203,6 +203,26 @@ fn demo_runs_offline_and_shows_each_kind_of_result() {
     assert_eq!(v["summary"]["ok"], 1);
 }
 
+/// `routeproof demo | head -1`: the reader is gone before the report is written. The
+/// output stops there; the process keeps its exit code (0 for the demo, whose failures
+/// are on purpose) and never panics (std's `println!` does on a closed pipe).
+#[test]
+fn a_closed_stdout_pipe_is_not_a_panic() {
+    for args in [&["demo"][..], &["demo", "--json"][..]] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_routeproof"))
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run routeproof");
+        let stderr = text(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
 /// The issue's own acceptance command, against unbound on 127.0.0.53:5353 when that
 /// address is free (as a developer's machine runs it), else on a free loopback port.
 #[tokio::test(flavor = "multi_thread")]

@@ -70,9 +70,12 @@ impl Engine {
         };
         // Without TLS the step never runs: the system trust store (~150 certificates read
         // and parsed, most of a plain one-shot probe's CPU) is not loaded for it.
-        let roots = match mode {
-            TlsMode::Disable => Arc::new(rustls::RootCertStore::empty()),
-            _ => self.roots_for(&t.tls),
+        let tls_off =
+            mode == TlsMode::Disable || matches!(t.spec, TargetSpec::Redis { tls: false, .. });
+        let roots = if tls_off {
+            Arc::new(rustls::RootCertStore::empty())
+        } else {
+            self.roots_for(&t.tls)
         };
         let step = tls::TlsStep {
             server_name,
