@@ -45,6 +45,23 @@ pub struct Probed {
     pub detail: serde_json::Value,
 }
 
+impl Probed {
+    /// A data probe's (postgres, mysql, redis) outcome for its layer result: the failure's
+    /// class by the layer's `class`, its message as is, the evidence as JSON.
+    pub fn of<K>(
+        witness: Option<std::net::IpAddr>,
+        failure: Option<Failure<K>>,
+        class: fn(&K) -> crate::report::FailureClass,
+        evidence: &impl serde::Serialize,
+    ) -> Probed {
+        Probed {
+            witness,
+            failure: failure.map(|f| (class(&f.kind), f.message)),
+            detail: serde_json::to_value(evidence).unwrap_or_default(),
+        }
+    }
+}
+
 /// The frame of every protocol layer that may log in (postgres, mysql, redis, amqp,
 /// kafka): the probe runs with the token fetch (if the target uses the app's identity),
 /// then the layer result is built, the witness sharpening the hint, and the fetch is

@@ -56,11 +56,7 @@ impl DataService for Mysql {
         deadline: Instant,
     ) -> Probed {
         let out = probe(stream, opts, upgrade, deadline).await;
-        Probed {
-            witness: out.evidence.witness,
-            failure: out.failure.map(|f| (class(&f.kind), f.message)),
-            detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
-        }
+        Probed::of(out.evidence.witness, out.failure, class, &out.evidence)
     }
 }
 

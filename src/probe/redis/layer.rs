@@ -77,11 +77,7 @@ impl DataService for Redis {
         deadline: Instant,
     ) -> Probed {
         let out = probe(stream, opts, upgrade, deadline).await;
-        Probed {
-            witness: None,
-            failure: out.failure.map(|f| (class(&f.kind), f.message)),
-            detail: serde_json::to_value(&out.evidence).unwrap_or_default(),
-        }
+        Probed::of(None, out.failure, class, &out.evidence)
     }
 }
 
