@@ -8,6 +8,11 @@
 #
 #   scripts/release-build.sh            builds it and prints its path
 #
+# aws-lc is built without its AVX-512 AES-GCM, GHASH and RSA kernels
+# (MY_ASSEMBLER_IS_TOO_OLD_FOR_512AVX, the switch aws-lc itself offers for small builds):
+# 0.7 MB of unrolled assembly for bulk encryption a probe never does; AES-GCM runs on
+# the AVX2/AES-NI code instead (docs/benchmarks.md, "Binary size").
+#
 # RUSTFLAGS go with an explicit --target, so build scripts and proc macros stay
 # ordinary host builds; the output is target/x86_64-unknown-linux-gnu/release/routeproof.
 set -euo pipefail
@@ -15,6 +20,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 target=x86_64-unknown-linux-gnu
 (
     cd "$root"
+    AWS_LC_SYS_CFLAGS_x86_64_unknown_linux_gnu="-DMY_ASSEMBLER_IS_TOO_OLD_FOR_512AVX=1" \
     RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
         cargo build --release --locked --target "$target" --bin routeproof >&2
 )

@@ -109,7 +109,9 @@ impl Drop for Lingering {
 async fn linger(mut tcp: TcpStream) {
     let _ = tcp.shutdown().await;
     let work = async {
-        let mut buf = vec![0u8; 64 * 1024];
+        // Small: most clients send nothing more, and zeroing 64 KiB per connection showed in
+        // the start-up profile (docs/benchmarks.md, "Cold start").
+        let mut buf = vec![0u8; 8 * 1024];
         let mut seen: u64 = 0;
         while seen < LINGER_BYTES {
             match tcp.read(&mut buf).await {

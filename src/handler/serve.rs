@@ -58,7 +58,16 @@ pub struct ServeArgs {
 pub fn main(args: ServeArgs) -> ExitCode {
     init_logging();
     let under_host = process_env("FUNCTIONS_CUSTOMHANDLER_PORT").is_some();
-    let (addr, state, config_path) = match prepare(&args) {
+    // Listen before anything else: the host's readiness poll (and any early request)
+    // then waits in the backlog and is answered the moment the server runs, instead of
+    // being refused and retried a poll interval later (docs/benchmarks.md, "Cold start").
+    let early =
+        listen_addr(&args, &process_env).and_then(|addr| listen_now(addr).map(|l| (addr, l)));
+    let (addr, std_listener) = match early {
+        Ok(v) => v,
+        Err(msg) => return fatal(&msg),
+    };
+    let (state, config_path) = match prepare(&args, addr) {
         Ok(v) => v,
         Err(msg) => return fatal(&msg),
     };
@@ -78,8 +87,7 @@ pub fn main(args: ServeArgs) -> ExitCode {
     };
     let signalled = Arc::new(AtomicBool::new(false));
     let result = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
+        let listener = tokio::net::TcpListener::from_std(std_listener)
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         tracing::info!(
             listen = %addr,
@@ -92,13 +100,17 @@ pub fn main(args: ServeArgs) -> ExitCode {
             "routeproof serving"
         );
         let flag = Arc::clone(&signalled);
-        super::server::run(listener, state, async move {
+        // The accept loop runs on a worker, the thread that also polls the sockets, so
+        // an accepted connection is not handed across threads before it is served.
+        let server = tokio::spawn(super::server::run(listener, state, async move {
             shutdown_signal().await;
             flag.store(true, Ordering::SeqCst);
             tracing::info!("signal received, finishing in-flight requests");
-        })
-        .await
-        .map_err(|e| format!("server stopped: {e}"))
+        }));
+        match server.await {
+            Ok(res) => res.map_err(|e| format!("server stopped: {e}")),
+            Err(e) => Err(format!("server stopped: {e}")),
+        }
     });
     match result {
         Err(msg) => fatal(&msg),
@@ -120,8 +132,22 @@ fn fatal(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn prepare(args: &ServeArgs) -> Result<(SocketAddr, Arc<State>, String), String> {
-    let addr = listen_addr(args, &process_env)?;
+/// A listening socket, outside any runtime (the runtime adopts it later). Address reuse
+/// as tokio's own `bind` sets it, so a restarted handler can take the port back at once.
+fn listen_now(addr: SocketAddr) -> Result<std::net::TcpListener, String> {
+    use socket2::{Domain, Socket, Type};
+    let bind = || -> std::io::Result<std::net::TcpListener> {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        s.set_reuse_address(true)?;
+        s.set_nonblocking(true)?;
+        s.bind(&addr.into())?;
+        s.listen(1024)?;
+        Ok(s.into())
+    };
+    bind().map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+fn prepare(args: &ServeArgs, addr: SocketAddr) -> Result<(Arc<State>, String), String> {
     // A config file that exists but is invalid fails here, with its one-line reason; no
     // file at all is a bare deployment, which still answers with the compiled-in default.
     let path = config_path(args.config.as_deref(), &process_env);
@@ -157,7 +183,7 @@ fn prepare(args: &ServeArgs) -> Result<(SocketAddr, Arc<State>, String), String>
         ..Settings::default()
     };
     let state = State::new(composed.config, settings, &process_env).map_err(|e| e.to_string())?;
-    Ok((addr, state, shown))
+    Ok((state, shown))
 }
 
 /// `--listen`, else `127.0.0.1:--port`, else the port the host hands over. Never
