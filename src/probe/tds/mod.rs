@@ -12,7 +12,7 @@
 mod login;
 mod login7;
 mod redirect;
-mod tokens;
+pub mod tokens;
 mod types;
 pub mod wire;
 
