@@ -63,7 +63,6 @@ pub struct TdsStep<'a> {
     pub hop: &'a dyn NextHop,
 }
 
-/// What the login step ended with.
 /// The stream after PRELOGIN and TLS (TLS records raw on the socket from here on).
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
@@ -77,6 +76,7 @@ pub struct Proven {
     pub connection: ConnectionInfo,
 }
 
+/// What the login step ended with.
 pub enum Login {
     Done,
     /// Azure SQL's Redirect policy: log in again at `host:port` (ports 11000-11999).
