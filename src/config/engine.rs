@@ -94,7 +94,7 @@ pub(super) fn engine_settings(raw: RawEngine) -> Result<EngineSettings, ConfigEr
         s.timeouts.body = duration("engine.timeouts.body", &d, Duration::from_secs(600))?;
     }
     if let Some(f) = raw.ca_file {
-        (s.ca_roots, s.ca_pem) = load_ca_file("engine.ca_file", &f)?;
+        s.ca_roots = load_ca_file("engine.ca_file", &f)?;
     }
     if let Some(d) = raw.tcp_settle {
         s.tcp_settle = duration_allow_zero("engine.tcp_settle", &d, Duration::from_secs(10))?;

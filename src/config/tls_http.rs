@@ -53,7 +53,7 @@ pub(super) fn tls_options(
         tls.sni = Some(n.trim_end_matches('.').to_ascii_lowercase());
     }
     if let Some(f) = &raw.ca_file {
-        (tls.ca_roots, tls.ca_pem) = load_ca_file(&key("ca_file"), f)?;
+        tls.ca_roots = load_ca_file(&key("ca_file"), f)?;
     }
     if let Some(d) = raw.cert_days_left {
         if !(0..=3650).contains(&d) {
@@ -223,7 +223,7 @@ fn parse_status(s: &RawStatus) -> Result<(u16, u16), String> {
 pub(super) fn load_ca_file(
     key: &str,
     path: &str,
-) -> Result<(Vec<CertificateDer<'static>>, Vec<u8>), ConfigError> {
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     use rustls::pki_types::pem::PemObject;
     let bytes = std::fs::read(path)
         .map_err(|e| ConfigError::new(key, format!("cannot read `{path}`: {e}")))?;
@@ -236,5 +236,5 @@ pub(super) fn load_ca_file(
             format!("`{path}` holds no certificate"),
         ));
     }
-    Ok((certs, bytes))
+    Ok(certs)
 }

@@ -269,8 +269,6 @@ impl Engine {
                 let mut ctx = ctx.clone();
                 let server_name = tds::server_name(name.as_deref(), stream.peer_addr().ok());
                 ctx.tls_name = Some(server_name.to_str().into_owned());
-                let mut ca_pem = self.settings.ca_pem.clone();
-                ca_pem.extend_from_slice(&t.tls.ca_pem);
                 let hop = Connector {
                     engine: self,
                     origin: ran.origin,
@@ -289,7 +287,6 @@ impl Engine {
                     strict: t.tds.strict,
                     query: &t.tds.query,
                     roots: self.roots_for(&t.tls),
-                    ca_pem: (!ca_pem.is_empty()).then_some(ca_pem),
                     insecure: t.tls.insecure,
                     tls_timeout: self.settings.timeouts.tls,
                     login_timeout: self.settings.timeouts.login,

@@ -83,7 +83,8 @@ pub struct TdsEvidence {
     pub login_method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_user: Option<String>,
-    /// The login's own connection (tiberius opens it to the same address).
+    /// The connection the login and query ran on: the one the TCP layer proved (PRELOGIN,
+    /// TLS, LOGIN7 and the query share it), or after a redirect the hop's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_connection: Option<ConnectionInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

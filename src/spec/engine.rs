@@ -32,8 +32,6 @@ pub struct EngineSettings {
     pub tcp_settle: Duration,
     /// Extra trust anchors for every TLS target (`engine.ca_file`), on top of the system store.
     pub ca_roots: Vec<CertificateDer<'static>>,
-    /// The same, as PEM text, for tiberius' TLS on a TDS login connection.
-    pub ca_pem: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +72,6 @@ impl Default for EngineSettings {
             all_addresses: false,
             tcp_settle: Duration::from_millis(20),
             ca_roots: Vec::new(),
-            ca_pem: Vec::new(),
         }
     }
 }

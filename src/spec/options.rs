@@ -229,7 +229,6 @@ pub struct TlsOptions {
     pub sni: Option<String>,
     /// Extra trust anchors for this target (`ca_file`).
     pub ca_roots: Vec<CertificateDer<'static>>,
-    pub ca_pem: Vec<u8>,
     /// Record the verdict but do not fail on it.
     pub insecure: bool,
     pub cert_days_left: Option<u32>,

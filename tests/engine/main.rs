@@ -20,5 +20,6 @@ mod dns_peers;
 mod policy;
 mod tcp;
 mod tds;
+mod tds_login;
 mod tds_peer;
 mod tls_http;

@@ -8,20 +8,20 @@ use crate::support;
 use routeproof::report::{FailureClass, Layer, Report};
 use support::certs::{self, Ca, LeafSpec, PemFiles};
 use support::dns::{DnsServer, Zone};
-use support::engine::{class, env_of, tds_ev as ev};
+use support::engine::{class, env_of, tcp_ev, tds_ev as ev};
 use support::tds::{Encryption, Fault, TdsConfig, TdsServer};
 
-const NAME: &str = "loopsql.database.windows.net";
-const PASSWORD: &str = "Pa55-PLANTED-tds-0413";
+pub(crate) const NAME: &str = "loopsql.database.windows.net";
+pub(crate) const PASSWORD: &str = "Pa55-PLANTED-tds-0413";
 
-struct Fx {
+pub(crate) struct Fx {
     dns: DnsServer,
-    ca: Ca,
+    pub(crate) ca: Ca,
     pem: PemFiles,
     leaf: certs::Material,
 }
 
-async fn fx() -> Fx {
+pub(crate) async fn fx() -> Fx {
     certs::install_crypto_provider();
     let ca = Ca::new("routeproof TDS test CA");
     let leaf = ca.issue(&LeafSpec::new([
@@ -43,13 +43,13 @@ async fn fx() -> Fx {
     }
 }
 
-fn server_cfg(f: &Fx) -> TdsConfig {
+pub(crate) fn server_cfg(f: &Fx) -> TdsConfig {
     TdsConfig::default()
         .encrypted(Encryption::Required, f.leaf.clone())
         .user("app", PASSWORD)
 }
 
-async fn run(f: &Fx, target: &str, extra: &str, env: &[(&str, &str)]) -> Report {
+pub(crate) async fn run(f: &Fx, target: &str, extra: &str, env: &[(&str, &str)]) -> Report {
     let text = format!(
         "[engine]\ndns_servers = [\"{}\"]\nca_file = \"{}\"\n[engine.timeouts]\ndns = \"1s\"\ntcp = \"1s\"\ntls = \"1s\"\nlogin = \"700ms\"\nquery = \"700ms\"\n[[targets]]\nname = \"sql\"\ntarget = \"{target}\"\n{extra}\n",
         f.dns.addr,
@@ -58,7 +58,7 @@ async fn run(f: &Fx, target: &str, extra: &str, env: &[(&str, &str)]) -> Report 
     support::engine::run(&text, &env_of(env), None).await
 }
 
-fn uri(srv: &TdsServer) -> String {
+pub(crate) fn uri(srv: &TdsServer) -> String {
     format!("sqlserver://{NAME}:{}/orders", srv.port())
 }
 
@@ -117,9 +117,22 @@ async fn sql_login_and_query() {
         "{e:#?}"
     );
     assert!(e.login_ms.is_some() && e.query_ms.is_some());
+    // The login ran on the connection the TCP layer proved: its addresses, and the
+    // server saw one connection for PRELOGIN, TLS, LOGIN7 and the query.
     let conn = e.login_connection.as_ref().unwrap();
+    let tcp = tcp_ev(t);
+    assert_eq!((conn.peer, conn.local), (tcp.peer, tcp.local), "{e:#?}");
     assert_eq!(conn.peer.map(|p| p.port()), Some(srv.port()));
+    assert!(conn.local.is_some());
     let s = srv.stats();
+    assert_eq!(s.connections, 1, "one connection for the whole probe");
+    assert_eq!((s.prelogins, s.tls_handshakes), (1, 1));
+    assert_eq!(s.last_app.as_deref(), Some("routeproof"));
+    assert_eq!(s.last_client_tds_version, Some(0x7400_0004));
+    assert_eq!(
+        s.last_login_transport,
+        Some(support::tds::LoginTransport::Tls)
+    );
     assert_eq!(s.logins_succeeded, 1);
     assert_eq!(s.last_database.as_deref(), Some("orders"));
     assert_eq!(s.last_sql.as_deref(), Some("SELECT 1"));
@@ -214,6 +227,7 @@ async fn managed_identity_login_uses_the_app_service_identity_endpoint() {
     assert_eq!(id.identity, "system-assigned");
     assert!(id.ok);
     assert_eq!(srv.stats().fedauth_logins, 1);
+    assert_eq!(srv.stats().connections, 1);
     let json = serde_json::to_string(&r).unwrap();
     assert!(
         !json.contains(TOKEN) && !json.contains("idh-PLANTED"),
@@ -279,9 +293,34 @@ async fn redirect_is_followed_through_dns_and_tcp() {
     );
     assert_eq!(gateway.stats().routed, 1);
     assert_eq!(node.stats().logins_succeeded, 1);
+    // One connection per hop, each with its own PRELOGIN, TLS and LOGIN7.
+    for (srv, name) in [(&gateway, "gateway"), (&node, "node")] {
+        let s = srv.stats();
+        assert_eq!(
+            (
+                s.connections,
+                s.prelogins,
+                s.tls_handshakes,
+                s.logins_attempted
+            ),
+            (1, 1, 1, 1),
+            "{name}"
+        );
+    }
+    assert_eq!(node.stats().last_sql.as_deref(), Some("SELECT 1"));
+    assert_eq!(gateway.stats().batches, 0);
+    // login_connection is the hop's connection, the one its TCP layer opened.
+    let hop_tcp = match &red.layers[1].evidence {
+        routeproof::report::Evidence::Tcp(tcp) => tcp,
+        other => panic!("{other:?}"),
+    };
+    let conn = e.login_connection.as_ref().unwrap();
+    assert_eq!((conn.peer, conn.local), (hop_tcp.peer, hop_tcp.local));
+    assert_eq!(conn.peer.map(|p| p.port()), Some(node.port()));
+    // The report's TLS evidence stays the first connection's (the proven route).
     assert_eq!(
-        e.login_connection.as_ref().unwrap().peer.map(|p| p.port()),
-        Some(node.port())
+        e.tls.as_ref().unwrap().chain[0].subject,
+        format!("CN={NAME}")
     );
 }
 
@@ -414,6 +453,16 @@ async fn tds8_strict_mode() {
     assert!(e.strict);
     assert_eq!(e.tls.as_ref().unwrap().alpn.as_deref(), Some("tds/8.0"));
     assert!(e.logged_in);
+    assert_eq!(e.result.as_deref(), Some("1 row(s), first value 1"));
+    let s = srv.stats();
+    assert_eq!(
+        (s.connections, s.tls_handshakes, s.logins_succeeded),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        s.last_login_transport,
+        Some(support::tds::LoginTransport::Strict)
+    );
 }
 
 #[tokio::test]

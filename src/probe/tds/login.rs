@@ -1,51 +1,25 @@
-//! LOGIN7 and the query, through tiberius on a connection of its own (tiberius starts
-//! its own PRELOGIN), to the pinned address or to the redirect hop's.
+//! LOGIN7 and the query on the connection PRELOGIN and TLS already ran on (the proven
+//! one, or the redirect hop's): the requests from `login7.rs`, the answers read by
+//! `tokens.rs`. No second connection, no second trust store.
 
 use super::*;
 use crate::probe::identity::{IdentityAsk, resource};
 
-/// Logs in (and queries) with tiberius over a new connection to `addr`.
+/// Logs in on `proven` and, logged in, runs the query. `host` is the name LOGIN7
+/// carries (the target's host, or the redirect's).
 pub async fn login(
-    addr: SocketAddr,
-    plan: &TdsStep<'_>,
-    budget: &Budget,
-    ev: &mut TdsEvidence,
-) -> Result<Login, Fail> {
-    let (limit, cut) = budget.limit(plan.login_timeout);
-    let tcp = match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
-        Err(_) if cut => {
-            return Err((
-                FailureClass::Deadline,
-                "run deadline reached connecting for the login".into(),
-            ));
-        }
-        Err(_) => {
-            return Err((
-                FailureClass::TdsTimeout,
-                format!("login connection to {addr} timed out"),
-            ));
-        }
-        Ok(Err(e)) => return Err(crate::probe::tcp::classify_io(&e, addr)),
-        Ok(Ok(s)) => s,
-    };
-    login_on(tcp, &plan.host, plan.port, plan, budget, ev).await
-}
-
-/// Logs in on an already connected stream (the redirect hop's, which the engine opens
-/// through its own DNS and TCP layers).
-pub async fn login_on(
-    tcp: TcpStream,
+    proven: Proven,
     host: &str,
-    port: u16,
     plan: &TdsStep<'_>,
     budget: &Budget,
     ev: &mut TdsEvidence,
 ) -> Result<Login, Fail> {
-    let _ = tcp.set_nodelay(true);
-    ev.login_connection = Some(crate::report::ConnectionInfo {
-        peer: tcp.peer_addr().ok(),
-        local: tcp.local_addr().ok(),
-    });
+    let Proven {
+        mut io,
+        fedauth_echo,
+        connection,
+    } = proven;
+    ev.login_connection = Some(connection);
     let token = match plan.auth {
         LoginAuth::ManagedIdentity { client_id } => {
             let ask = IdentityAsk {
@@ -65,172 +39,192 @@ pub async fn login_on(
         }
         _ => None,
     };
-    let mut cfg = tiberius::Config::new();
-    cfg.host(host);
-    cfg.port(port);
-    cfg.application_name("routeproof");
-    if let Some(db) = plan.database {
-        cfg.database(db);
-    }
-    cfg.encryption(if plan.strict {
-        tiberius::EncryptionLevel::Strict
-    } else {
-        tiberius::EncryptionLevel::Required
-    });
-    if let ServerName::DnsName(n) = &plan.server_name
-        && n.as_ref() != host
-    {
-        cfg.hostname_in_certificate(n.as_ref());
-    }
-    if plan.insecure {
-        cfg.trust_cert();
-    } else if let Some(pem) = &plan.ca_pem {
-        cfg.trust_cert_ca_bundle(pem.clone());
-    }
+    let host_name = super::super::hostname().unwrap_or_default();
+    let mut req = login7::Login7 {
+        host_name: &host_name,
+        user: "",
+        password: "",
+        app_name: "routeproof",
+        server_name: host,
+        library: "routeproof",
+        database: plan.database.unwrap_or(""),
+        fedauth: None,
+    };
     match (plan.auth, &token) {
         (LoginAuth::Sql { user, password }, _) => {
             ev.login_user = Some(user.clone());
             ev.login_method = Some("sql".into());
-            cfg.authentication(tiberius::AuthMethod::sql_server(user, password.expose()));
+            req.user = user;
+            req.password = password.expose();
         }
         (LoginAuth::ManagedIdentity { client_id }, Some(tok)) => {
             ev.login_method = Some(match client_id {
                 Some(id) => format!("managed_identity (user-assigned {id})"),
                 None => "managed_identity (system-assigned)".into(),
             });
-            cfg.authentication(tiberius::AuthMethod::aad_token(tok.secret().expose()));
+            req.fedauth = Some(login7::FedAuth {
+                token: tok.secret().expose(),
+                echo: fedauth_echo,
+            });
         }
         _ => return Ok(Login::Done),
     }
-    let (limit, cut) = budget.limit(plan.login_timeout);
-    // Our timeout bounds the login (it knows the run deadline); tiberius' own would
-    // race it and report a stall as an I/O error.
-    cfg.handshake_timeout(None);
+    let mut payload = login7::encode(&req).map_err(|m| (FailureClass::TdsLoginFailed, m))?;
     let t0 = Instant::now();
-    let res = tokio::time::timeout(limit, tiberius::Client::connect(cfg, tcp.compat_write())).await;
+    let (limit, cut) = budget.limit(plan.login_timeout);
+    let res = tokio::time::timeout(
+        limit,
+        exchange(&mut io, wire::PKT_LOGIN7, &payload, wire::DEFAULT_PACKET),
+    )
+    .await;
+    // The buffer held the obfuscated password or the token.
+    payload.fill(0);
+    std::hint::black_box(&payload);
     ev.login_ms = Some(ms(t0.elapsed()));
-    let mut client = match res {
+    let reply = answer(res, cut, limit, Phase::Login, ev)?;
+    if let Some((host, port)) = reply.routing {
+        return Ok(Login::Redirect { host, port });
+    }
+    if !reply.login_ack {
+        return Err((
+            FailureClass::TdsLoginFailed,
+            "the server ended its answer to LOGIN7 without a LOGINACK or an error".into(),
+        ));
+    }
+    ev.logged_in = true;
+    ev.database = reply.database.or_else(|| plan.database.map(str::to_string));
+    let packet = reply.packet_size.unwrap_or(wire::DEFAULT_PACKET);
+
+    let t0 = Instant::now();
+    let (limit, cut) = budget.limit(plan.query_timeout);
+    let batch = login7::sql_batch(plan.query);
+    let res = tokio::time::timeout(
+        limit,
+        exchange(&mut io, wire::PKT_SQL_BATCH, &batch, packet),
+    )
+    .await;
+    ev.query_ms = Some(ms(t0.elapsed()));
+    ev.query = Some(plan.query.to_string());
+    let reply = answer(res, cut, limit, Phase::Query, ev)?;
+    ev.result = Some(reply.result.unwrap_or_default().summary());
+    // The probe is done with the connection; dropping it closes the socket (clients
+    // leave TDS connections without a close_notify, as tests/support/tds/session.rs notes).
+    drop(io);
+    Ok(Login::Done)
+}
+
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    ptype: u8,
+    payload: &[u8],
+    packet: usize,
+) -> std::io::Result<(u8, Vec<u8>)> {
+    wire::write_message_sized(io, ptype, payload, packet).await?;
+    wire::read_message(io, tokens::MAX_MESSAGE).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Login,
+    Query,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Login => "login",
+            Phase::Query => "query",
+        }
+    }
+
+    fn class(self) -> FailureClass {
+        match self {
+            Phase::Login => FailureClass::TdsLoginFailed,
+            Phase::Query => FailureClass::TdsQuery,
+        }
+    }
+}
+
+type Exchanged = Result<std::io::Result<(u8, Vec<u8>)>, tokio::time::error::Elapsed>;
+
+/// The answer to LOGIN7 or the batch, read; every way it can fail, classified. A
+/// server ERROR keeps its number, state and class in `ev.sql_error`.
+fn answer(
+    res: Exchanged,
+    cut: bool,
+    limit: Duration,
+    phase: Phase,
+    ev: &mut TdsEvidence,
+) -> Result<tokens::Reply, Fail> {
+    let name = phase.name();
+    let (ptype, payload) = match res {
         Err(_) if cut => {
             return Err((
                 FailureClass::Deadline,
-                "run deadline reached during the login".into(),
+                format!("run deadline reached during the {name}"),
             ));
         }
         Err(_) => {
+            let what = match phase {
+                Phase::Login => "no LOGINACK",
+                Phase::Query => "the query did not finish",
+            };
             return Err((
                 FailureClass::TdsTimeout,
                 format!(
-                    "no LOGINACK within {} (phase: login)",
+                    "{what} within {} (phase: {name})",
                     humantime::format_duration(limit)
                 ),
             ));
         }
-        Ok(Err(tiberius::error::Error::Routing { host, port })) => {
-            return Ok(Login::Redirect { host, port });
-        }
-        Ok(Err(e)) => return Err(classify_tiberius(&e, ev, "login")),
-        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(io_failure(&e, name)),
+        Ok(Ok(m)) => m,
     };
-    ev.logged_in = true;
-    ev.database = plan.database.map(str::to_string);
-    let (limit, cut) = budget.limit(plan.query_timeout);
-    let t0 = Instant::now();
-    let q = async {
-        let stream = client.simple_query(plan.query).await?;
-        stream.into_first_result().await
-    };
-    let res = tokio::time::timeout(limit, q).await;
-    ev.query_ms = Some(ms(t0.elapsed()));
-    ev.query = Some(plan.query.to_string());
-    match res {
-        Err(_) if cut => Err((
-            FailureClass::Deadline,
-            "run deadline reached during the query".into(),
-        )),
-        Err(_) => Err((
-            FailureClass::TdsTimeout,
+    if ptype != wire::PKT_REPLY {
+        return Err((
+            phase.class(),
+            format!("the answer to the {name} is packet type {ptype:#04x}, not 0x04"),
+        ));
+    }
+    let reply = tokens::read(&payload).map_err(|m| {
+        (
+            phase.class(),
+            format!("the answer to the {name} is malformed: {m}"),
+        )
+    })?;
+    if let Some(e) = &reply.error {
+        ev.sql_error = Some(e.clone());
+        return Err((
+            phase.class(),
             format!(
-                "the query did not finish within {} (phase: query)",
-                humantime::format_duration(limit)
+                "SQL error {} state {} during the {name}: {}",
+                e.number, e.state, e.message
             ),
-        )),
-        Ok(Err(e)) => Err(classify_tiberius(&e, ev, "query")),
-        Ok(Ok(rows)) => {
-            ev.result = Some(summarize(&rows));
-            let _ = client.close().await;
-            Ok(Login::Done)
-        }
+        ));
     }
+    Ok(reply)
 }
 
-pub(super) fn summarize(rows: &[tiberius::Row]) -> String {
-    let first = rows.first().and_then(|r| {
-        r.try_get::<i32, _>(0)
-            .ok()
-            .flatten()
-            .map(|v| v.to_string())
-            .or_else(|| r.try_get::<&str, _>(0).ok().flatten().map(str::to_string))
-    });
-    match first {
-        Some(v) => format!("{} row(s), first value {v}", rows.len()),
-        None => format!("{} row(s)", rows.len()),
+/// A failed read or write after the handshake: TLS failures keep a TLS class.
+fn io_failure(e: &std::io::Error, phase: &str) -> Fail {
+    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        return (
+            FailureClass::TlsHandshake,
+            format!("TLS failed during the {phase}: {tls}"),
+        );
     }
-}
-
-/// tiberius' errors, mapped once: server errors keep their number and state.
-pub(super) fn classify_tiberius(
-    e: &tiberius::error::Error,
-    ev: &mut TdsEvidence,
-    phase: &str,
-) -> Fail {
-    use tiberius::error::Error as E;
-    match e {
-        E::Server(te) => {
-            ev.sql_error = Some(SqlError {
-                number: te.code(),
-                state: te.state(),
-                class: te.class(),
-                message: te.message().to_string(),
-            });
-            let class = if phase == "query" {
-                FailureClass::TdsQuery
-            } else {
-                FailureClass::TdsLoginFailed
-            };
-            (
-                class,
-                format!(
-                    "SQL error {} state {} during the {phase}: {}",
-                    te.code(),
-                    te.state(),
-                    te.message()
-                ),
-            )
-        }
-        E::Tls(msg) => {
-            // tiberius flattens rustls' error to text; map its stable variant names.
-            let class = if msg.contains("UnknownIssuer") || msg.contains("unknown issuer") {
-                FailureClass::TlsUntrusted
-            } else if msg.contains("NotValidForName") || msg.contains("not valid for name") {
-                FailureClass::TlsNameMismatch
-            } else if msg.contains("Expired") || msg.contains("NotValidYet") {
-                FailureClass::TlsExpired
-            } else {
-                FailureClass::TlsHandshake
-            };
-            (class, format!("TLS on the login connection: {msg}"))
-        }
-        E::Io { kind, message } if *kind == std::io::ErrorKind::TimedOut => (
-            FailureClass::TdsTimeout,
-            format!("the {phase} timed out (phase: {phase}): {message}"),
-        ),
-        E::Io { message, .. } => (
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => (
             FailureClass::TdsLoginFailed,
-            format!("the connection failed during the {phase}: {message}"),
+            format!("the server closed the connection during the {phase}"),
         ),
-        other => (
+        std::io::ErrorKind::InvalidData => (
             FailureClass::TdsLoginFailed,
-            format!("{phase} failed: {other}"),
+            format!("the answer to the {phase} is malformed: {e}"),
+        ),
+        _ => (
+            FailureClass::TdsLoginFailed,
+            format!("the connection failed during the {phase}: {e}"),
         ),
     }
 }

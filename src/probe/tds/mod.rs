@@ -2,18 +2,21 @@
 //!
 //! Phases, each timed: PRELOGIN (server version, encryption offered and agreed, whether
 //! Entra authentication is required), the TLS handshake (inside PRELOGIN packets for
-//! TDS 7.x, before anything for TDS 8 strict), then, with credentials, LOGIN and a
-//! query. PRELOGIN and TLS are ours, on the connection the TCP layer proved, because
-//! they are the evidence. LOGIN and the query go through tiberius, which must start its
-//! own PRELOGIN, so they use a second connection to the same pinned address; the report
-//! records that connection's addresses too. A login refused by the server (18456) is a
-//! reached route with a failed login, never a network failure.
+//! TDS 7.x, before anything for TDS 8 strict), then, with credentials, LOGIN7 and a
+//! query. All of it runs on the one connection the TCP layer proved (for a redirect,
+//! on the hop's connection): PRELOGIN and the handshake here and in `wire.rs`, LOGIN7
+//! and the batch in `login.rs` (`login7.rs` builds them, `tokens.rs` and `types.rs`
+//! read the answers). A login refused by the server (18456) is a reached route with a
+//! failed login, never a network failure.
 
 mod login;
+mod login7;
 mod redirect;
+pub mod tokens;
+mod types;
 pub mod wire;
 
-pub use self::login::{login, login_on};
+pub use self::login::login;
 pub use self::redirect::{Hop, HopError, NextHop};
 
 use std::net::SocketAddr;
@@ -24,7 +27,6 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_util::compat::TokioAsyncWriteCompatExt;
 
 use super::step::Step;
 use super::tls;
@@ -32,7 +34,7 @@ use crate::budget::Budget;
 use crate::diagnose;
 use crate::layer::Layer;
 use crate::platform::identity::Tokens;
-use crate::report::{Evidence, FailureClass, LayerResult, SqlError, TdsEvidence, ms};
+use crate::report::{ConnectionInfo, Evidence, FailureClass, LayerResult, TdsEvidence, ms};
 
 pub use crate::spec::LoginAuth;
 
@@ -41,7 +43,7 @@ pub type Fail = (FailureClass, String);
 /// The TDS layer's input. `hop` opens the connection to a redirect's host and port
 /// through the engine's own DNS and TCP layers (and the policy, when there is one).
 pub struct TdsStep<'a> {
-    /// Name for TLS verification and tiberius' server name (host, or `sni`).
+    /// Name for TLS verification (host, or `sni`).
     pub server_name: ServerName<'static>,
     /// Host the login is addressed to (Azure SQL's gateway routes on it).
     pub host: String,
@@ -51,8 +53,6 @@ pub struct TdsStep<'a> {
     pub strict: bool,
     pub query: &'a str,
     pub roots: Arc<rustls::RootCertStore>,
-    /// PEM of configured CAs, for tiberius' own TLS on the login connection.
-    pub ca_pem: Option<Vec<u8>>,
     pub insecure: bool,
     pub tls_timeout: Duration,
     pub login_timeout: Duration,
@@ -61,6 +61,19 @@ pub struct TdsStep<'a> {
     pub tokens: &'a Tokens,
     pub ctx: &'a crate::diagnose::Context,
     pub hop: &'a dyn NextHop,
+}
+
+/// The stream after PRELOGIN and TLS (TLS records raw on the socket from here on).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A connection PRELOGIN and TLS ran on, ready for LOGIN7.
+pub struct Proven {
+    pub io: Box<dyn Io>,
+    /// The server's PRELOGIN said FEDAUTHREQUIRED=1 (LOGIN7 echoes it).
+    pub fedauth_echo: bool,
+    /// The TCP connection's addresses (the report's `login_connection`).
+    pub connection: ConnectionInfo,
 }
 
 /// What the login step ended with.
@@ -82,7 +95,7 @@ fn enc_byte(strict: bool) -> u8 {
     }
 }
 
-/// The name TLS verifies and tiberius addresses: the configured or host name, else the
+/// The name TLS verifies: the configured or host name, else the
 /// peer's address, else `localhost`.
 pub fn server_name(name: Option<&str>, peer: Option<SocketAddr>) -> ServerName<'static> {
     let chosen = match (name, peer) {
@@ -97,21 +110,14 @@ pub fn server_name(name: Option<&str>, peer: Option<SocketAddr>) -> ServerName<'
 /// followed through `step.hop`.
 pub async fn run(stream: TcpStream, step: TdsStep<'_>, budget: &Budget) -> Step<()> {
     let start = Instant::now();
-    let peer = stream.peer_addr().ok();
     let mut ev = TdsEvidence::default();
     let mut redirect_target = None;
     let res = async {
-        prelogin_and_tls(stream, &step, budget, &mut ev).await?;
+        let proven = prelogin_and_tls(stream, &step, budget, &mut ev).await?;
         if *step.auth == LoginAuth::None {
             return Ok(());
         }
-        let Some(peer) = peer else {
-            return Err((
-                FailureClass::TdsLoginFailed,
-                "the connection has no peer address".to_string(),
-            ));
-        };
-        match login(peer, &step, budget, &mut ev).await? {
+        match login(proven, &step.host, &step, budget, &mut ev).await? {
             Login::Done => Ok(()),
             Login::Redirect { host, port } => {
                 redirect_target = Some(format!("{host}:{port}"));
@@ -140,13 +146,18 @@ pub async fn run(stream: TcpStream, step: TdsStep<'_>, budget: &Budget) -> Step<
     })
 }
 
-/// PRELOGIN and the TLS handshake on the proven connection; fills `ev`.
+/// PRELOGIN and the TLS handshake on `stream` (the proven connection or a redirect
+/// hop's); fills `ev` and hands the encrypted stream on for the login.
 pub async fn prelogin_and_tls(
     stream: TcpStream,
     plan: &TdsStep<'_>,
     budget: &Budget,
     ev: &mut TdsEvidence,
-) -> Result<(), Fail> {
+) -> Result<Proven, Fail> {
+    let connection = ConnectionInfo {
+        peer: stream.peer_addr().ok(),
+        local: stream.local_addr().ok(),
+    };
     ev.strict = plan.strict;
     ev.encryption_client = Some(wire::encryption_name(enc_byte(plan.strict)).into());
     let ask_fedauth = matches!(plan.auth, LoginAuth::ManagedIdentity { .. });
@@ -161,7 +172,11 @@ pub async fn prelogin_and_tls(
         let reply = prelogin(&mut stream, plan, budget, ev, ask_fedauth).await?;
         ev.encryption = Some("all (strict)".into());
         check_fedauth(plan, &reply)?;
-        return Ok(());
+        return Ok(Proven {
+            io: Box::new(stream),
+            fedauth_echo: reply.fedauth_required == Some(true),
+            connection,
+        });
     }
     let mut stream = stream;
     let reply = prelogin(&mut stream, plan, budget, ev, ask_fedauth).await?;
@@ -188,9 +203,15 @@ pub async fn prelogin_and_tls(
     )
     .await;
     ev.tls_ms = Some(ms(t0.elapsed()));
-    let (tls_ev, _stream) = take_tls(out)?;
+    let (tls_ev, mut stream) = take_tls(out)?;
     ev.tls = Some(tls_ev);
-    Ok(())
+    // From here TLS records travel raw on the socket, TDS packets inside them.
+    stream.get_mut().0.pass_through();
+    Ok(Proven {
+        io: Box::new(stream),
+        fedauth_echo: reply.fedauth_required == Some(true),
+        connection,
+    })
 }
 
 fn check_fedauth(plan: &TdsStep<'_>, reply: &wire::PreloginReply) -> Result<(), Fail> {

@@ -2,14 +2,15 @@
 //! ENVCHANGE naming the database's own node (ports 11000-11999), and a client logs in
 //! again there. The TDS layer follows it, asking the engine for the connection
 //! (`NextHop`: the engine's own DNS and TCP layers, the same proven path), so the hop's
-//! DNS and TCP results are evidence in the report.
+//! DNS and TCP results are evidence in the report; PRELOGIN, TLS and LOGIN7 then run
+//! on that one connection, as on the first.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use tokio::net::TcpStream;
 
-use super::{Fail, Login, TdsStep, login_on};
+use super::{Fail, Login, TdsStep, login, prelogin_and_tls};
 use crate::budget::Budget;
 use crate::diagnose::Context;
 use crate::report::{FailureClass, LayerResult, RedirectEvidence, TdsEvidence};
@@ -79,7 +80,13 @@ pub(super) async fn follow(
             format!("redirect to {target}: {class}: {msg}"),
         ));
     };
-    match login_on(stream, host, port, step, budget, ev).await? {
+    // The hop's PRELOGIN and handshake are its own; the report keeps the first
+    // connection's (the proven route), and a failure here names the hop.
+    let mut hop_ev = TdsEvidence::default();
+    let proven = prelogin_and_tls(stream, step, budget, &mut hop_ev)
+        .await
+        .map_err(|(class, msg)| (class, format!("at the redirect target {target}: {msg}")))?;
+    match login(proven, host, step, budget, ev).await? {
         Login::Done => Ok(()),
         Login::Redirect { host, port } => Err((
             FailureClass::TdsRedirect,

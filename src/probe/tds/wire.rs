@@ -1,7 +1,7 @@
-//! The few TDS wire pieces the probe speaks itself (MS-TDS 2.2.3, 2.2.6.5): packet
-//! framing, PRELOGIN, and TLS carried inside PRELOGIN packets. Login and queries go
-//! through tiberius; PRELOGIN and the handshake are ours because they are the evidence
-//! (server version, what encryption both sides agreed, the certificate).
+//! The TDS wire pieces under the login (MS-TDS 2.2.3, 2.2.6.5): packet framing,
+//! PRELOGIN, and TLS carried inside PRELOGIN packets for the handshake, then raw on
+//! the socket. LOGIN7 and the batch are built in `login7.rs`, the answers read in
+//! `tokens.rs`; all of it runs on the one connection the TCP layer proved.
 
 use std::io;
 use std::pin::Pin;
@@ -10,12 +10,16 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 pub const PKT_PRELOGIN: u8 = 0x12;
+pub const PKT_SQL_BATCH: u8 = 0x01;
+pub const PKT_LOGIN7: u8 = 0x10;
 /// Servers answer PRELOGIN with a tabular-result packet.
 pub const PKT_REPLY: u8 = 0x04;
 const STATUS_EOM: u8 = 0x01;
 const HEADER: usize = 8;
+/// The packet size before the server's ENVCHANGE says otherwise (MS-TDS 2.2.3.1).
+pub const DEFAULT_PACKET: usize = 4096;
 /// Payload per packet we write: the 4096-byte default packet size minus the header.
-const MAX_PAYLOAD: usize = 4096 - HEADER;
+const MAX_PAYLOAD: usize = DEFAULT_PACKET - HEADER;
 
 pub const ENCRYPT_OFF: u8 = 0x00;
 pub const ENCRYPT_ON: u8 = 0x01;
@@ -32,13 +36,25 @@ pub fn encryption_name(v: u8) -> &'static str {
     }
 }
 
-/// Writes one message as packets (EOM on the last).
+/// Writes one message as packets of the default size (EOM on the last).
 pub async fn write_message<W: AsyncWrite + Unpin>(
     w: &mut W,
     ptype: u8,
     payload: &[u8],
 ) -> io::Result<()> {
-    let mut chunks = payload.chunks(MAX_PAYLOAD).peekable();
+    write_message_sized(w, ptype, payload, DEFAULT_PACKET).await
+}
+
+/// Writes one message as packets of at most `packet_size` bytes (the size the server
+/// agreed in its ENVCHANGE; 512 at the least, as MS-TDS 2.2.7.9 allows).
+pub async fn write_message_sized<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    ptype: u8,
+    payload: &[u8],
+    packet_size: usize,
+) -> io::Result<()> {
+    let per_packet = packet_size.clamp(512, 32767) - HEADER;
+    let mut chunks = payload.chunks(per_packet).peekable();
     let mut id: u8 = 1;
     if payload.is_empty() {
         w.write_all(&header(ptype, STATUS_EOM, 0, id)).await?;
@@ -169,10 +185,13 @@ pub fn parse_prelogin(payload: &[u8]) -> Result<PreloginReply, String> {
 }
 
 /// TDS 7.x runs the TLS handshake inside PRELOGIN packets: this adapter frames what
-/// rustls writes and unframes what it reads. After the handshake the probe stops (the
-/// login goes through tiberius), so the unframed phase that follows is never needed.
+/// rustls writes and unframes what it reads. After the handshake, [`TlsInTds::pass_through`]
+/// turns it into a plain pipe: TLS records go raw on the socket and carry the TDS
+/// packets of the login and the query (MS-TDS 2.2.6.5, as the test server's
+/// `unwrap_records` in tests/support/tds/tls_shim.rs expects).
 pub struct TlsInTds<S> {
     inner: S,
+    passthrough: bool,
     /// Bytes of the current incoming packet not yet handed to rustls.
     rbuf: Vec<u8>,
     rpos: usize,
@@ -183,9 +202,20 @@ pub struct TlsInTds<S> {
 }
 
 impl<S> TlsInTds<S> {
+    /// The handshake is done: from now on bytes pass unframed in both directions.
+    pub fn pass_through(&mut self) {
+        self.passthrough = true;
+        // Bytes that arrived after the last handshake packet belong to the raw phase.
+        let rest: Vec<u8> = std::mem::take(&mut self.raw);
+        self.rbuf.drain(..self.rpos);
+        self.rbuf.extend(rest);
+        self.rpos = 0;
+    }
+
     pub fn new(inner: S) -> Self {
         TlsInTds {
             inner,
+            passthrough: false,
             rbuf: Vec::new(),
             rpos: 0,
             raw: Vec::new(),
@@ -208,6 +238,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for TlsInTds<S> {
                 this.rpos += n;
                 return Poll::Ready(Ok(()));
             }
+            if this.passthrough {
+                return Pin::new(&mut this.inner).poll_read(cx, buf);
+            }
             // Assemble a whole packet before handing its payload on.
             let need = if this.raw.len() < HEADER {
                 HEADER
@@ -227,7 +260,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for TlsInTds<S> {
                 continue;
             }
             let mut tmp = [0u8; 4096];
-            let mut rb = ReadBuf::new(&mut tmp[..need - this.raw.len()]);
+            let want = (need - this.raw.len()).min(tmp.len());
+            let mut rb = ReadBuf::new(&mut tmp[..want]);
             ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
             if rb.filled().is_empty() {
                 return Poll::Ready(Ok(())); // EOF: rustls reports it
@@ -245,6 +279,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TlsInTds<S> {
     ) -> Poll<io::Result<usize>> {
         // Drain what is pending first so the buffer stays bounded.
         ready!(self.as_mut().poll_flush(cx))?;
+        if self.passthrough {
+            return Pin::new(&mut self.inner).poll_write(cx, data);
+        }
         let n = data.len().min(MAX_PAYLOAD);
         let mut pkt = header(PKT_PRELOGIN, STATUS_EOM, n, 1).to_vec();
         pkt.extend_from_slice(&data[..n]);

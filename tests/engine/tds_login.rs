@@ -1,0 +1,82 @@
+//! The TDS login on the one proven connection, beyond tests/engine/tds.rs: a LOGIN7
+//! longer than a packet (a long managed-identity token) with a text result, and a TLS
+//! failure at a redirect hop, which runs its own PRELOGIN and handshake. Loopback only.
+
+use crate::support;
+
+use routeproof::report::FailureClass;
+use support::certs::LeafSpec;
+use support::engine::{class, tds_ev as ev};
+use support::tds::{Encryption, TdsConfig, TdsServer};
+
+use super::tds::{PASSWORD, fx, run, server_cfg, uri};
+
+#[tokio::test]
+async fn text_result_and_a_token_longer_than_a_packet() {
+    // A token of 3,000 characters is 6,000 bytes of UTF-16 in LOGIN7: the request
+    // spans two 4,096-byte packets, inside TLS, on the one connection.
+    let token = format!("eyJ-{}-PLANTED", "x".repeat(3000));
+    let f = fx().await;
+    let mut cfg = server_cfg(&f);
+    cfg.fedauth_token = Some(token.clone());
+    let srv = TdsServer::start(cfg).await;
+    let idp = support::identity::IdentityEndpoint::start(
+        "idh-PLANTED",
+        &[("https://database.windows.net/", token.as_str())],
+        &[],
+    )
+    .await;
+    let env = [
+        ("IDENTITY_ENDPOINT", idp.url.as_str()),
+        ("IDENTITY_HEADER", "idh-PLANTED"),
+    ];
+    let r = run(
+        &f,
+        &uri(&srv),
+        "authentication = \"managed_identity\"\nquery = \"SELECT @@VERSION\"",
+        &env,
+    )
+    .await;
+    let t = &r.targets[0];
+    assert!(t.ok, "{t:#?}");
+    let e = ev(t);
+    let result = e.result.as_deref().unwrap();
+    assert!(
+        result.starts_with("1 row(s), first value Microsoft SQL Server"),
+        "{result}"
+    );
+    let s = srv.stats();
+    assert_eq!((s.connections, s.fedauth_logins), (1, 1));
+    assert_eq!(s.last_sql.as_deref(), Some("SELECT @@VERSION"));
+    assert!(!serde_json::to_string(&r).unwrap().contains(&token));
+}
+
+#[tokio::test]
+async fn tls_failure_at_the_redirect_target_keeps_its_class() {
+    let f = fx().await;
+    let wrong =
+        f.ca.issue(&LeafSpec::new(["someone-else.database.example"]));
+    let node = TdsServer::start(TdsConfig::default().encrypted(Encryption::Required, wrong)).await;
+    let mut gw = server_cfg(&f);
+    gw.route_to = Some(("node1.worker.database.windows.net".into(), node.port()));
+    let gateway = TdsServer::start(gw).await;
+    let r = run(
+        &f,
+        &uri(&gateway),
+        "user = \"app\"\npassword = \"env:P\"",
+        &[("P", PASSWORD)],
+    )
+    .await;
+    let t = &r.targets[0];
+    assert_eq!(class(t), Some(FailureClass::TlsNameMismatch), "{t:#?}");
+    let msg = &t.failure.as_ref().unwrap().message;
+    assert!(
+        msg.contains(&format!(
+            "at the redirect target node1.worker.database.windows.net:{}",
+            node.port()
+        )),
+        "{msg}"
+    );
+    assert_eq!(node.stats().logins_attempted, 0);
+    assert_eq!(gateway.stats().connections, 1);
+}
