@@ -13,6 +13,10 @@
 # 0.7 MB of unrolled assembly for bulk encryption a probe never does; AES-GCM runs on
 # the AVX2/AES-NI code instead (docs/benchmarks.md, "Binary size").
 #
+# The linker folds identical functions (`--icf=all`: Rust promises no distinct addresses for
+# distinct functions, so nothing may rely on them); given to the final link only, through
+# `cargo rustc`, so the dependencies' builds stay as they are.
+#
 # RUSTFLAGS go with an explicit --target, so build scripts and proc macros stay
 # ordinary host builds; the output is target/x86_64-unknown-linux-gnu/release/routeproof.
 set -euo pipefail
@@ -22,6 +26,7 @@ target=x86_64-unknown-linux-gnu
     cd "$root"
     AWS_LC_SYS_CFLAGS_x86_64_unknown_linux_gnu="-DMY_ASSEMBLER_IS_TOO_OLD_FOR_512AVX=1" \
     RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
-        cargo build --release --locked --target "$target" --bin routeproof >&2
+        cargo rustc --release --locked --target "$target" --bin routeproof -- \
+        -C link-arg=-Wl,--icf=all >&2
 )
 echo "$root/target/$target/release/routeproof"
