@@ -21,6 +21,7 @@ pub mod tcp;
 pub mod tds;
 pub mod tls;
 pub mod tls_upgrade;
+pub mod trust;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
@@ -254,7 +255,7 @@ impl Engine {
     fn roots_for(&self, opts: &TlsOptions) -> Arc<rustls::RootCertStore> {
         let base = self
             .roots
-            .get_or_init(|| Arc::new(tls::roots(&self.settings.ca_roots).0))
+            .get_or_init(|| Arc::new(trust::roots(&self.settings.ca_roots).0))
             .clone();
         if opts.ca_roots.is_empty() {
             return base;

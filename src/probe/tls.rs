@@ -47,6 +47,7 @@ struct Seen {
 #[derive(Debug)]
 struct Recording {
     inner: Arc<WebPkiServerVerifier>,
+    roots: Arc<RootCertStore>,
     insecure: bool,
     seen: Mutex<Seen>,
 }
@@ -60,9 +61,19 @@ impl ServerCertVerifier for Recording {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let res = self
-            .inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now);
+        let mut res =
+            self.inner
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp, now);
+        if matches!(
+            res,
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer
+            ))
+        ) && let Some(wide) = super::trust::widened(&self.roots)
+        {
+            // Not in the bundle: the certificate directory too, as OpenSSL looks it up.
+            res = wide.verify_server_cert(end_entity, intermediates, server_name, ocsp, now);
+        }
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         seen.chain = std::iter::once(end_entity)
             .chain(intermediates)
@@ -141,6 +152,7 @@ where
     };
     let verifier = Arc::new(Recording {
         inner,
+        roots: Arc::clone(&plan.roots),
         insecure: plan.insecure,
         seen: Mutex::new(Seen::default()),
     });
@@ -371,18 +383,6 @@ fn earliest_days_left(chain: &[CertInfo]) -> Option<i64> {
         .filter_map(|c| c.not_after_unix)
         .min()
         .map(|na| (na - now).div_euclid(86_400))
-}
-
-/// The trust anchors: the system store plus configured CA files. Loaded once per
-/// engine, because parsing ~150 roots per probe would dominate an HTTPS probe's CPU.
-pub fn roots(extra: &[CertificateDer<'static>]) -> (RootCertStore, usize) {
-    let mut store = RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    let (added, _) = store.add_parsable_certificates(native.certs);
-    for c in extra {
-        let _ = store.add(c.clone());
-    }
-    (store, added)
 }
 
 #[cfg(test)]
