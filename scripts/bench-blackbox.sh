@@ -120,7 +120,24 @@ forward-zone:
     forward-addr: 127.0.0.1@9
 """)
 procs.append(subprocess.Popen([UNBOUND, "-d", "-c", f"{work}/unbound.conf"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                              stdout=subprocess.DEVNULL, stderr=open(f"{work}/unbound.log", "w")))
+
+def wait_dns(port, deadline_s=10.0):
+    """Until unbound answers an A query for the zone's name (it also needs the TCP port,
+    which free_port did not check): a run against a server that never started is 0 ok."""
+    q = bytes.fromhex("beef01000001000000000000") + b"".join(
+        bytes([len(l)]) + l.encode() for l in "local.database.windows.net".split(".")) + b"\0\0\x01\0\x01"
+    end = time.time() + deadline_s
+    while time.time() < end:
+        if procs[-1].poll() is not None: break
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.2)
+        try:
+            s.sendto(q, ("127.0.0.1", port))
+            if s.recv(512)[:2] == q[:2]: return
+        except OSError: pass
+        finally: s.close()
+    raise SystemExit(f"unbound did not answer on 127.0.0.1:{port}: {open(work + '/unbound.log').read()[-500:]}")
+wait_dns(dns_port)
 
 # HTTPS: Python http.server behind OpenSSL (its CPU is in neither figure).
 class H(http.server.BaseHTTPRequestHandler):
