@@ -11,6 +11,8 @@ use support::dns::{DnsServer, Zone};
 use support::engine::{class, env_of, tcp_ev, tds_ev as ev};
 use support::tds::{Encryption, Fault, TdsConfig, TdsServer};
 
+use super::tds_login::{fedauth_pair, identity_env, through_gateway};
+
 pub(crate) const NAME: &str = "loopsql.database.windows.net";
 pub(crate) const PASSWORD: &str = "Pa55-PLANTED-tds-0413";
 
@@ -191,21 +193,9 @@ async fn azure_login_errors_carry_their_fix() {
 async fn managed_identity_login_uses_the_app_service_identity_endpoint() {
     const TOKEN: &str = "eyJ-token-PLANTED";
     let f = fx().await;
-    let mut cfg = server_cfg(&f);
-    cfg.fedauth_token = Some(TOKEN.into());
-    let srv = TdsServer::start(cfg).await;
-    // The App Service contract (support/identity.rs): X-IDENTITY-HEADER, resource,
-    // api-version 2019-08-01, the user-assigned client id below.
-    let idp = support::identity::IdentityEndpoint::start(
-        "idh-PLANTED",
-        &[("https://database.windows.net/", TOKEN)],
-        &["11111111-2222"],
-    )
-    .await;
-    let env = [
-        ("IDENTITY_ENDPOINT", idp.url.as_str()),
-        ("IDENTITY_HEADER", "idh-PLANTED"),
-    ];
+    // The user-assigned client id is the connection string's, below.
+    let (srv, idp) = fedauth_pair(&f, TOKEN, &["11111111-2222"]).await;
+    let env = identity_env(&idp);
     let r = run(
         &f,
         &uri(&srv),
@@ -266,16 +256,7 @@ async fn managed_identity_login_uses_the_app_service_identity_endpoint() {
 async fn redirect_is_followed_through_dns_and_tcp() {
     let f = fx().await;
     let node = TdsServer::start(server_cfg(&f)).await;
-    let mut gw = server_cfg(&f);
-    gw.route_to = Some(("node1.worker.database.windows.net".into(), node.port()));
-    let gateway = TdsServer::start(gw).await;
-    let r = run(
-        &f,
-        &uri(&gateway),
-        "user = \"app\"\npassword = \"env:P\"",
-        &[("P", PASSWORD)],
-    )
-    .await;
+    let (r, gateway) = through_gateway(&f, &node).await;
     let t = &r.targets[0];
     assert!(t.ok, "{t:#?}");
     let e = ev(t);
