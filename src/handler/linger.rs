@@ -20,16 +20,30 @@ pub const LINGER_TIME: Duration = Duration::from_secs(5);
 /// The most a closing connection reads (and discards).
 pub const LINGER_BYTES: u64 = 16 * 1024 * 1024;
 
-/// The handler's listener: plain TCP whose connections close with a linger.
-pub struct Listener(pub TcpListener);
+/// The handler's listener: plain TCP whose connections close with a linger. `early`
+/// holds connections accepted before the runtime ran (`super::early`), served first.
+pub struct Listener {
+    pub tcp: TcpListener,
+    pub early: std::collections::VecDeque<std::net::TcpStream>,
+}
 
 impl axum::serve::Listener for Listener {
     type Io = Lingering;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        while let Some(std_tcp) = self.early.pop_front() {
+            // Already non-blocking (`super::early`); one that cannot be adopted is dropped.
+            let adopted = std_tcp
+                .peer_addr()
+                .and_then(|addr| Ok((TcpStream::from_std(std_tcp)?, addr)));
+            if let Ok((tcp, addr)) = adopted {
+                let _ = tcp.set_nodelay(true);
+                return (Lingering(Some(tcp)), addr);
+            }
+        }
         loop {
-            match self.0.accept().await {
+            match self.tcp.accept().await {
                 Ok((tcp, addr)) => {
                     let _ = tcp.set_nodelay(true);
                     return (Lingering(Some(tcp)), addr);
@@ -42,7 +56,7 @@ impl axum::serve::Listener for Listener {
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
+        self.tcp.local_addr()
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! Layout:
 //! - `serve`: the `routeproof serve` process: port, config, budgets, logging, exit codes.
+//! - `early`: readiness polls answered on the main thread while the runtime starts.
 //! - `server`: the HTTP server (`run(listener, state, shutdown)`) and its routes;
 //!   `linger`: connections close with a lingering read, so a 413 is never reset.
 //! - `invocation`: the three request shapes, correlation ids, the payload envelope.
@@ -23,6 +24,7 @@
 //! is never restarted, and the host only ever connects to 127.0.0.1.
 
 pub mod client;
+pub mod early;
 pub mod error;
 pub mod flight;
 pub mod http_api;

@@ -78,12 +78,19 @@ pub fn main(args: ServeArgs) -> ExitCode {
              index the `scheduled` function; set it (default 0 */5 * * * *)"
         );
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fatal(&format!("cannot start the runtime: {e}")),
+    // The runtime and its workers start on another thread; meanwhile this one answers
+    // the host's readiness polls from the socket (`super::early`): the config is valid,
+    // so we are ready, and the host need not wait for threads, hyper and axum.
+    let building = std::thread::spawn(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    });
+    let early = super::early::answer_until(&std_listener, || building.is_finished());
+    let rt = match building.join() {
+        Ok(Ok(rt)) => rt,
+        Ok(Err(e)) => return fatal(&format!("cannot start the runtime: {e}")),
+        Err(_) => return fatal("cannot start the runtime: its thread panicked"),
     };
     let signalled = Arc::new(AtomicBool::new(false));
     let result = rt.block_on(async {
@@ -102,11 +109,16 @@ pub fn main(args: ServeArgs) -> ExitCode {
         let flag = Arc::clone(&signalled);
         // The accept loop runs on a worker, the thread that also polls the sockets, so
         // an accepted connection is not handed across threads before it is served.
-        let server = tokio::spawn(super::server::run(listener, state, async move {
-            shutdown_signal().await;
-            flag.store(true, Ordering::SeqCst);
-            tracing::info!("signal received, finishing in-flight requests");
-        }));
+        let server = tokio::spawn(super::server::run_with(
+            listener,
+            early,
+            state,
+            async move {
+                shutdown_signal().await;
+                flag.store(true, Ordering::SeqCst);
+                tracing::info!("signal received, finishing in-flight requests");
+            },
+        ));
         match server.await {
             Ok(res) => res.map_err(|e| format!("server stopped: {e}")),
             Err(e) => Err(format!("server stopped: {e}")),

@@ -41,8 +41,25 @@ pub async fn run<F>(listener: TcpListener, state: Arc<State>, shutdown: F) -> st
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    run_with(listener, Vec::new(), state, shutdown).await
+}
+
+/// `run`, serving first the connections accepted before the runtime ran (`super::early`).
+pub async fn run_with<F>(
+    listener: TcpListener,
+    early: Vec<std::net::TcpStream>,
+    state: Arc<State>,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let listener = super::linger::Listener {
+        tcp: listener,
+        early: early.into(),
+    };
     // Connections close with a linger, so a refused body's 413 is read, not reset.
-    axum::serve(super::linger::Listener(listener), router(state))
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -63,7 +80,8 @@ pub fn router(state: Arc<State>) -> Router {
         .with_state(state)
 }
 
-/// Readiness: any answer counts for the host, so it is tiny and touches nothing.
+/// Readiness: any answer counts for the host, so it is tiny and touches nothing. Before
+/// the runtime runs, `super::early` gives the same answer.
 async fn ready() -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

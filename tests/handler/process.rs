@@ -330,3 +330,64 @@ async fn fatal_start_up_errors_exit_2_with_one_stderr_line() {
         out.stderr
     );
 }
+
+/// What `serve` does while its runtime starts (src/handler/early.rs): a readiness poll
+/// is answered from the socket; a probe request that came as early is kept, unread,
+/// and served by the real server once it runs, byte for byte as if it had just arrived.
+#[tokio::test]
+async fn connections_accepted_before_the_runtime_are_answered_or_served_later() {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut poll = std::net::TcpStream::connect(addr).unwrap();
+    poll.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut health = std::net::TcpStream::connect(addr).unwrap();
+    health
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+
+    let calls = std::cell::Cell::new(0);
+    let kept = routeproof::handler::early::answer_until(&listener, || {
+        calls.set(calls.get() + 1);
+        calls.get() > 100
+    });
+    let mut ready = String::new();
+    poll.read_to_string(&mut ready).unwrap();
+    assert!(ready.starts_with("HTTP/1.1 200 OK\r\n"), "{ready}");
+    assert!(ready.ends_with("\r\n\r\nready\n"), "{ready}");
+    assert_eq!(
+        kept.len(),
+        1,
+        "the health request waits for the real server"
+    );
+
+    let cfg = routeproof::config::parse("", &|_| None).unwrap();
+    let state = routeproof::handler::State::new(cfg, Default::default(), &|_| None).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    tokio::spawn(routeproof::handler::server::run_with(
+        listener,
+        kept,
+        state,
+        std::future::pending(),
+    ));
+    let reply = tokio::task::spawn_blocking(move || {
+        health
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut s = String::new();
+        health.read_to_string(&mut s).map(|_| s)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(
+        reply.contains("\"service\":\"routeproof\""),
+        "health body: {reply}"
+    );
+    // And the server still accepts new connections after the kept one.
+    let (resp, attempts) = Host::new(addr).wait_ready().await;
+    assert_eq!((resp.status, attempts), (200, 1));
+}

@@ -1,0 +1,176 @@
+//! Readiness before the runtime: while the tokio runtime and its workers start on another
+//! thread, the main thread answers the host's readiness polls (`GET /`, docs/host-contract.md
+//! §2) straight from the listening socket, so the host learns that we are up without
+//! waiting for threads, hyper and axum. The config has been read and checked by then
+//! (`serve::prepare`), so "ready" means what it says.
+//!
+//! Only a complete `GET / HTTP/1.x` request already in the socket, with no body, is
+//! answered here; any other connection (a probe request, a partial request) is kept
+//! as accepted and handed to the real server (`linger::Listener`), which serves it as
+//! if it had just accepted it. Nothing is read from a kept connection, so nothing is lost.
+//! The loop never blocks on a client: each socket is peeked without waiting, and the
+//! loop ends as soon as the runtime is built (or failed to build).
+
+use std::io::{ErrorKind, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+/// The readiness answer; the same bytes the router's `GET /` gives (`server::ready`).
+const READY: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\n\
+content-length: 6\r\nconnection: close\r\n\r\nready\n";
+
+/// Longest request head answered here; larger ones go to the real server.
+const HEAD_MAX: usize = 2048;
+
+/// How long the loop sleeps when nothing is waiting (the runtime takes ~1 ms to build).
+const IDLE: Duration = Duration::from_micros(50);
+
+/// Answers readiness polls on `listener` (non-blocking) until `done()`; returns the
+/// connections it accepted but did not answer, in arrival order.
+pub fn answer_until(listener: &TcpListener, done: impl Fn() -> bool) -> Vec<TcpStream> {
+    let mut kept = Vec::new();
+    loop {
+        match listener.accept() {
+            Ok((tcp, _)) => {
+                if !answer_if_ready_poll(&tcp) {
+                    kept.push(tcp);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                if done() {
+                    return kept;
+                }
+                std::thread::sleep(IDLE);
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // Out of descriptors and the like: leave the rest to the real server.
+            Err(_) => return kept,
+        }
+    }
+}
+
+/// `true` when `tcp` held a complete readiness poll, which is now answered and closed.
+fn answer_if_ready_poll(tcp: &TcpStream) -> bool {
+    if tcp.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut head = [0u8; HEAD_MAX];
+    let n = match tcp.peek(&mut head) {
+        Ok(n) => n,
+        Err(_) => return false,
+    };
+    let Some(len) = readiness_poll_len(&head[..n]) else {
+        return false;
+    };
+    // Take exactly the request's bytes off the socket, then answer and close.
+    let mut taken = [0u8; HEAD_MAX];
+    let mut reader = tcp;
+    if std::io::Read::read(&mut reader, &mut taken[..len]).ok() != Some(len) {
+        return false;
+    }
+    let mut writer = tcp;
+    let _ = tcp.set_nodelay(true);
+    // A client that vanished is no concern of ours; the poll is answered either way.
+    let _ = writer.write_all(READY);
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    true
+}
+
+/// The length of the request head when `bytes` starts with a complete `GET /` request
+/// without a body; `None` for anything else, or for a head not complete yet.
+pub fn readiness_poll_len(bytes: &[u8]) -> Option<usize> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&bytes[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next()?;
+    if request_line != "GET / HTTP/1.1" && request_line != "GET / HTTP/1.0" {
+        return None;
+    }
+    for line in lines.filter(|l| !l.is_empty()) {
+        let (name, value) = line.split_once(':')?;
+        let name = name.trim();
+        let body = name.eq_ignore_ascii_case("transfer-encoding")
+            || (name.eq_ignore_ascii_case("content-length") && value.trim() != "0")
+            || name.eq_ignore_ascii_case("expect")
+            || name.eq_ignore_ascii_case("upgrade");
+        if body {
+            return None;
+        }
+    }
+    Some(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn only_complete_bodiless_root_gets_are_polls() {
+        let ok = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        assert_eq!(readiness_poll_len(ok), Some(ok.len()));
+        let pipelined = b"GET / HTTP/1.1\r\n\r\nGET /api/health HTTP/1.1\r\n\r\n";
+        assert_eq!(readiness_poll_len(pipelined), Some(18));
+        for not in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\n"[..],
+            b"GET /api/probe HTTP/1.1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+            b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+            b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+            b"GET / HTTP/1.1\r\nbroken header\r\n\r\n",
+            b"\xff\xfe / HTTP/1.1\r\n\r\n",
+        ] {
+            assert_eq!(
+                readiness_poll_len(not),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(not)
+            );
+        }
+    }
+
+    #[test]
+    fn answers_polls_and_keeps_everything_else_unread() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut poll = TcpStream::connect(addr).unwrap();
+        poll.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+        let probe_req = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        let mut probe = TcpStream::connect(addr).unwrap();
+        probe.write_all(probe_req).unwrap();
+        let silent = TcpStream::connect(addr).unwrap();
+
+        // Done once all three are accepted (the backlog is empty after them).
+        let seen = std::cell::Cell::new(0);
+        let kept = answer_until(&listener, || {
+            seen.set(seen.get() + 1);
+            seen.get() > 200
+        });
+
+        let mut answer = Vec::new();
+        poll.read_to_end(&mut answer).unwrap();
+        assert_eq!(
+            answer, READY,
+            "the poll gets the readiness answer, then EOF"
+        );
+        assert_eq!(
+            kept.len(),
+            2,
+            "the probe request and the silent one are kept"
+        );
+        let mut head = vec![0u8; probe_req.len()];
+        kept[0].set_nonblocking(false).unwrap();
+        kept[0]
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        (&kept[0]).read_exact(&mut head).unwrap();
+        assert_eq!(
+            head, probe_req,
+            "a kept connection's request is left unread"
+        );
+        drop(silent);
+    }
+}
