@@ -10,5 +10,6 @@ mod support;
 
 mod commands;
 mod parsers;
+mod parsers_prelogin;
 mod progress;
 mod provision;
