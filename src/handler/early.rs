@@ -4,7 +4,7 @@
 //! waiting for threads, hyper and axum. The config has been read and checked by then
 //! (`serve::prepare`), so "ready" means what it says.
 //!
-//! Only a complete `GET / HTTP/1.x` request already in the socket, with no body, is
+//! Only a complete `GET / HTTP/1.x` request already in the socket, with no body and nothing after it, is
 //! answered here; any other connection (a probe request, a partial request) is kept
 //! as accepted and handed to the real server (`linger::Listener`), which serves it as
 //! if it had just accepted it. Nothing is read from a kept connection, so nothing is lost.
@@ -59,13 +59,13 @@ fn answer_if_ready_poll(tcp: &TcpStream) -> bool {
         Ok(n) => n,
         Err(_) => return false,
     };
-    let Some(len) = readiness_poll_len(&head[..n]) else {
+    // Only a poll that is all the client sent: closing on unread bytes (a pipelined
+    // request) would reset the connection, so those go to the real server instead.
+    if readiness_poll_len(&head[..n]) != Some(n) {
         return false;
-    };
-    // Take exactly the request's bytes off the socket, then answer and close.
-    let mut taken = [0u8; HEAD_MAX];
+    }
     let mut reader = tcp;
-    if std::io::Read::read(&mut reader, &mut taken[..len]).ok() != Some(len) {
+    if std::io::Read::read(&mut reader, &mut head[..n]).ok() != Some(n) {
         return false;
     }
     let mut writer = tcp;
@@ -142,8 +142,11 @@ mod tests {
         let mut probe = TcpStream::connect(addr).unwrap();
         probe.write_all(probe_req).unwrap();
         let silent = TcpStream::connect(addr).unwrap();
+        let pipelined_req = b"GET / HTTP/1.1\r\n\r\nGET /api/health HTTP/1.1\r\n\r\n";
+        let mut pipelined = TcpStream::connect(addr).unwrap();
+        pipelined.write_all(pipelined_req).unwrap();
 
-        // Done once all three are accepted (the backlog is empty after them).
+        // Done once all four are accepted (the backlog is empty after them).
         let seen = std::cell::Cell::new(0);
         let kept = answer_until(&listener, || {
             seen.set(seen.get() + 1);
@@ -158,8 +161,8 @@ mod tests {
         );
         assert_eq!(
             kept.len(),
-            2,
-            "the probe request and the silent one are kept"
+            3,
+            "the probe request, the silent one and the pipelined pair are kept"
         );
         let mut head = vec![0u8; probe_req.len()];
         kept[0].set_nonblocking(false).unwrap();
@@ -170,6 +173,16 @@ mod tests {
         assert_eq!(
             head, probe_req,
             "a kept connection's request is left unread"
+        );
+        let mut pair = vec![0u8; pipelined_req.len()];
+        kept[2].set_nonblocking(false).unwrap();
+        kept[2]
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        (&kept[2]).read_exact(&mut pair).unwrap();
+        assert_eq!(
+            pair, pipelined_req,
+            "a poll with more behind it is left whole"
         );
         drop(silent);
     }
