@@ -130,6 +130,16 @@ mod tests {
         }
     }
 
+    /// The first `n` bytes still waiting on a kept connection.
+    fn unread(tcp: &TcpStream, n: usize) -> Vec<u8> {
+        tcp.set_nonblocking(false).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut bytes = vec![0u8; n];
+        let mut reader = tcp;
+        reader.read_exact(&mut bytes).unwrap();
+        bytes
+    }
+
     #[test]
     fn answers_polls_and_keeps_everything_else_unread() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -164,24 +174,14 @@ mod tests {
             3,
             "the probe request, the silent one and the pipelined pair are kept"
         );
-        let mut head = vec![0u8; probe_req.len()];
-        kept[0].set_nonblocking(false).unwrap();
-        kept[0]
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        (&kept[0]).read_exact(&mut head).unwrap();
         assert_eq!(
-            head, probe_req,
+            unread(&kept[0], probe_req.len()),
+            probe_req,
             "a kept connection's request is left unread"
         );
-        let mut pair = vec![0u8; pipelined_req.len()];
-        kept[2].set_nonblocking(false).unwrap();
-        kept[2]
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        (&kept[2]).read_exact(&mut pair).unwrap();
         assert_eq!(
-            pair, pipelined_req,
+            unread(&kept[2], pipelined_req.len()),
+            pipelined_req,
             "a poll with more behind it is left whole"
         );
         drop(silent);
