@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use routeproof::probe::Engine;
 use routeproof::report::{FailureClass, Report};
-use support::dns::{DnsServer, SilentDns, Zone};
+use support::dns::{DnsServer, Zone};
 use support::engine::{build, class, dns_ev, run_on};
+use support::net::SilentDns;
 
 /// What the custom server knows: the public zones, no privatelink records.
 fn custom_zone() -> Zone {

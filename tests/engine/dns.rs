@@ -11,8 +11,9 @@ use std::time::Duration;
 use routeproof::addr::AddrClass;
 use routeproof::probe::Engine;
 use routeproof::report::{FailureClass, Layer, Report};
-use support::dns::{DnsServer, SilentDns, Zone};
+use support::dns::{DnsServer, Zone};
 use support::engine::{build, class, dns_ev, engine_toml, no_env, parse};
+use support::net::SilentDns;
 
 /// An engine asking `servers` in order, with short timeouts so failures come quickly.
 fn engine(servers: &[std::net::SocketAddr], extra: &str) -> (Arc<Engine>, String) {

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use routeproof::config;
 use routeproof::handler::{Settings, State};
 use serde_json::Value;
-use support::dns::{DnsServer, SilentDns, Zone};
+use support::dns::{DnsServer, Zone};
 use support::host::{Caller, Host};
+use support::net::SilentDns;
 use tokio::net::{TcpListener, TcpStream};
 
 const IID: &str = "7d3f1a2b-0000-4000-8000-000000000006";

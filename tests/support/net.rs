@@ -74,3 +74,21 @@ pub fn deny_connect_on_this_thread(errno: i32) -> bool {
             ) == 0
     }
 }
+
+/// A UDP socket on 127.0.0.1:0 that reads nothing and never answers (a "silent" DNS server). Keep the guard alive.
+///
+/// Unlike a closed port (which can produce ICMP "port unreachable" and a
+/// fast failure), this makes the client wait out its full timeout.
+pub struct SilentDns {
+    pub addr: SocketAddr,
+    _sock: std::net::UdpSocket,
+}
+
+impl SilentDns {
+    pub fn start() -> SilentDns {
+        let sock = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+            .expect("bind UDP 127.0.0.1:0");
+        let addr = sock.local_addr().expect("udp local_addr");
+        SilentDns { addr, _sock: sock }
+    }
+}

@@ -3,7 +3,7 @@
 
 use super::*;
 use routeproof::report::Evidence;
-use support::dns::SilentDns;
+use support::net::SilentDns;
 
 async fn dns_case(case: &str, zone: Zone, uri: &str, class: FailureClass) -> TargetReport {
     let dns = DnsServer::start(zone).await;

@@ -2,8 +2,8 @@
 //! binary over many faults at once.
 
 use super::*;
-use support::dns::SilentDns;
 use support::host::{App, Caller, TARGETS_MIXED, error_class};
+use support::net::SilentDns;
 use support::tds::{Fault, TdsServer};
 use support::web;
 

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::dns::{DnsServer, SilentDns, Zone};
+use support::dns::{DnsServer, Zone};
+use support::net::SilentDns;
 use support::unbound::Unbound;
 
 /// One resource record line from dig's output.

@@ -21,6 +21,7 @@ pub mod batch;
 pub mod clients;
 pub mod login;
 pub mod packet;
+mod requests;
 mod session;
 pub mod tls_shim;
 pub mod tokens;
