@@ -10,11 +10,11 @@
 //! both, so on a Debian image (the Functions images) the bundle already holds them all.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use rustls::RootCertStore;
 use rustls::client::WebPkiServerVerifier;
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::{CertificateDer, TrustAnchor};
 
 /// The system bundle plus configured CA files, and how many system roots were usable.
 /// Loaded once per engine: parsing ~150 roots per probe would dominate an HTTPS probe.
@@ -53,24 +53,52 @@ fn everything() -> Vec<CertificateDer<'static>> {
 
 /// A verifier over `roots` and every system root, the directory's included, for a chain
 /// the bundle could not place; `None` when the directory adds nothing. The directory is
-/// read once per process, on the first such chain.
-pub fn widened(roots: &RootCertStore) -> Option<Arc<WebPkiServerVerifier>> {
-    static ALL: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
-    widen(roots, ALL.get_or_init(everything))
+/// read and parsed once per process, on the first such chain, and the verifier is kept for
+/// the last `roots` it was built over (an engine's shared store), so a run with many
+/// untrusted chains does not re-parse ~150 roots for each.
+pub fn widened(roots: &Arc<RootCertStore>) -> Option<Arc<WebPkiServerVerifier>> {
+    static DIRECTORY: OnceLock<Vec<TrustAnchor<'static>>> = OnceLock::new();
+    static LAST: Slot = Mutex::new(None);
+    let directory = DIRECTORY.get_or_init(|| anchors(everything()));
+    cached(&LAST, roots, || widen(roots, directory))
+}
+
+/// The verifier last built, and the store it was built over.
+type Slot = Mutex<Option<(Weak<RootCertStore>, Option<Arc<WebPkiServerVerifier>>)>>;
+
+/// `build`'s verifier for `roots`, built once while `roots` stays the store in `slot`.
+fn cached(
+    slot: &Slot,
+    roots: &Arc<RootCertStore>,
+    build: impl FnOnce() -> Option<Arc<WebPkiServerVerifier>>,
+) -> Option<Arc<WebPkiServerVerifier>> {
+    let mut last = slot.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((kept, verifier)) = last.as_ref()
+        && kept.upgrade().is_some_and(|k| Arc::ptr_eq(&k, roots))
+    {
+        return verifier.clone();
+    }
+    let verifier = build();
+    *last = Some((Arc::downgrade(roots), verifier.clone()));
+    verifier
+}
+
+/// The trust anchors among `certs` (those that parse).
+fn anchors(certs: Vec<CertificateDer<'static>>) -> Vec<TrustAnchor<'static>> {
+    let mut store = RootCertStore::empty();
+    store.add_parsable_certificates(certs);
+    store.roots
 }
 
 fn widen(
     roots: &RootCertStore,
-    all: &[CertificateDer<'static>],
+    directory: &[TrustAnchor<'static>],
 ) -> Option<Arc<WebPkiServerVerifier>> {
-    if all.is_empty() {
+    if directory.is_empty() {
         return None;
     }
     let mut store = roots.clone();
-    let (added, _) = store.add_parsable_certificates(all.iter().cloned());
-    if added == 0 {
-        return None;
-    }
+    store.extend(directory.iter().cloned());
     WebPkiServerVerifier::builder(Arc::new(store)).build().ok()
 }
 
@@ -138,10 +166,46 @@ mod tests {
             ),
             "{narrow_res:?}"
         );
-        let wide = widen(&bundle, &[dir_ca.der().clone()]).expect("the directory adds a root");
+        let directory = anchors(vec![dir_ca.der().clone()]);
+        let wide = widen(&bundle, &directory).expect("the directory adds a root");
         assert!(verify(&wide).is_ok());
         // A directory with nothing usable widens nothing.
         assert!(widen(&bundle, &[]).is_none());
-        assert!(widen(&bundle, &[CertificateDer::from(vec![0u8; 4])]).is_none());
+        assert!(widen(&bundle, &anchors(vec![CertificateDer::from(vec![0u8; 4])])).is_none());
+    }
+
+    #[test]
+    fn the_widened_verifier_is_built_once_per_store() {
+        let slot: Slot = Mutex::new(None);
+        let builds = std::cell::Cell::new(0);
+        let build = || {
+            builds.set(builds.get() + 1);
+            let mut store = RootCertStore::empty();
+            store.add(ca("directory CA").der().clone()).unwrap();
+            WebPkiServerVerifier::builder(Arc::new(store)).build().ok()
+        };
+        let engine = Arc::new(RootCertStore::empty());
+        let first = cached(&slot, &engine, build).expect("built");
+        let again = cached(&slot, &engine, build).expect("kept");
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(builds.get(), 1);
+        // Another store (a target's own ca_file) gets its own verifier.
+        let target = Arc::new(RootCertStore::empty());
+        let other = cached(&slot, &target, build).expect("built for the target");
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert_eq!(builds.get(), 2);
+        // A store that is gone never matches the next one, and the engine's store, which
+        // the slot no longer holds, is built for again.
+        drop(target);
+        let fresh = Arc::new(RootCertStore::empty());
+        cached(&slot, &fresh, build);
+        cached(&slot, &fresh, build);
+        assert_eq!(builds.get(), 3);
+        cached(&slot, &engine, build);
+        assert_eq!(builds.get(), 4);
+        // "The directory adds nothing" is kept too.
+        let nothing = Arc::new(RootCertStore::empty());
+        assert!(cached(&slot, &nothing, || None).is_none());
+        assert!(cached(&slot, &nothing, || panic!("rebuilt")).is_none());
     }
 }
