@@ -120,6 +120,9 @@ struct ProbeArgs {
 }
 
 fn main() -> ExitCode {
+    if let Some(args) = routeproof::handler::serve::bare(std::env::args_os()) {
+        return routeproof::handler::serve::main(args);
+    }
     let cli = Cli::parse();
     // serve sets up its own logging (JSON on stdout) and runtime.
     let cli = match cli.cmd {

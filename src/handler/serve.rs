@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tracing_subscriber::filter::{LevelFilter, filter_fn};
+use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets, filter_fn};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, fmt};
 
@@ -52,6 +52,24 @@ pub struct ServeArgs {
         value_name = "DURATION"
     )]
     pub timer_deadline: String,
+}
+
+/// The arguments of a bare `routeproof serve` (how the Functions host starts us:
+/// host.json's `defaultExecutablePath` plus `arguments`), parsed by this subcommand's own
+/// clap definition, environment defaults included, without building the whole command
+/// tree: that was a third of the work before the first answer (docs/benchmarks.md, "Cold
+/// start"). `None` for anything else, which the full parser then handles (and reports).
+pub fn bare(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Option<ServeArgs> {
+    use clap::{Args, FromArgMatches};
+    let mut argv = argv.into_iter();
+    let (_, sub, rest) = (argv.next()?, argv.next()?, argv.next());
+    if sub != "serve" || rest.is_some() {
+        return None;
+    }
+    let matches = ServeArgs::augment_args(clap::Command::new("serve"))
+        .try_get_matches_from(["serve"])
+        .ok()?;
+    ServeArgs::from_arg_matches(&matches).ok()
 }
 
 /// Runs the server; returns only on a fatal error or a signal.
@@ -266,11 +284,7 @@ fn function_timeout(host_json: &Path) -> Option<Duration> {
 /// JSON lines on stdout (the host logs each as Information under Host.Function.Console);
 /// errors, and only errors, on stderr (the host logs those as Error).
 fn init_logging() {
-    let filter = EnvFilter::try_from_env("ROUTEPROOF_LOG").unwrap_or_else(|_| {
-        EnvFilter::new(crate::telemetry::quiet_filter(
-            "info,hickory_net=off,hickory_resolver=off,hickory_proto=off",
-        ))
-    });
+    let filter = log_filter(EnvFilter::try_from_env("ROUTEPROOF_LOG").ok());
     let stdout = fmt::layer()
         .json()
         .with_current_span(true)
@@ -288,6 +302,25 @@ fn init_logging() {
         .with(stderr)
         .try_init();
 }
+
+/// `ROUTEPROOF_LOG` when it is set and valid (any `EnvFilter` directive), else the default:
+/// info, with the resolver's and exporters' own logs off. The default is a plain per-target
+/// filter (`Targets`), which is all it needs and costs a tenth of an `EnvFilter` to build,
+/// before the first answer (docs/benchmarks.md, "Cold start").
+fn log_filter<S: tracing::Subscriber>(
+    configured: Option<EnvFilter>,
+) -> Box<dyn tracing_subscriber::layer::Filter<S> + Send + Sync> {
+    match configured {
+        Some(f) => FilterExt::boxed(f),
+        None => FilterExt::boxed(
+            crate::telemetry::quiet_filter(DEFAULT_LOG)
+                .parse::<Targets>()
+                .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO)),
+        ),
+    }
+}
+
+const DEFAULT_LOG: &str = "info,hickory_net=off,hickory_resolver=off,hickory_proto=off";
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -323,6 +356,60 @@ mod tests {
             config: None,
             http_deadline: "20s".into(),
             timer_deadline: "4m".into(),
+        }
+    }
+
+    #[test]
+    fn the_default_log_filter_keeps_info_and_silences_the_resolver_and_exporters() {
+        use tracing_subscriber::layer::Filter;
+        let targets: Targets = crate::telemetry::quiet_filter(DEFAULT_LOG).parse().unwrap();
+        for (target, level, on) in [
+            ("routeproof::handler", tracing::Level::INFO, true),
+            ("routeproof::handler", tracing::Level::DEBUG, false),
+            ("hickory_resolver::lookup", tracing::Level::WARN, false),
+            ("hickory_proto::udp", tracing::Level::ERROR, false),
+            ("opentelemetry_sdk", tracing::Level::WARN, false),
+            (
+                "opentelemetry_application_insights",
+                tracing::Level::ERROR,
+                false,
+            ),
+            ("tokio", tracing::Level::WARN, true),
+        ] {
+            assert_eq!(targets.would_enable(target, &level), on, "{target} {level}");
+        }
+        let boxed = log_filter::<tracing_subscriber::Registry>(None);
+        assert_eq!(boxed.max_level_hint(), Some(LevelFilter::INFO));
+        let configured = log_filter::<tracing_subscriber::Registry>(Some(EnvFilter::new("debug")));
+        assert_eq!(configured.max_level_hint(), Some(LevelFilter::DEBUG));
+    }
+
+    #[test]
+    fn a_bare_serve_parses_as_the_full_command_line_does() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            cmd: Cmd,
+        }
+        #[derive(clap::Subcommand)]
+        enum Cmd {
+            Serve(ServeArgs),
+        }
+        let argv = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        let Cmd::Serve(full) = Cli::try_parse_from(["routeproof", "serve"]).unwrap().cmd;
+        let fast = bare(argv(&["routeproof", "serve"])).expect("a bare serve");
+        // Same environment, same parser definition: the same arguments, env defaults included.
+        assert_eq!(format!("{fast:?}"), format!("{full:?}"));
+        // Anything else goes to the full parser, which reports its own errors and help.
+        for other in [
+            &["routeproof"][..],
+            &["routeproof", "probe"],
+            &["routeproof", "serve", "--port", "8080"],
+            &["routeproof", "serve", "--help"],
+            &["routeproof", "servee"],
+        ] {
+            assert!(bare(argv(other)).is_none(), "{other:?}");
         }
     }
 

@@ -296,6 +296,14 @@ async fn fatal_start_up_errors_exit_2_with_one_stderr_line() {
             ],
             "ROUTEPROOF_HTTP_DEADLINE",
         ),
+        (
+            vec![
+                ("FUNCTIONS_CUSTOMHANDLER_PORT", port()),
+                ("ROUTEPROOF_CONFIG", good.clone()),
+                ("ROUTEPROOF_TIMER_DEADLINE", "later".into()),
+            ],
+            "ROUTEPROOF_TIMER_DEADLINE",
+        ),
     ];
     for (env, want) in cases {
         let out = finish(serve(&[], &env).spawn().unwrap()).await;
