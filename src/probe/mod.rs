@@ -195,23 +195,7 @@ impl Engine {
             let sem = Arc::clone(&sem);
             let policy = policy.clone();
             let tokens = Arc::clone(&tokens);
-            set.spawn(async move {
-                let Ok(Ok(_permit)) =
-                    tokio::time::timeout_at(budget.deadline(), sem.acquire_owned()).await
-                else {
-                    return (i, not_started(&target));
-                };
-                // A slot freed by a target the deadline just cut comes too late to use.
-                if budget.remaining().is_zero() {
-                    return (i, not_started(&target));
-                }
-                (
-                    i,
-                    engine
-                        .probe(&target, &budget, policy.as_deref(), &tokens)
-                        .await,
-                )
-            });
+            set.spawn(waiting(engine, i, target, sem, budget, policy, tokens));
         }
 
         let mut slots: Vec<Option<TargetReport>> = vec![None; targets.len()];
@@ -268,6 +252,36 @@ impl Engine {
     }
 }
 
+/// One target's task: it waits for a slot, then probes. A run spawns every target's task
+/// up front, so the probe's own future (the largest state of every protocol's layers, some
+/// kilobytes) is boxed only once the slot is held: a task that waits holds its target's
+/// settings and its wait, and the boxes of finished probes are reused by the next.
+// Not an `async fn`: its future keeps the arguments beside the body's state, nearly twice
+// the size while it waits (1,960 against 1,088 bytes in a debug build).
+#[allow(clippy::manual_async_fn)]
+fn waiting(
+    engine: Arc<Engine>,
+    i: usize,
+    target: TargetConfig,
+    sem: Arc<Semaphore>,
+    budget: Budget,
+    policy: Option<Arc<dyn AddressPolicy>>,
+    tokens: Arc<identity::Tokens>,
+) -> impl Future<Output = (usize, TargetReport)> + Send + 'static {
+    async move {
+        let Ok(Ok(_permit)) = tokio::time::timeout_at(budget.deadline(), sem.acquire_owned()).await
+        else {
+            return (i, not_started(&target));
+        };
+        // A slot freed by a target the deadline just cut comes too late to use.
+        if budget.remaining().is_zero() {
+            return (i, not_started(&target));
+        }
+        let report = Box::pin(engine.probe(&target, &budget, policy.as_deref(), &tokens)).await;
+        (i, report)
+    }
+}
+
 /// What a door hears while a run goes on (the CLI's progress line): defined here, below
 /// the doors, so the engine never knows who listens. Calls come from the run's collecting
 /// loop, one at a time, in the order targets finish; they must return quickly.
@@ -290,4 +304,46 @@ fn hostname() -> Option<String> {
     String::from_utf8(buf[..end].to_vec())
         .ok()
         .filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_target_holds_little_and_the_probe_is_boxed() {
+        let engine = Engine::new(
+            EngineSettings {
+                dns_servers: vec!["127.0.0.1:9".parse().unwrap()],
+                ..Default::default()
+            },
+            "config",
+            &|_| None,
+        )
+        .unwrap();
+        // A TDS target: among the largest pipelines.
+        let target = TargetConfig::adhoc(
+            crate::spec::target::parse_uri("sqlserver://127.0.0.1:1433").unwrap(),
+        );
+        let budget = Budget::until(Instant::now() + Duration::from_secs(1));
+        let tokens = identity::Tokens::new(Arc::clone(&engine.identity));
+        let probe = engine.probe(&target, &budget, None, &tokens);
+        let whole = std::mem::size_of_val(&probe);
+        drop(probe);
+        let task = waiting(
+            Arc::clone(&engine),
+            0,
+            target.clone(),
+            Arc::new(Semaphore::new(1)),
+            budget,
+            None,
+            Arc::new(tokens),
+        );
+        let waiting = std::mem::size_of_val(&task);
+        // The 1,000 tasks of a large run each hold this while they wait for a slot.
+        assert!(
+            waiting * 2 < whole,
+            "a waiting task is {waiting} bytes, the probe's future {whole}"
+        );
+    }
 }
