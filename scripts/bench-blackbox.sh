@@ -84,7 +84,19 @@ def drain():
 threading.Thread(target=drain, daemon=True).start()
 
 # DNS: unbound, authoritative for database.windows.net, caches off.
-dns_port = free_port(socket.SOCK_DGRAM)
+# unbound binds UDP and TCP on it: a port free for UDP can still be held by one of the
+# TCP runs' thousands of TIME-WAIT sockets, so take one that both binds accept.
+def free_dns_port():
+    while True:
+        p = free_port(socket.SOCK_DGRAM)
+        t = socket.socket()
+        try:
+            t.bind(("127.0.0.1", p)); return p
+        except OSError:
+            continue
+        finally:
+            t.close()
+dns_port = free_dns_port()
 DNS = f"127.0.0.1:{dns_port}"
 open(f"{work}/zone", "w").write("""$ORIGIN database.windows.net.
 $TTL 60

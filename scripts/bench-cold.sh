@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Cold start, A/B: exec → the first 200 on `GET /` for two or more `routeproof` builds and the
+# static C floor (scripts/bench/floor.c), starts interleaved (floor, A, B, floor, A, B, ...) so
+# the machine's load hits every binary alike; medians, and each as a multiple of the floor.
+# `serve` runs as the Functions host starts it (bare `serve`, FUNCTIONS_CUSTOMHANDLER_PORT set,
+# no config file, so the compiled-in default), and the poll is a fresh connection every 0.2 ms
+# until one is answered. Only 127.0.0.1 is used.
+#
+#   scripts/bench-cold.sh [N=40] NAME=BINARY [NAME=BINARY ...]
+#   e.g. scripts/bench-cold.sh 40 before=/tmp/routeproof-old after=target/x86_64-unknown-linux-gnu/release/routeproof
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+n=40
+if [[ ${1:-} =~ ^[0-9]+$ ]]; then n=$1; shift; fi
+[ $# -gt 0 ] || { echo "usage: $0 [N] NAME=BINARY..." >&2; exit 2; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+gcc -O2 -static -o "$work/floor" "$root/scripts/bench/floor.c"
+exec python3 - "$work" "$n" "$@" <<'PY'
+import os, socket, statistics, subprocess, sys, time
+work, n, pairs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+bins = {"floor": f"{work}/floor"}
+for p in pairs:
+    name, _, path = p.partition("=")
+    if not path or not os.access(path, os.X_OK):
+        raise SystemExit(f"not NAME=EXECUTABLE: {p}")
+    bins[name] = os.path.abspath(path)
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
+
+POLL = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+def start(name, path):
+    port = free_port()
+    env = dict(os.environ, FUNCTIONS_CUSTOMHANDLER_PORT=str(port), ROUTEPROOF_SCHEDULE="0 */5 * * * *")
+    env.pop("ROUTEPROOF_CONFIG", None)
+    cmd = [path, str(port)] if name == "floor" else [path, "serve"]
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = t0 + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(POLL)
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    break
+        except OSError:
+            if time.perf_counter() > deadline or p.poll() is not None:
+                p.kill(); raise SystemExit(f"{name}: no 200 on GET / (exit {p.poll()})")
+            time.sleep(0.0002)
+    took = time.perf_counter() - t0
+    p.kill(); p.wait()
+    return took
+
+times = {k: [] for k in bins}
+for _ in range(n):
+    for k, v in bins.items():
+        times[k].append(start(k, v))
+floor = statistics.median(times["floor"])
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(f"{n} interleaved starts each, {os.cpu_count()} cores ({cpu}), {time.strftime('%Y-%m-%d')}")
+print("| binary | median | p10–p90 | × floor |")
+print("|---|---|---|---|")
+for k, v in times.items():
+    q = statistics.quantiles(v, n=10)
+    print(f"| {k} | {statistics.median(v) * 1e3:.2f} ms | {q[0] * 1e3:.2f}–{q[-1] * 1e3:.2f} ms | {statistics.median(v) / floor:.2f}× |")
+PY
