@@ -462,5 +462,18 @@ fn tds(out: &mut String, head: &str, pad: &str, t: &TdsEvidence) {
                 l.duration_ms
             );
         }
+        if let Some(h) = &r.handshake {
+            let _ = writeln!(
+                out,
+                "{pad}  there: SQL Server {} encryption {}, prelogin {}, tls {}",
+                h.server_version.as_deref().unwrap_or("?"),
+                h.encryption.as_deref().unwrap_or("-"),
+                h.prelogin_ms.map_or("-".into(), |v| format!("{v:.3} ms")),
+                h.tls_ms.map_or("-".into(), |v| format!("{v:.3} ms")),
+            );
+            if let Some(tls) = &h.tls {
+                tls_lines(out, &format!("{pad}  "), tls);
+            }
+        }
     }
 }

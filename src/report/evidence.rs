@@ -131,6 +131,34 @@ pub struct RedirectEvidence {
     pub target: String,
     /// The redirect hop's own DNS and TCP results.
     pub layers: Vec<LayerResult>,
+    /// The hop's own PRELOGIN and TLS (the node's version, encryption and certificate), when
+    /// its connection opened; kept when its handshake failed too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<HopHandshake>,
+}
+
+/// What PRELOGIN and the TLS handshake showed on a redirect hop's connection.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct HopHandshake {
+    pub server_version: Option<String>,
+    pub encryption: Option<String>,
+    pub prelogin_ms: Option<f64>,
+    pub tls_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsEvidence>,
+}
+
+impl HopHandshake {
+    /// The PRELOGIN and TLS fields of the hop's own TDS evidence.
+    pub fn of(hop: TdsEvidence) -> HopHandshake {
+        HopHandshake {
+            server_version: hop.server_version,
+            encryption: hop.encryption,
+            prelogin_ms: hop.prelogin_ms,
+            tls_ms: hop.tls_ms,
+            tls: hop.tls,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

@@ -298,11 +298,21 @@ async fn redirect_is_followed_through_dns_and_tcp() {
     let conn = e.login_connection.as_ref().unwrap();
     assert_eq!((conn.peer, conn.local), (hop_tcp.peer, hop_tcp.local));
     assert_eq!(conn.peer.map(|p| p.port()), Some(node.port()));
-    // The report's TLS evidence stays the first connection's (the proven route).
+    // The report's TLS evidence stays the first connection's (the proven route); the
+    // hop's own PRELOGIN and handshake go with the redirect.
     assert_eq!(
         e.tls.as_ref().unwrap().chain[0].subject,
         format!("CN={NAME}")
     );
+    let hop = red.handshake.as_ref().expect("the hop's handshake");
+    assert_eq!(hop.encryption, e.encryption);
+    assert!(
+        hop.server_version.is_some() && hop.prelogin_ms.is_some(),
+        "{hop:?}"
+    );
+    let hop_tls = hop.tls.as_ref().expect("the hop's TLS evidence");
+    assert_eq!(hop_tls.chain[0].subject, format!("CN={NAME}"));
+    assert!(hop_tls.version.is_some(), "{hop_tls:?}");
 }
 
 #[tokio::test]
@@ -413,6 +423,9 @@ async fn encryption_and_certificate_failures() {
     let t = &r.targets[0];
     assert_eq!(class(t), Some(FailureClass::TlsNameMismatch), "{t:#?}");
     assert!(t.failure.as_ref().unwrap().hint.contains("public FQDN"));
+    // The certificate that failed is in the layer's evidence, not only in the message.
+    let tls = ev(t).tls.as_ref().expect("the failed handshake's evidence");
+    assert_eq!(tls.chain[0].sans, ["DNS:someone-else.database.example"]);
 }
 
 #[tokio::test]

@@ -62,6 +62,22 @@ async fn tls_failure_at_the_redirect_target_keeps_its_class() {
     );
     assert_eq!(node.stats().logins_attempted, 0);
     assert_eq!(gateway.stats().connections, 1);
+    // The certificate the hop presented is evidence in the report: in the redirect's own
+    // handshake, while the layer's TLS fields stay the gateway's (the proven route).
+    let e = ev(t);
+    let hop = e
+        .redirect
+        .as_ref()
+        .unwrap()
+        .handshake
+        .as_ref()
+        .expect("hop handshake");
+    let chain = &hop.tls.as_ref().expect("the hop's TLS evidence").chain;
+    assert_eq!(chain[0].sans, ["DNS:someone-else.database.example"]);
+    assert!(hop.prelogin_ms.is_some() && hop.tls_ms.is_some(), "{hop:?}");
+    assert_ne!(e.tls.as_ref().unwrap().chain[0].sans, chain[0].sans);
+    let text = routeproof::render::text::render(&r);
+    assert!(text.contains("someone-else.database.example"), "{text}");
 }
 
 /// A server that takes `token` as its FEDAUTH login, and the App Service identity endpoint

@@ -166,9 +166,7 @@ pub async fn prelogin_and_tls(
         let t0 = Instant::now();
         let out = tls::run(stream, tls_plan(plan, vec![b"tds/8.0".to_vec()]), budget).await;
         ev.tls_ms = Some(ms(t0.elapsed()));
-        let (tls_ev, stream) = take_tls(out)?;
-        ev.tls = Some(tls_ev);
-        let mut stream = stream;
+        let mut stream = take_tls(out, ev)?;
         let reply = prelogin(&mut stream, plan, budget, ev, ask_fedauth).await?;
         ev.encryption = Some("all (strict)".into());
         check_fedauth(plan, &reply)?;
@@ -203,8 +201,7 @@ pub async fn prelogin_and_tls(
     )
     .await;
     ev.tls_ms = Some(ms(t0.elapsed()));
-    let (tls_ev, mut stream) = take_tls(out)?;
-    ev.tls = Some(tls_ev);
+    let mut stream = take_tls(out, ev)?;
     // From here TLS records travel raw on the socket, TDS packets inside them.
     stream.get_mut().0.pass_through();
     Ok(Proven {
@@ -236,28 +233,21 @@ fn tls_plan<'a>(plan: &'a TdsStep<'_>, alpn: Vec<Vec<u8>>) -> tls::TlsStep<'a> {
     }
 }
 
+/// The handshake's stream; its evidence goes into `tds.tls` whether it succeeded or not (a
+/// failed handshake's chain is the evidence for the failure).
 fn take_tls<S>(
     out: super::step::Step<tokio_rustls::client::TlsStream<S>>,
-) -> Result<
-    (
-        crate::report::TlsEvidence,
-        tokio_rustls::client::TlsStream<S>,
-    ),
-    Fail,
-> {
+    tds: &mut TdsEvidence,
+) -> Result<tokio_rustls::client::TlsStream<S>, Fail> {
     let ev = match out.result.evidence {
         Evidence::Tls(ev) => ev,
         _ => crate::report::TlsEvidence::default(),
     };
+    let summary = chain_summary(&ev);
+    tds.tls = Some(ev);
     match (out.next, out.result.error) {
-        (Some(s), None) => Ok((ev, s)),
-        (_, Some(f)) => {
-            // Keep the chain: it is the evidence for the failure.
-            Err((
-                f.class,
-                format!("{} (chain: {})", f.message, chain_summary(&ev)),
-            ))
-        }
+        (Some(s), None) => Ok(s),
+        (_, Some(f)) => Err((f.class, format!("{} (chain: {summary})", f.message))),
         (None, None) => Err((
             FailureClass::TlsHandshake,
             "the TLS handshake did not complete".into(),

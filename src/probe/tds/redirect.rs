@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use super::{Fail, Login, TdsStep, login, prelogin_and_tls};
 use crate::budget::Budget;
 use crate::diagnose::Context;
-use crate::report::{FailureClass, LayerResult, RedirectEvidence, TdsEvidence};
+use crate::report::{FailureClass, HopHandshake, LayerResult, RedirectEvidence, TdsEvidence};
 
 /// The redirect hop's connection, and the layers that opened it.
 pub struct Hop {
@@ -70,6 +70,7 @@ pub(super) async fn follow(
     ev.redirect = Some(RedirectEvidence {
         target: target.clone(),
         layers: hop.layers,
+        handshake: None,
     });
     let Some(stream) = hop.stream else {
         let (class, msg) = failure
@@ -80,11 +81,15 @@ pub(super) async fn follow(
             format!("redirect to {target}: {class}: {msg}"),
         ));
     };
-    // The hop's PRELOGIN and handshake are its own; the report keeps the first
-    // connection's (the proven route), and a failure here names the hop.
+    // The hop's PRELOGIN and handshake are its own: the layer's fields stay the first
+    // connection's (the proven route), the hop's go with the redirect, failed or not, and a
+    // failure here names the hop.
     let mut hop_ev = TdsEvidence::default();
-    let proven = prelogin_and_tls(stream, step, budget, &mut hop_ev)
-        .await
+    let proven = prelogin_and_tls(stream, step, budget, &mut hop_ev).await;
+    if let Some(r) = ev.redirect.as_mut() {
+        r.handshake = Some(HopHandshake::of(hop_ev));
+    }
+    let proven = proven
         .map_err(|(class, msg)| (class, format!("at the redirect target {target}: {msg}")))?;
     match login(proven, host, step, budget, ev).await? {
         Login::Done => Ok(()),
