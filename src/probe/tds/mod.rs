@@ -243,16 +243,19 @@ fn take_tls<S>(
         Evidence::Tls(ev) => ev,
         _ => crate::report::TlsEvidence::default(),
     };
-    let summary = chain_summary(&ev);
-    tds.tls = Some(ev);
-    match (out.next, out.result.error) {
+    let stream = match (out.next, out.result.error) {
         (Some(s), None) => Ok(s),
-        (_, Some(f)) => Err((f.class, format!("{} (chain: {summary})", f.message))),
+        (_, Some(f)) => Err((
+            f.class,
+            format!("{} (chain: {})", f.message, chain_summary(&ev)),
+        )),
         (None, None) => Err((
             FailureClass::TlsHandshake,
             "the TLS handshake did not complete".into(),
         )),
-    }
+    };
+    tds.tls = Some(ev);
+    stream
 }
 
 fn chain_summary(ev: &crate::report::TlsEvidence) -> String {
