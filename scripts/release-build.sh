@@ -22,11 +22,39 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 target=x86_64-unknown-linux-gnu
+# The code a `serve` start runs, laid out together (scripts/startup-order.sh wrote the list;
+# docs/benchmarks.md, "Cold start"); ROUTEPROOF_NO_ORDER=1 links without it.
+order=()
+if [ -z "${ROUTEPROOF_NO_ORDER:-}" ] && [ -f "$root/scripts/startup.order" ]; then
+    # shellcheck disable=SC2054 # the commas belong to the linker arguments
+    order=(-C "link-arg=-Wl,--symbol-ordering-file=$root/scripts/startup.order"
+        -C link-arg=-Wl,--no-warn-symbol-ordering)
+fi
+# lld's link map, mangled names, for startup-order.sh and the check below.
+mapfile="$root/target/$target/release/routeproof.map"
+# shellcheck disable=SC2054
+map=(-C "link-arg=-Wl,-Map=$mapfile" -C link-arg=-Wl,--no-demangle)
 (
     cd "$root"
     AWS_LC_SYS_CFLAGS_x86_64_unknown_linux_gnu="-DMY_ASSEMBLER_IS_TOO_OLD_FOR_512AVX=1" \
     RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
         cargo rustc --release --locked --target "$target" --bin routeproof -- \
-        -C link-arg=-Wl,--icf=all >&2
+        -C link-arg=-Wl,--icf=all "${order[@]}" "${map[@]}" >&2
 )
+if [ ${#order[@]} -gt 0 ] && [ -f "$mapfile" ]; then
+    # Symbols of the order file this build no longer has (renamed, inlined, gone): many
+    # means the file is stale and start-up code is spread out again.
+    python3 - "$root/scripts/startup.order" "$mapfile" >&2 <<'PY'
+import sys
+want = [l.strip() for l in open(sys.argv[1]) if l.strip()]
+have = set()
+for line in open(sys.argv[2]):
+    parts = line.split()
+    if len(parts) == 5 and ":(" not in parts[4]:
+        have.add(parts[4])
+missing = sum(1 for w in want if w not in have)
+print(f"release-build: startup.order: {len(want) - missing} of {len(want)} symbols placed"
+      + (" (rerun scripts/startup-order.sh)" if missing * 10 > len(want) else ""))
+PY
+fi
 echo "$root/target/$target/release/routeproof"

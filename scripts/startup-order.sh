@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Writes scripts/startup.order: the functions a `serve` start runs up to its first answer,
+# then through its first requests on the real server and a clean stop, main thread first, for the linker to lay out
+# side by side (scripts/release-build.sh passes it to lld as --symbol-ordering-file). Spread
+# over a 12 MB binary, that code cost ~100 page faults of ~2 µs each on the way to the first
+# `GET /`; packed, a few (docs/benchmarks.md, "Cold start").
+#
+#   scripts/startup-order.sh        rebuilds with a link map, records one start under
+#                                   valgrind (callgrind), writes scripts/startup.order
+#
+# Needs valgrind. Rerun after a dependency update or a large change: release-build.sh says
+# how many of the file's symbols the build no longer has. The file is a layout hint only: a
+# stale or missing one changes where code sits, never what it does. Only 127.0.0.1 is used.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+command -v valgrind >/dev/null || { echo "startup-order: needs valgrind" >&2; exit 2; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+bin=$(ROUTEPROOF_NO_ORDER=1 "$root/scripts/release-build.sh")
+python3 - "$bin" "$work" "$bin.map" "$root/scripts/startup.order" <<'PY'
+import bisect, glob, os, re, signal, socket, subprocess, sys, time
+bin, work, mapfile, out = sys.argv[1:]
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+port = free_port()
+env = dict(os.environ, FUNCTIONS_CUSTOMHANDLER_PORT=str(port), ROUTEPROOF_SCHEDULE="0 */5 * * * *")
+env.pop("ROUTEPROOF_CONFIG", None)
+p = subprocess.Popen(["valgrind", "--tool=callgrind", "--separate-threads=yes", "--dump-instr=yes",
+                      "--compress-pos=no", "--compress-strings=no",
+                      f"--callgrind-out-file={work}/cg.out", bin, "serve"],
+                     env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+deadline = time.time() + 120
+while True:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            if s.recv(64).startswith(b"HTTP/1.1 200"):
+                break
+    except OSError:
+        if time.time() > deadline or p.poll() is not None:
+            p.kill(); raise SystemExit("startup-order: no answer on GET / under valgrind")
+        time.sleep(0.05)
+# The runtime is up by now: the same poll, then the health and metrics routes, through the
+# real server (hyper, axum), whose first request is the next thing a new process serves.
+time.sleep(3)
+for path in ("/", "/api/health", "/api/metrics"):
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        while s.recv(65536):
+            pass
+p.send_signal(signal.SIGINT)
+p.wait(timeout=120)
+
+# lld's map: input-section lines end in `file:(.text.NAME)`; symbol lines under them name it.
+sections = []  # (start, end, [symbols])
+sec_re = re.compile(r"^\s*([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+\s+\S.*:\((\.text[^)]*)\)$")
+sym_re = re.compile(r"^\s*([0-9a-f]+)\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+\s+([^\s.][^\s]*)$")
+for line in open(mapfile):
+    m = sec_re.match(line)
+    if m:
+        start, size = int(m[1], 16), int(m[2], 16)
+        sections.append([start, start + size, []])
+        continue
+    m = sym_re.match(line)
+    if m and sections and ":(" not in m[2]:
+        sections[-1][2].append(m[2])
+sections.sort()
+starts = [s[0] for s in sections]
+
+def section_of(addr):
+    i = bisect.bisect_right(starts, addr) - 1
+    return i if i >= 0 and addr < sections[i][1] else None
+
+# callgrind, one file per thread: the main thread (-01) first, then the others in start order.
+order, seen = [], set()
+files = sorted(glob.glob(f"{work}/cg.out*"), key=lambda f: int(re.search(r"-(\d+)$", f)[1]) if re.search(r"-(\d+)$", f) else 0)
+for f in files:
+    for line in open(f):
+        m = re.match(r"^(?:\+|\*)?(0x[0-9a-f]+)\s", line)
+        if not m:
+            continue
+        i = section_of(int(m[1], 16))
+        if i is not None and i not in seen and sections[i][2]:
+            seen.add(i)
+            order.append(sections[i][2][0])
+size = sum(sections[i][1] - sections[i][0] for i in seen)
+with open(out, "w") as o:
+    o.write("\n".join(order) + "\n")
+print(f"startup-order: {len(order)} functions, {size // 1024} KiB of code, -> {out}")
+PY
