@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writes scripts/startup.order: the functions a `serve` start runs up to its first answer,
-# then through its first requests on the real server and a clean stop, main thread first, for the linker to lay out
-# side by side (scripts/release-build.sh passes it to lld as --symbol-ordering-file). Spread
+# then through its first requests on the real server and a clean stop, main thread first,
+# for the linker to lay out side by side (scripts/release-build.sh passes it to lld as
+# --symbol-ordering-file). Spread
 # over a 12 MB binary, that code cost ~100 page faults of ~2 µs each on the way to the first
 # `GET /`; packed, a few (docs/benchmarks.md, "Cold start").
 #
@@ -75,16 +76,19 @@ def section_of(addr):
 
 # callgrind, one file per thread: the main thread (-01) first, then the others in start order.
 order, seen = [], set()
-files = sorted(glob.glob(f"{work}/cg.out*"), key=lambda f: int(re.search(r"-(\d+)$", f)[1]) if re.search(r"-(\d+)$", f) else 0)
-for f in files:
+# Within a thread, in address order: callgrind lists functions in no stable order, and a
+# rerun should differ only where the code did.
+for f in sorted(glob.glob(f"{work}/cg.out-*"), key=lambda f: int(f.rsplit("-", 1)[1])):
+    ran = set()
     for line in open(f):
         m = re.match(r"^(?:\+|\*)?(0x[0-9a-f]+)\s", line)
         if not m:
             continue
         i = section_of(int(m[1], 16))
         if i is not None and i not in seen and sections[i][2]:
-            seen.add(i)
-            order.append(sections[i][2][0])
+            ran.add(i)
+    seen |= ran
+    order += [sections[i][2][0] for i in sorted(ran)]
 size = sum(sections[i][1] - sections[i][0] for i in seen)
 with open(out, "w") as o:
     o.write("\n".join(order) + "\n")
