@@ -8,8 +8,12 @@
 //! answered here; any other connection (a probe request, a partial request) is kept
 //! as accepted and handed to the real server (`linger::Listener`), which serves it as
 //! if it had just accepted it. Nothing is read from a kept connection, so nothing is lost.
-//! The loop never blocks on a client: each socket is peeked without waiting, and the
-//! loop ends as soon as the runtime is built (or failed to build).
+//! The loop never blocks on a client: each socket is peeked without waiting. It ends once
+//! the runtime is built (or failed to build) and either a poll has been answered here, a
+//! connection is waiting for the real server, or one host poll interval has passed: the
+//! first request on a new runtime runs cold code and costs about half a millisecond more
+//! than this loop's answer (docs/benchmarks.md, "Cold start"), and a poll that lands just
+//! after the build is the usual case, not the exception.
 
 use std::io::{ErrorKind, Write};
 use std::net::{TcpListener, TcpStream};
@@ -25,19 +29,33 @@ const HEAD_MAX: usize = 2048;
 /// How long the loop sleeps when nothing is waiting (the runtime takes ~1 ms to build).
 const IDLE: Duration = Duration::from_micros(50);
 
-/// Answers readiness polls on `listener` (non-blocking) until `done()`; returns the
-/// connections it accepted but did not answer, in arrival order.
-pub fn answer_until(listener: &TcpListener, done: impl Fn() -> bool) -> Vec<TcpStream> {
+/// How long, once the runtime is built, the loop still waits for a first poll when none has
+/// come: the host's poll interval at start-up (docs/host-contract.md, "Readiness").
+pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+/// Answers readiness polls on `listener` (non-blocking) until `built()` and then until a
+/// poll has been answered, a connection is kept, or `POLL_INTERVAL` has passed; returns
+/// the connections it accepted but did not answer, in arrival order.
+pub fn answer_until(listener: &TcpListener, built: impl Fn() -> bool) -> Vec<TcpStream> {
     let mut kept = Vec::new();
+    let mut answered = false;
+    let mut built_at: Option<std::time::Instant> = None;
     loop {
         match listener.accept() {
             Ok((tcp, _)) => {
-                if !answer_if_ready_poll(&tcp) {
+                if answer_if_ready_poll(&tcp) {
+                    answered = true;
+                } else {
                     kept.push(tcp);
                 }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                if done() {
+                if built_at.is_none() && built() {
+                    built_at = Some(std::time::Instant::now());
+                }
+                if let Some(at) = built_at
+                    && (answered || !kept.is_empty() || at.elapsed() >= POLL_INTERVAL)
+                {
                     return kept;
                 }
                 std::thread::sleep(IDLE);
@@ -185,5 +203,41 @@ mod tests {
             "a poll with more behind it is left whole"
         );
         drop(silent);
+    }
+
+    /// Once the runtime is built the loop still waits for the first poll, and it stops
+    /// waiting at once for a connection the real server must serve, or after one poll
+    /// interval when nothing comes.
+    #[test]
+    fn after_the_build_it_waits_for_the_first_poll_but_not_for_anything_else() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let clients = std::cell::RefCell::new(Vec::new());
+        // Built at the first look; the poll is sent only then, so only waiting answers it.
+        let kept = answer_until(&listener, || {
+            let mut poll = TcpStream::connect(addr).unwrap();
+            poll.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                .unwrap();
+            clients.borrow_mut().push(poll);
+            true
+        });
+        assert!(kept.is_empty());
+        let mut answer = Vec::new();
+        clients.borrow_mut()[0].read_to_end(&mut answer).unwrap();
+        assert_eq!(answer, READY, "the poll sent after the build is answered here");
+
+        let request = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        let kept = answer_until(&listener, || {
+            let mut tcp = TcpStream::connect(addr).unwrap();
+            tcp.write_all(request).unwrap();
+            clients.borrow_mut().push(tcp);
+            true
+        });
+        assert_eq!(kept.len(), 1, "a request for the real server ends the wait");
+        assert_eq!(unread(&kept[0], request.len()), request);
+
+        // Nothing comes: the loop ends by itself (after POLL_INTERVAL), keeping nothing.
+        assert!(answer_until(&listener, || true).is_empty());
     }
 }

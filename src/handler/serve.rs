@@ -96,9 +96,10 @@ pub fn main(args: ServeArgs) -> ExitCode {
              index the `scheduled` function; set it (default 0 */5 * * * *)"
         );
     }
-    // The runtime and its workers start on another thread; meanwhile this one answers
-    // the host's readiness polls from the socket (`super::early`): the config is valid,
-    // so we are ready, and the host need not wait for threads, hyper and axum.
+    // The runtime and its workers start on another thread; meanwhile, and until the first
+    // poll is answered, this one answers the host's readiness polls from the socket
+    // (`super::early`): the config is valid, so we are ready, and the host need not wait
+    // for threads, hyper and axum.
     let building = std::thread::spawn(|| {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
