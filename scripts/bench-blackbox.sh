@@ -42,9 +42,10 @@ gcc -O2 -static -o "$work/floor" scripts/bench/floor.c
 # Test CA and a server certificate for 127.0.0.1 (both tools trust the CA by file).
 scripts/bench/certs.sh "$work" bench
 
-exec python3 - "$work" "$BIN" "$BB" "$UNBOUND" "$N" "$RUNS" "$COLD" "$WRK_C" "$WRK_SECS" <<'PY'
+PYTHONPATH="$PWD/scripts/bench" exec python3 - "$work" "$BIN" "$BB" "$UNBOUND" "$N" "$RUNS" "$COLD" "$WRK_C" "$WRK_SECS" <<'PY'
 import http.client, http.server, json, os, re, shutil, signal, socket, ssl, statistics
 import subprocess, sys, threading, time, urllib.parse
+from common import free_port, wait_200  # scripts/bench/common.py
 from concurrent.futures import ThreadPoolExecutor
 
 work, BIN, BB, UNBOUND = sys.argv[1:5]
@@ -59,10 +60,6 @@ def cleanup(*_):
             p.wait()
 import atexit; atexit.register(cleanup)
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind); s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]; s.close(); return p
 
 def med(xs): return statistics.median(xs)
 
@@ -169,18 +166,6 @@ threading.Thread(target=httpd.serve_forever, daemon=True).start()
 URL = f"https://127.0.0.1:{httpd.server_address[1]}/"
 
 # ---------------------------------------------------------------- helpers
-def wait_http(port, path, deadline_s=10.0):
-    """Polls GET path on 127.0.0.1:port until 200; returns perf_counter at the answer."""
-    end = time.perf_counter() + deadline_s
-    while time.perf_counter() < end:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            c.request("GET", path); r = c.getresponse(); r.read(); c.close()
-            if r.status == 200: return time.perf_counter()
-        except OSError:
-            time.sleep(0.0002)
-    raise SystemExit(f"no 200 on :{port}{path} within {deadline_s} s")
-
 def proc_cpu(pid):
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / TICK  # utime + stime, seconds
@@ -263,12 +248,12 @@ rp_cold, bb_cold, rp_idle, bb_idle, floor_cold, rp_anon, bb_anon = [], [], [], [
 for _ in range(COLD):
     port = free_port(); t0 = time.perf_counter()
     p = subprocess.Popen([f"{work}/floor", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    procs.append(p); floor_cold.append(wait_http(port, "/") - t0); stop(p)
+    procs.append(p); floor_cold.append(wait_200(port, "/") - t0); stop(p)
     t0 = time.perf_counter(); p, port = start_serve(f"{work}/idle.toml")
-    rp_cold.append(wait_http(port, "/") - t0)
+    rp_cold.append(wait_200(port, "/") - t0)
     time.sleep(0.05); rp_idle.append(proc_status(p.pid, "VmRSS")); rp_anon.append(proc_status(p.pid, "RssAnon")); stop(p)
     t0 = time.perf_counter(); p, port = start_blackbox()
-    bb_cold.append(wait_http(port, "/-/healthy") - t0)
+    bb_cold.append(wait_200(port, "/-/healthy") - t0)
     time.sleep(0.05); bb_idle.append(proc_status(p.pid, "VmRSS")); bb_anon.append(proc_status(p.pid, "RssAnon")); stop(p)
 
 rows = []
@@ -312,7 +297,7 @@ def scrape_all(port, targets, conc):
     with ThreadPoolExecutor(conc) as ex:
         return sum(ex.map(one, targets))
 
-bb, bb_port = start_blackbox(); wait_http(bb_port, "/-/healthy")
+bb, bb_port = start_blackbox(); wait_200(bb_port, "/-/healthy")
 peak_rp = {}
 for kind, conc, label in [("tcp", 64, "TCP connect"), ("dns", 64, "DNS A (CNAME → A, unbound)"),
                           ("https", 16, "HTTPS GET (TCP+TLS 1.3+HTTP/1.1)")]:
@@ -370,7 +355,7 @@ with open(f"{work}/load.toml", "w") as f:
             f'[[targets]]\nname = "https"\ntarget = "{URL}"\n')
 log = open(f"{work}/serve.log", "w")
 p, port = start_serve(f"{work}/load.toml", log=log)
-wait_http(port, "/")
+wait_200(port, "/")
 base_conn = accepted[0]
 c0 = proc_cpu(p.pid)
 out = subprocess.run([wrk, "-t2", f"-c{WRK_C}", f"-d{WRK_SECS}s", "--timeout", "25s", "--latency",

@@ -16,8 +16,9 @@ if [[ ${1:-} =~ ^[0-9]+$ ]]; then n=$1; shift; fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gcc -O2 -static -o "$work/floor" "$root/scripts/bench/floor.c"
-exec python3 - "$work" "$n" "$@" <<'PY'
-import os, socket, statistics, subprocess, sys, time
+PYTHONPATH="$root/scripts/bench" exec python3 - "$work" "$n" "$@" <<'PY'
+import os, statistics, subprocess, sys, time
+from common import free_port, wait_200  # scripts/bench/common.py
 work, n, pairs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 bins = {"floor": f"{work}/floor"}
 for p in pairs:
@@ -26,10 +27,6 @@ for p in pairs:
         raise SystemExit(f"not NAME=EXECUTABLE: {p}")
     bins[name] = os.path.abspath(path)
 
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
-
-POLL = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 def start(name, path):
     port = free_port()
     env = dict(os.environ, FUNCTIONS_CUSTOMHANDLER_PORT=str(port), ROUTEPROOF_SCHEDULE="0 */5 * * * *")
@@ -37,18 +34,8 @@ def start(name, path):
     cmd = [path, str(port)] if name == "floor" else [path, "serve"]
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = t0 + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-                s.sendall(POLL)
-                if s.recv(64).startswith(b"HTTP/1.1 200"):
-                    break
-        except OSError:
-            if time.perf_counter() > deadline or p.poll() is not None:
-                p.kill(); raise SystemExit(f"{name}: no 200 on GET / (exit {p.poll()})")
-            time.sleep(0.0002)
-    took = time.perf_counter() - t0
+    answered = wait_200(port, proc=p, what=name)
+    took = answered - t0
     p.kill(); p.wait()
     return took
 

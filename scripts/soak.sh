@@ -21,8 +21,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 scripts/bench/certs.sh "$work" soak
 
-exec python3 - "$work" "$BIN" "$UNBOUND" "$PROBES" "$EVERY" <<'PY'
+PYTHONPATH="$PWD/scripts/bench" exec python3 - "$work" "$BIN" "$UNBOUND" "$PROBES" "$EVERY" <<'PY'
 import atexit, http.client, http.server, json, os, socket, ssl, subprocess, sys, threading, time
+from common import free_port  # scripts/bench/common.py
 
 work, BIN, UNBOUND = sys.argv[1:4]
 PROBES, EVERY = int(sys.argv[4]), int(sys.argv[5])
@@ -31,9 +32,6 @@ def cleanup():
     for p in procs:
         if p.poll() is None: p.terminate(); p.wait()
 atexit.register(cleanup)
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 # Peers: an open TCP port (accepted and closed), a refused one, unbound, HTTPS + HTTP.
 lst = socket.socket(); lst.bind(("127.0.0.1", 0)); lst.listen(1024)

@@ -18,12 +18,10 @@ command -v valgrind >/dev/null || { echo "startup-order: needs valgrind" >&2; ex
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 bin=$(ROUTEPROOF_NO_ORDER=1 "$root/scripts/release-build.sh")
-python3 - "$bin" "$work" "$bin.map" "$root/scripts/startup.order" <<'PY'
+PYTHONPATH="$root/scripts/bench" python3 - "$bin" "$work" "$bin.map" "$root/scripts/startup.order" <<'PY'
 import bisect, glob, os, re, signal, socket, subprocess, sys, time
+from common import free_port, wait_200  # scripts/bench/common.py
 bin, work, mapfile, out = sys.argv[1:]
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 port = free_port()
 env = dict(os.environ, FUNCTIONS_CUSTOMHANDLER_PORT=str(port), ROUTEPROOF_SCHEDULE="0 */5 * * * *")
@@ -32,17 +30,7 @@ p = subprocess.Popen(["valgrind", "--tool=callgrind", "--separate-threads=yes", 
                       "--compress-pos=no", "--compress-strings=no",
                       f"--callgrind-out-file={work}/cg.out", bin, "serve"],
                      env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-deadline = time.time() + 120
-while True:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-            s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            if s.recv(64).startswith(b"HTTP/1.1 200"):
-                break
-    except OSError:
-        if time.time() > deadline or p.poll() is not None:
-            p.kill(); raise SystemExit("startup-order: no answer on GET / under valgrind")
-        time.sleep(0.05)
+wait_200(port, proc=p, deadline_s=120, pause_s=0.05, what="startup-order: serve under valgrind")
 # The runtime is up by now: the same poll, then the health and metrics routes, through the
 # real server (hyper, axum), whose first request is the next thing a new process serves.
 time.sleep(3)

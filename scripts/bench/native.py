@@ -5,6 +5,7 @@ import atexit, json, os, pwd, re, secrets, shutil, signal, socket, ssl, statisti
 import subprocess, sys, threading, time
 
 import tls_web  # scripts/bench/tls_web.py
+from common import free_port  # scripts/bench/common.py
 
 work, BIN, LAB_PEER = sys.argv[1:4]
 N, RUNS, CONC, AMORT_RUNS = (int(x) for x in sys.argv[4:8])
@@ -25,10 +26,6 @@ def cleanup(*_):
 
 atexit.register(cleanup)
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 
 
 def chown_r(path, user):
