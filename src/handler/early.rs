@@ -225,7 +225,10 @@ mod tests {
         assert!(kept.is_empty());
         let mut answer = Vec::new();
         clients.borrow_mut()[0].read_to_end(&mut answer).unwrap();
-        assert_eq!(answer, READY, "the poll sent after the build is answered here");
+        assert_eq!(
+            answer, READY,
+            "the poll sent after the build is answered here"
+        );
 
         let request = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
         let kept = answer_until(&listener, || {
