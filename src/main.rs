@@ -402,7 +402,7 @@ fn check(path: &std::path::Path) -> Result<ExitCode, ConfigError> {
         &e.dns_servers,
         "config",
         &process_env,
-        &e.resolv_conf,
+        &routeproof::probe::resolvers::ResolvConf::read(&e.resolv_conf),
     )
     .map_err(|m| ConfigError::new("engine.dns_servers", m))?;
     println!(

@@ -245,10 +245,7 @@ pub fn config_path(explicit: Option<&Path>, env: config::EnvLookup) -> Option<Pa
     if let Some(p) = explicit {
         return Some(p.to_path_buf());
     }
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf));
-    [exe_dir, env("FUNCTIONS_APP_ROOT_PATH").map(PathBuf::from)]
+    [exe_dir(), env("FUNCTIONS_APP_ROOT_PATH").map(PathBuf::from)]
         .into_iter()
         .flatten()
         .map(|dir| dir.join("config").join("default.toml"))
@@ -258,12 +255,19 @@ pub fn config_path(explicit: Option<&Path>, env: config::EnvLookup) -> Option<Pa
 fn app_root(env: config::EnvLookup) -> Option<PathBuf> {
     env("FUNCTIONS_APP_ROOT_PATH")
         .map(PathBuf::from)
-        .or_else(|| {
-            std::env::current_exe()
-                .ok()?
-                .parent()
-                .map(Path::to_path_buf)
-        })
+        .or_else(exe_dir)
+}
+
+/// The binary's directory, looked up once (`config_path` and `app_root` both ask).
+fn exe_dir() -> Option<PathBuf> {
+    static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        std::env::current_exe()
+            .ok()?
+            .parent()
+            .map(Path::to_path_buf)
+    })
+    .clone()
 }
 
 /// host.json's `functionTimeout`, so our budgets stay under it. Unreadable files are

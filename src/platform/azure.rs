@@ -15,7 +15,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::resolvers::parse_resolv_conf;
+use super::resolvers::ResolvConf;
 use crate::addr::{AZURE_PLATFORM_IP, AddrClass};
 use crate::env::EnvLookup;
 use crate::report::ResolverInfo;
@@ -37,7 +37,7 @@ pub struct Facts {
 /// read); `azure_dns` is `engine.azure_dns` when set.
 pub fn facts(
     env: EnvLookup,
-    resolv_conf: &std::path::Path,
+    resolv_conf: &ResolvConf,
     resolvers: &[ResolverInfo],
     route_all_declared: Option<bool>,
     azure_dns: Option<SocketAddr>,
@@ -87,14 +87,13 @@ pub fn facts(
             },
         }
     });
-    let resolv: Vec<String> = std::fs::read_to_string(resolv_conf)
-        .map(|t| {
-            parse_resolv_conf(&t)
-                .iter()
-                .map(IpAddr::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let resolv: Vec<String> = resolv_conf
+        .servers
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(IpAddr::to_string)
+        .collect();
     let custom = resolvers
         .iter()
         .any(|r| r.source.is_custom() && !is_azure_dns(&r.server));

@@ -9,7 +9,7 @@
 //! one answered: a pooled resolver hides that, and that is the fact a 3 a.m. SRE needs.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hickory_resolver::Resolver;
@@ -26,12 +26,31 @@ pub struct Nameserver {
     pub resolver: Resolver<TokioRuntimeProvider>,
 }
 
+/// resolv.conf as read once per engine: `discover` and the site facts both use this read,
+/// so they agree, and start-up reads the file once.
+pub struct ResolvConf {
+    pub path: PathBuf,
+    /// Its `nameserver` addresses, or why it could not be read.
+    pub servers: Result<Vec<IpAddr>, String>,
+}
+
+impl ResolvConf {
+    pub fn read(path: &Path) -> ResolvConf {
+        ResolvConf {
+            path: path.to_path_buf(),
+            servers: std::fs::read_to_string(path)
+                .map(|t| parse_resolv_conf(&t))
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
 /// Servers in the order a client on this instance would use them.
 pub fn discover(
     explicit: &[SocketAddr],
     explicit_source: &str,
     env: EnvLookup,
-    resolv_conf: &Path,
+    resolv_conf: &ResolvConf,
 ) -> Result<Vec<ResolverInfo>, String> {
     let mut out: Vec<ResolverInfo> = Vec::new();
     fn push(out: &mut Vec<ResolverInfo>, addr: SocketAddr, source: ResolverSource) {
@@ -63,7 +82,7 @@ pub fn discover(
         }
     }
     let on_azure = env("WEBSITE_SITE_NAME").is_some_and(|v| !v.trim().is_empty());
-    let resolv = std::fs::read_to_string(resolv_conf).map(|t| parse_resolv_conf(&t));
+    let resolv = &resolv_conf.servers;
     if on_azure && let Ok(ips) = &resolv {
         for ip in ips {
             let addr = SocketAddr::new(*ip, 53);
@@ -85,7 +104,7 @@ pub fn discover(
             for ip in ips {
                 push(
                     &mut out,
-                    SocketAddr::new(ip, 53),
+                    SocketAddr::new(*ip, 53),
                     ResolverSource::ResolvConf,
                 );
             }
@@ -93,14 +112,14 @@ pub fn discover(
         Err(e) => {
             return Err(format!(
                 "no DNS server configured and {} unreadable: {e}",
-                resolv_conf.display()
+                resolv_conf.path.display()
             ));
         }
     }
     if out.is_empty() {
         return Err(format!(
             "no DNS server configured and {} lists none",
-            resolv_conf.display()
+            resolv_conf.path.display()
         ));
     }
     Ok(out)
@@ -187,7 +206,7 @@ mod tests {
         };
         let none = |_: &str| None;
         let explicit: Vec<SocketAddr> = vec!["127.0.0.53:5353".parse().unwrap()];
-        let got = discover(&explicit, "cli", &azure, &rc).unwrap();
+        let got = discover(&explicit, "cli", &azure, &ResolvConf::read(&rc)).unwrap();
         assert_eq!(
             got,
             vec![ResolverInfo {
@@ -195,7 +214,7 @@ mod tests {
                 source: ResolverSource::Cli
             }]
         );
-        let got = discover(&[], "config", &azure, &rc).unwrap();
+        let got = discover(&[], "config", &azure, &ResolvConf::read(&rc)).unwrap();
         let pairs: Vec<(&str, &str)> = got
             .iter()
             .map(|r| (r.server.as_str(), r.source.as_str()))
@@ -208,16 +227,24 @@ mod tests {
                 ("127.0.0.4:53", "WEBSITE_DNS_ALT_SERVER"),
             ]
         );
-        let got = discover(&[], "config", &none, &rc).unwrap();
+        let got = discover(&[], "config", &none, &ResolvConf::read(&rc)).unwrap();
         assert_eq!(got[0].server, "127.0.0.11:53");
         assert_eq!(got[0].source, "resolv.conf");
         let bad = |k: &str| (k == "WEBSITE_DNS_SERVER").then(|| "not-an-ip".to_string());
         assert!(
-            discover(&[], "config", &bad, &rc)
+            discover(&[], "config", &bad, &ResolvConf::read(&rc))
                 .unwrap_err()
                 .contains("WEBSITE_DNS_SERVER")
         );
-        assert!(discover(&[], "config", &none, &dir.path().join("missing")).is_err());
+        assert!(
+            discover(
+                &[],
+                "config",
+                &none,
+                &ResolvConf::read(&dir.path().join("missing"))
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -236,7 +263,7 @@ mod tests {
                 .map(|r| (r.server, r.source.as_str()))
                 .collect()
         };
-        let got = discover(&[], "config", &azure, &rc).unwrap();
+        let got = discover(&[], "config", &azure, &ResolvConf::read(&rc)).unwrap();
         assert_eq!(
             pairs(got),
             vec![
@@ -249,15 +276,21 @@ mod tests {
         );
         // explicit servers still come first and alone
         let explicit: Vec<SocketAddr> = vec!["127.0.0.53:5353".parse().unwrap()];
-        let got = discover(&explicit, "cli", &azure, &rc).unwrap();
+        let got = discover(&explicit, "cli", &azure, &ResolvConf::read(&rc)).unwrap();
         assert_eq!(pairs(got), vec![("127.0.0.53:5353".into(), "cli")]);
         // resolv.conf unreadable on Azure: the settings alone
-        let got = discover(&[], "config", &azure, &dir.path().join("missing")).unwrap();
+        let got = discover(
+            &[],
+            "config",
+            &azure,
+            &ResolvConf::read(&dir.path().join("missing")),
+        )
+        .unwrap();
         assert_eq!(got[0].source, "WEBSITE_DNS_SERVER");
         assert_eq!(got.len(), 3);
         // on Azure without settings: resolv.conf
         let bare = |k: &str| (k == "WEBSITE_SITE_NAME").then(|| "app".to_string());
-        let got = discover(&[], "config", &bare, &rc).unwrap();
+        let got = discover(&[], "config", &bare, &ResolvConf::read(&rc)).unwrap();
         assert_eq!(got.len(), 2);
         assert!(got.iter().all(|r| r.source == "resolv.conf"));
     }

@@ -84,18 +84,14 @@ impl Engine {
         env: EnvLookup,
         app_settings: AppSettings,
     ) -> Result<Arc<Engine>, ConfigError> {
-        let infos = resolvers::discover(
-            &settings.dns_servers,
-            explicit_source,
-            env,
-            &settings.resolv_conf,
-        )
-        .map_err(|m| ConfigError::new("engine.dns_servers", m))?;
+        let resolv_conf = resolvers::ResolvConf::read(&settings.resolv_conf);
+        let infos = resolvers::discover(&settings.dns_servers, explicit_source, env, &resolv_conf)
+            .map_err(|m| ConfigError::new("engine.dns_servers", m))?;
         let nameservers = resolvers::build(&infos, settings.timeouts.dns)
             .map_err(|m| ConfigError::new("engine.dns_servers", m))?;
         let facts = crate::azure::facts(
             env,
-            &settings.resolv_conf,
+            &resolv_conf,
             &infos,
             settings.route_all,
             settings.azure_dns,

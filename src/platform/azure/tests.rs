@@ -23,7 +23,7 @@ fn route_table() {
         ("WEBSITE_SITE_NAME", "app"),
         ("WEBSITE_PRIVATE_IP", "10.0.1.5"),
     ]);
-    let missing = std::path::Path::new("/nonexistent/resolv.conf");
+    let missing = &ResolvConf::read(std::path::Path::new("/nonexistent/resolv.conf"));
     let mut f = facts(&env, missing, &[], None, None);
     let cases = [
         ("10.1.2.4", RoutePath::Vnet),
@@ -175,7 +175,7 @@ fn route_all_table() {
 
 #[test]
 fn flex_and_content_share_from_the_environment() {
-    let missing = std::path::Path::new("/nonexistent/resolv.conf");
+    let missing = &ResolvConf::read(std::path::Path::new("/nonexistent/resolv.conf"));
     let flex = env_of(&[
         ("WEBSITE_SITE_NAME", "app"),
         ("WEBSITE_SKU", "FlexConsumption"),
@@ -218,7 +218,7 @@ fn flex_and_content_share_from_the_environment() {
 
 #[test]
 fn azure_dns_is_compared_only_with_custom_dns_and_on_azure_or_configured() {
-    let missing = std::path::Path::new("/nonexistent/resolv.conf");
+    let missing = &ResolvConf::read(std::path::Path::new("/nonexistent/resolv.conf"));
     let azure = env_of(&[("WEBSITE_SITE_NAME", "app")]);
     let custom = [resolver("10.0.0.4:53", ResolverSource::WebsiteDnsServer)];
     let platform = [resolver("168.63.129.16:53", ResolverSource::ResolvConf)];
@@ -256,7 +256,7 @@ fn azure_dns_is_compared_only_with_custom_dns_and_on_azure_or_configured() {
 
 #[test]
 fn resolvers_why_says_which_is_the_apps_own_path() {
-    let missing = std::path::Path::new("/nonexistent/resolv.conf");
+    let missing = &ResolvConf::read(std::path::Path::new("/nonexistent/resolv.conf"));
     let azure = env_of(&[("WEBSITE_SITE_NAME", "app")]);
     let both = [
         resolver("127.0.0.11:53", ResolverSource::ResolvConf),
