@@ -17,6 +17,12 @@
 # distinct functions, so nothing may rely on them); given to the final link only, through
 # `cargo rustc`, so the dependencies' builds stay as they are.
 #
+# getrandom 0.3/0.4 (rand's seeding, for opentelemetry and hickory) find libc's getrandom
+# with dlsym, which a static glibc cannot do, and fall back to opening /dev/random, polling
+# it and reading /dev/urandom: five system calls at start-up instead of one. The
+# `linux_getrandom` backend, the crate's own switch for this, calls libc's getrandom
+# directly (glibc has had it since 2.25; Linux since 3.17).
+#
 # RUSTFLAGS go with an explicit --target, so build scripts and proc macros stay
 # ordinary host builds; the output is target/x86_64-unknown-linux-gnu/release/routeproof.
 set -euo pipefail
@@ -37,7 +43,7 @@ map=(-C "link-arg=-Wl,-Map=$mapfile" -C link-arg=-Wl,--no-demangle)
 (
     cd "$root"
     AWS_LC_SYS_CFLAGS_x86_64_unknown_linux_gnu="-DMY_ASSEMBLER_IS_TOO_OLD_FOR_512AVX=1" \
-    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
+    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static --cfg getrandom_backend=\"linux_getrandom\"" \
         cargo rustc --release --locked --target "$target" --bin routeproof -- \
         -C link-arg=-Wl,--icf=all "${order[@]}" "${map[@]}" >&2
 )
