@@ -4,11 +4,13 @@
 //! waiting for threads, hyper and axum. The config has been read and checked by then
 //! (`serve::prepare`), so "ready" means what it says.
 //!
-//! Only a complete `GET / HTTP/1.x` request already in the socket, with no body and nothing after it, is
-//! answered here; any other connection (a probe request, a partial request) is kept
+//! Only a complete `GET / HTTP/1.x` request, with no body and nothing after it, is
+//! answered here; a connection whose request has not (all) arrived yet is watched until it
+//! has or the loop ends; any other connection (a probe request, anything else) is kept
 //! as accepted and handed to the real server (`linger::Listener`), which serves it as
 //! if it had just accepted it. Nothing is read from a kept connection, so nothing is lost.
-//! The loop never blocks on a client: each socket is peeked without waiting. It ends once
+//! The loop never blocks on a client: each socket is peeked without waiting, and between
+//! looks the thread sleeps in `ppoll` on the listener and the silent connections. It ends once
 //! the runtime is built (or failed to build) and either a poll has been answered here, a
 //! connection is waiting for the real server, or one host poll interval has passed: the
 //! first request on a new runtime runs cold code and costs about half a millisecond more
@@ -36,62 +38,142 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// Answers readiness polls on `listener` (non-blocking) until `built()` and then until a
 /// poll has been answered, a connection is kept, or `POLL_INTERVAL` has passed; returns
 /// the connections it accepted but did not answer, in arrival order.
+///
+/// Between looks the thread waits in `ppoll` on the listener and on every connection whose
+/// request is still arriving, so a poll is answered the moment its bytes land, not after a
+/// sleep: a connection accepted before its request came is watched, not handed over.
 pub fn answer_until(listener: &TcpListener, built: impl Fn() -> bool) -> Vec<TcpStream> {
-    let mut kept = Vec::new();
+    // In arrival order, each with what its request is so far.
+    let mut conns: Vec<(TcpStream, Look)> = Vec::new();
     let mut answered = false;
     let mut built_at: Option<std::time::Instant> = None;
     loop {
-        match listener.accept() {
+        let accepted = match listener.accept() {
             Ok((tcp, _)) => {
-                if answer_if_ready_poll(&tcp) {
-                    answered = true;
-                } else {
-                    kept.push(tcp);
+                if tcp.set_nonblocking(true).is_ok() {
+                    conns.push((tcp, Look::Partial(0)));
                 }
+                true
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                if built_at.is_none() && built() {
-                    built_at = Some(std::time::Instant::now());
-                }
-                if let Some(at) = built_at
-                    && (answered || !kept.is_empty() || at.elapsed() >= POLL_INTERVAL)
-                {
-                    return kept;
-                }
-                std::thread::sleep(IDLE);
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+            Err(e) if e.kind() == ErrorKind::Interrupted => true,
             // Out of descriptors and the like: leave the rest to the real server.
-            Err(_) => return kept,
+            Err(_) => break,
+        };
+        conns.retain_mut(|(tcp, seen)| {
+            if let Look::Partial(_) = seen {
+                *seen = look(tcp);
+            }
+            match seen {
+                Look::Poll => {
+                    answer(tcp);
+                    answered = true;
+                    false
+                }
+                Look::Gone => false,
+                Look::Partial(_) | Look::Other => true,
+            }
+        });
+        if accepted {
+            continue;
         }
+        if built_at.is_none() && built() {
+            built_at = Some(std::time::Instant::now());
+        }
+        if let Some(at) = built_at
+            && (answered
+                || conns.iter().any(|c| matches!(c.1, Look::Other))
+                || at.elapsed() >= POLL_INTERVAL)
+        {
+            break;
+        }
+        wait(listener, &conns);
+    }
+    conns.into_iter().map(|(tcp, _)| tcp).collect()
+}
+
+/// What a connection has sent so far.
+enum Look {
+    /// A complete readiness poll and nothing after it.
+    Poll,
+    /// Nothing yet (0), or the first bytes of what may still be a poll.
+    Partial(usize),
+    /// Closed before sending anything.
+    Gone,
+    /// Anything else: the real server's.
+    Other,
+}
+
+fn look(tcp: &TcpStream) -> Look {
+    let mut head = [0u8; HEAD_MAX];
+    let n = match tcp.peek(&mut head) {
+        Ok(0) => return Look::Gone,
+        Ok(n) => n,
+        Err(e) if e.kind() == ErrorKind::WouldBlock => return Look::Partial(0),
+        Err(_) => return Look::Other,
+    };
+    let bytes = &head[..n];
+    // Only a poll that is all the client sent: closing on unread bytes (a pipelined
+    // request) would reset the connection, so those go to the real server instead.
+    match readiness_poll_len(bytes) {
+        Some(len) if len == n => Look::Poll,
+        None if n < HEAD_MAX && may_become_poll(bytes) => Look::Partial(n),
+        _ => Look::Other,
     }
 }
 
-/// `true` when `tcp` held a complete readiness poll, which is now answered and closed.
-fn answer_if_ready_poll(tcp: &TcpStream) -> bool {
-    if tcp.set_nonblocking(true).is_err() {
-        return false;
-    }
+/// `true` while `bytes` (no complete head yet) can still grow into a readiness poll.
+fn may_become_poll(bytes: &[u8]) -> bool {
+    const LINE: &[u8] = b"GET / HTTP/1.";
+    let start = &bytes[..bytes.len().min(LINE.len())];
+    !bytes.windows(4).any(|w| w == b"\r\n\r\n") && LINE.starts_with(start)
+}
+
+/// Reads the poll (all the client sent, `look` checked) and answers it; a client that
+/// vanished is no concern of ours.
+fn answer(tcp: &TcpStream) {
     let mut head = [0u8; HEAD_MAX];
-    let n = match tcp.peek(&mut head) {
-        Ok(n) => n,
-        Err(_) => return false,
-    };
-    // Only a poll that is all the client sent: closing on unread bytes (a pipelined
-    // request) would reset the connection, so those go to the real server instead.
-    if readiness_poll_len(&head[..n]) != Some(n) {
-        return false;
-    }
     let mut reader = tcp;
-    if std::io::Read::read(&mut reader, &mut head[..n]).ok() != Some(n) {
-        return false;
-    }
-    let mut writer = tcp;
+    let _ = std::io::Read::read(&mut reader, &mut head);
     let _ = tcp.set_nodelay(true);
-    // A client that vanished is no concern of ours; the poll is answered either way.
+    let mut writer = tcp;
     let _ = writer.write_all(READY);
     let _ = tcp.shutdown(std::net::Shutdown::Write);
-    true
+}
+
+/// Sleeps until the listener or a connection that has sent nothing yet is readable, or
+/// `IDLE` has passed. A connection with part of a poll in is readable already, so it is
+/// looked at again after `IDLE` (the loop would spin on it otherwise).
+fn wait(listener: &TcpListener, conns: &[(TcpStream, Look)]) {
+    use std::os::fd::AsRawFd;
+    let mut fds: Vec<libc::pollfd> = std::iter::once(listener.as_raw_fd())
+        .chain(
+            conns
+                .iter()
+                .filter(|c| matches!(c.1, Look::Partial(0)))
+                .map(|c| c.0.as_raw_fd()),
+        )
+        .map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let idle = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: IDLE.as_nanos() as libc::c_long,
+    };
+    // SAFETY: `fds` is a live, correctly sized array of pollfd for the whole call, `idle`
+    // a valid timespec, and a null signal mask leaves the mask as it is. Any result is
+    // fine: the caller looks at every socket again.
+    unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            &idle,
+            std::ptr::null(),
+        );
+    }
 }
 
 /// The length of the request head when `bytes` starts with a complete `GET /` request
@@ -203,6 +285,38 @@ mod tests {
             "a poll with more behind it is left whole"
         );
         drop(silent);
+    }
+
+    /// A connection accepted before its request arrived is watched, not handed over: its
+    /// poll, sent later and in two pieces, is answered here. One that closes without
+    /// sending anything is simply dropped.
+    #[test]
+    fn a_poll_that_arrives_after_its_connection_is_still_answered_here() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let poll = std::cell::RefCell::new(TcpStream::connect(addr).unwrap());
+        drop(TcpStream::connect(addr).unwrap());
+        let looks = std::cell::Cell::new(0);
+        let kept = answer_until(&listener, || {
+            looks.set(looks.get() + 1);
+            match looks.get() {
+                1 => poll.borrow_mut().write_all(b"GET / HT").unwrap(),
+                2 => poll
+                    .borrow_mut()
+                    .write_all(b"TP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                    .unwrap(),
+                _ => {}
+            }
+            looks.get() >= 2
+        });
+        assert!(
+            kept.is_empty(),
+            "the poll was answered, the closed one dropped"
+        );
+        let mut answer = Vec::new();
+        poll.borrow_mut().read_to_end(&mut answer).unwrap();
+        assert_eq!(answer, READY);
     }
 
     /// Once the runtime is built the loop still waits for the first poll, and it stops
