@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cold start, A/B: exec → the first 200 on `GET /` for two or more `routeproof` builds and the
-# static C floor (scripts/bench/floor.c), starts interleaved (floor, A, B, floor, A, B, ...) so
-# the machine's load hits every binary alike; medians, and each as a multiple of the floor.
+# static C floor (scripts/bench/floor.c), starts interleaved (one start of each per round, each
+# round in a shuffled order) so the machine's load hits every binary alike; medians, p10-p90,
+# and each as a multiple of the floor.
 # `serve` runs as the Functions host starts it (bare `serve`, FUNCTIONS_CUSTOMHANDLER_PORT set,
 # no config file, so the compiled-in default), and the poll is a fresh connection every 0.2 ms
 # until one is answered. Only 127.0.0.1 is used.
@@ -17,7 +18,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gcc -O2 -static -o "$work/floor" "$root/scripts/bench/floor.c"
 PYTHONPATH="$root/scripts/bench" exec python3 - "$work" "$n" "$@" <<'PY'
-import os, statistics, subprocess, sys, time
+import os, random, statistics, subprocess, sys, time
 from common import free_port, wait_200  # scripts/bench/common.py
 work, n, pairs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 bins = {"floor": f"{work}/floor"}
@@ -39,9 +40,15 @@ def start(name, path):
     p.kill(); p.wait()
     return took
 
+# Each round in a new order: the binary started right after another one is measured
+# differently (0.05-0.15 ms at p10 here with the same binary under two names), so a fixed
+# order favours one slot.
 times = {k: [] for k in bins}
+order = list(bins.items())
+shuffle = random.Random(n).shuffle
 for _ in range(n):
-    for k, v in bins.items():
+    shuffle(order)
+    for k, v in order:
         times[k].append(start(k, v))
 floor = statistics.median(times["floor"])
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
