@@ -50,9 +50,12 @@ pub fn answer_until(listener: &TcpListener, built: impl Fn() -> bool) -> Vec<Tcp
     loop {
         let accepted = match listener.accept() {
             Ok((tcp, _)) => {
-                if tcp.set_nonblocking(true).is_ok() {
-                    conns.push((tcp, Look::Partial(0)));
-                }
+                // A socket that cannot be peeked without blocking goes to the real server.
+                let seen = match tcp.set_nonblocking(true) {
+                    Ok(()) => Look::Partial(0),
+                    Err(_) => Look::Other,
+                };
+                conns.push((tcp, seen));
                 true
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => false,
