@@ -35,6 +35,23 @@ const IDLE: Duration = Duration::from_micros(50);
 /// come: the host's poll interval at start-up (docs/host-contract.md, "Readiness").
 pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
+/// What the loop holds between looks: the connections accepted and not answered, in
+/// arrival order, each with what its request is so far, and whether a poll was answered.
+#[derive(Default)]
+pub struct Pending {
+    conns: Vec<(TcpStream, Look)>,
+    answered: bool,
+}
+
+/// Answers the polls already waiting on `listener` and returns at once, waiting for
+/// nothing: `serve` calls it before it starts the runtime's thread, so a poll that came in
+/// while the config was read is answered without waiting for a thread start.
+pub fn answer_waiting(listener: &TcpListener) -> Pending {
+    let mut pending = Pending::default();
+    while sweep(listener, &mut pending) == Some(true) {}
+    pending
+}
+
 /// Answers readiness polls on `listener` (non-blocking) until `built()` and then until a
 /// poll has been answered, a connection is kept, or `POLL_INTERVAL` has passed; returns
 /// the connections it accepted but did not answer, in arrival order.
@@ -43,56 +60,72 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// request is still arriving, so a poll is answered the moment its bytes land, not after a
 /// sleep: a connection accepted before its request came is watched, not handed over.
 pub fn answer_until(listener: &TcpListener, built: impl Fn() -> bool) -> Vec<TcpStream> {
-    // In arrival order, each with what its request is so far.
-    let mut conns: Vec<(TcpStream, Look)> = Vec::new();
-    let mut answered = false;
+    continue_until(listener, Pending::default(), built)
+}
+
+/// `answer_until`, going on from what `answer_waiting` left.
+pub fn continue_until(
+    listener: &TcpListener,
+    mut pending: Pending,
+    built: impl Fn() -> bool,
+) -> Vec<TcpStream> {
     let mut built_at: Option<std::time::Instant> = None;
     loop {
-        let accepted = match listener.accept() {
-            Ok((tcp, _)) => {
-                // A socket that cannot be peeked without blocking goes to the real server.
-                let seen = match tcp.set_nonblocking(true) {
-                    Ok(()) => Look::Partial(0),
-                    Err(_) => Look::Other,
-                };
-                conns.push((tcp, seen));
-                true
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => false,
-            Err(e) if e.kind() == ErrorKind::Interrupted => true,
+        match sweep(listener, &mut pending) {
             // Out of descriptors and the like: leave the rest to the real server.
-            Err(_) => break,
-        };
-        conns.retain_mut(|(tcp, seen)| {
-            if let Look::Partial(_) = seen {
-                *seen = look(tcp);
-            }
-            match seen {
-                Look::Poll => {
-                    answer(tcp);
-                    answered = true;
-                    false
-                }
-                Look::Gone => false,
-                Look::Partial(_) | Look::Other => true,
-            }
-        });
-        if accepted {
-            continue;
+            None => break,
+            Some(true) => continue,
+            Some(false) => {}
         }
         if built_at.is_none() && built() {
             built_at = Some(std::time::Instant::now());
         }
         if let Some(at) = built_at
-            && (answered
-                || conns.iter().any(|c| matches!(c.1, Look::Other))
+            && (pending.answered
+                || pending.conns.iter().any(|c| matches!(c.1, Look::Other))
                 || at.elapsed() >= POLL_INTERVAL)
         {
             break;
         }
-        wait(listener, &conns);
+        wait(listener, &pending.conns);
     }
-    conns.into_iter().map(|(tcp, _)| tcp).collect()
+    pending.conns.into_iter().map(|(tcp, _)| tcp).collect()
+}
+
+/// One accept and one look at every connection still arriving, answering the complete
+/// polls: `Some(true)` if a connection was accepted (look again), `Some(false)` if none
+/// was waiting, `None` if accepting failed for good.
+fn sweep(listener: &TcpListener, pending: &mut Pending) -> Option<bool> {
+    let accepted = match listener.accept() {
+        Ok((tcp, _)) => {
+            // A socket that cannot be peeked without blocking goes to the real server.
+            let seen = match tcp.set_nonblocking(true) {
+                Ok(()) => Look::Partial(0),
+                Err(_) => Look::Other,
+            };
+            pending.conns.push((tcp, seen));
+            Some(true)
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Some(false),
+        Err(e) if e.kind() == ErrorKind::Interrupted => Some(true),
+        Err(_) => None,
+    };
+    let answered = &mut pending.answered;
+    pending.conns.retain_mut(|(tcp, seen)| {
+        if let Look::Partial(_) = seen {
+            *seen = look(tcp);
+        }
+        match seen {
+            Look::Poll => {
+                answer(tcp);
+                *answered = true;
+                false
+            }
+            Look::Gone => false,
+            Look::Partial(_) | Look::Other => true,
+        }
+    });
+    accepted
 }
 
 /// What a connection has sent so far.
@@ -359,5 +392,56 @@ mod tests {
 
         // Nothing comes: the loop ends by itself (after POLL_INTERVAL), keeping nothing.
         assert!(answer_until(&listener, || true).is_empty());
+    }
+
+    /// `answer_waiting` answers the poll already in, returns at once, and hands what it
+    /// holds to `continue_until`: a poll half in is finished and answered there, and a
+    /// request for the real server is kept, unread.
+    #[test]
+    fn a_waiting_poll_is_answered_before_the_loop_and_the_rest_carries_over() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut waiting = TcpStream::connect(addr).unwrap();
+        waiting
+            .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+        let half = std::cell::RefCell::new(TcpStream::connect(addr).unwrap());
+        half.borrow_mut().write_all(b"GET / HTTP/1.1\r\n").unwrap();
+
+        let pending = answer_waiting(&listener);
+        let mut answer = Vec::new();
+        waiting.read_to_end(&mut answer).unwrap();
+        assert_eq!(answer, READY, "the poll already in is answered at once");
+        assert!(pending.answered);
+        assert_eq!(pending.conns.len(), 1, "the half poll is held");
+
+        // The rest of the half poll lands at the first look; built at the second.
+        let looks = std::cell::Cell::new(0);
+        let kept = continue_until(&listener, pending, || {
+            looks.set(looks.get() + 1);
+            if looks.get() == 1 {
+                half.borrow_mut()
+                    .write_all(b"Host: 127.0.0.1\r\n\r\n")
+                    .unwrap();
+            }
+            looks.get() >= 2
+        });
+        assert!(kept.is_empty());
+        let mut answer = Vec::new();
+        half.borrow_mut().read_to_end(&mut answer).unwrap();
+        assert_eq!(
+            answer, READY,
+            "the poll finished after answer_waiting is answered"
+        );
+
+        let request = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        let mut probe = TcpStream::connect(addr).unwrap();
+        probe.write_all(request).unwrap();
+        let pending = answer_waiting(&listener);
+        assert!(!pending.answered);
+        let kept = continue_until(&listener, pending, || true);
+        assert_eq!(kept.len(), 1, "the request for the real server is kept");
+        assert_eq!(unread(&kept[0], request.len()), request);
     }
 }

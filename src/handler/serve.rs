@@ -89,6 +89,19 @@ pub fn main(args: ServeArgs) -> ExitCode {
         Ok(v) => v,
         Err(msg) => return fatal(&msg),
     };
+    // The config is valid, so we are ready: a poll already waiting is answered now, before
+    // the runtime's thread is started. The runtime and its workers then start on that
+    // thread; meanwhile, and until the first poll is answered, this one answers the host's
+    // readiness polls from the socket (`super::early`), and the host need not wait for
+    // threads, hyper and axum.
+    let waiting = super::early::answer_waiting(&std_listener);
+    let building = std::thread::spawn(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    });
+    let early = super::early::continue_until(&std_listener, waiting, || building.is_finished());
+    // After the first answer: a write to the host's pipe is not what readiness waits for.
     if under_host && process_env("ROUTEPROOF_SCHEDULE").is_none_or(|s| s.trim().is_empty()) {
         // "warn" in the line makes the host log it as a warning, not an error.
         eprintln!(
@@ -96,16 +109,6 @@ pub fn main(args: ServeArgs) -> ExitCode {
              index the `scheduled` function; set it (default 0 */5 * * * *)"
         );
     }
-    // The runtime and its workers start on another thread; meanwhile, and until the first
-    // poll is answered, this one answers the host's readiness polls from the socket
-    // (`super::early`): the config is valid, so we are ready, and the host need not wait
-    // for threads, hyper and axum.
-    let building = std::thread::spawn(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-    });
-    let early = super::early::answer_until(&std_listener, || building.is_finished());
     let rt = match building.join() {
         Ok(Ok(rt)) => rt,
         Ok(Err(e)) => return fatal(&format!("cannot start the runtime: {e}")),
