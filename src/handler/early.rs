@@ -276,11 +276,17 @@ mod tests {
         bytes
     }
 
-    #[test]
-    fn answers_polls_and_keeps_everything_else_unread() {
+    /// A non-blocking listener on loopback, as `serve` hands it over, and its address.
+    fn listening() -> (TcpListener, std::net::SocketAddr) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
+        (listener, addr)
+    }
+
+    #[test]
+    fn answers_polls_and_keeps_everything_else_unread() {
+        let (listener, addr) = listening();
         let mut poll = TcpStream::connect(addr).unwrap();
         poll.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             .unwrap();
@@ -328,9 +334,7 @@ mod tests {
     /// sending anything is simply dropped.
     #[test]
     fn a_poll_that_arrives_after_its_connection_is_still_answered_here() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (listener, addr) = listening();
         let poll = std::cell::RefCell::new(TcpStream::connect(addr).unwrap());
         drop(TcpStream::connect(addr).unwrap());
         let looks = std::cell::Cell::new(0);
@@ -360,9 +364,7 @@ mod tests {
     /// interval when nothing comes.
     #[test]
     fn after_the_build_it_waits_for_the_first_poll_but_not_for_anything_else() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (listener, addr) = listening();
         let clients = std::cell::RefCell::new(Vec::new());
         // Built at the first look; the poll is sent only then, so only waiting answers it.
         let kept = answer_until(&listener, || {
@@ -399,9 +401,7 @@ mod tests {
     /// request for the real server is kept, unread.
     #[test]
     fn a_waiting_poll_is_answered_before_the_loop_and_the_rest_carries_over() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (listener, addr) = listening();
         let mut waiting = TcpStream::connect(addr).unwrap();
         waiting
             .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
