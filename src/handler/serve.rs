@@ -101,7 +101,8 @@ pub fn main(args: ServeArgs) -> ExitCode {
             .build()
     });
     let early = super::early::continue_until(&std_listener, waiting, || building.is_finished());
-    // After the first answer: a write to the host's pipe is not what readiness waits for.
+    // After the early loop (which ends once a poll is answered, a request for the real
+    // server arrives, or a poll interval passes): readiness does not wait for this write.
     if under_host && process_env("ROUTEPROOF_SCHEDULE").is_none_or(|s| s.trim().is_empty()) {
         // "warn" in the line makes the host log it as a warning, not an error.
         eprintln!(
