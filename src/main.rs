@@ -120,7 +120,9 @@ struct ProbeArgs {
 }
 
 fn main() -> ExitCode {
-    if let Some(args) = routeproof::handler::serve::bare(std::env::args_os()) {
+    if let Some(args) =
+        routeproof::handler::serve::bare(std::env::args_os(), &|k| std::env::var_os(k))
+    {
         return routeproof::handler::serve::main(args);
     }
     let cli = Cli::parse();

@@ -40,7 +40,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "ROUTEPROOF_HTTP_DEADLINE",
-        default_value = "20s",
+        default_value = HTTP_DEADLINE,
         value_name = "DURATION"
     )]
     pub http_deadline: String,
@@ -48,28 +48,50 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "ROUTEPROOF_TIMER_DEADLINE",
-        default_value = "4m",
+        default_value = TIMER_DEADLINE,
         value_name = "DURATION"
     )]
     pub timer_deadline: String,
 }
 
+/// The budgets' defaults, in clap's definition above and in `bare`.
+const HTTP_DEADLINE: &str = "20s";
+const TIMER_DEADLINE: &str = "4m";
+
 /// The arguments of a bare `routeproof serve` (how the Functions host starts us:
-/// host.json's `defaultExecutablePath` plus `arguments`), parsed by this subcommand's own
-/// clap definition, environment defaults included, without building the whole command
-/// tree: that was a third of the work before the first answer (docs/benchmarks.md, "Cold
-/// start"). `None` for anything else, which the full parser then handles (and reports).
-pub fn bare(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Option<ServeArgs> {
-    use clap::{Args, FromArgMatches};
+/// host.json's `defaultExecutablePath` plus `arguments`), read from the environment
+/// (`env`: the process's, `std::env::var_os`) by the rules clap applies to the three
+/// settings `ServeArgs` takes from it: a variable that is set is the value, even empty.
+/// Two cases clap reports as errors, an empty `ROUTEPROOF_CONFIG` and a budget that is
+/// not UTF-8, are `None` here, as is any other command line: the full parser then reads
+/// it and reports. Not clap, because building even this one subcommand's parser was
+/// 74 µs of the 0.4 ms between `main` and the first answer (docs/benchmarks.md, "Cold
+/// start"); a process test checks that both read the same settings.
+pub fn bare(
+    argv: impl IntoIterator<Item = std::ffi::OsString>,
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<ServeArgs> {
     let mut argv = argv.into_iter();
     let (_, sub, rest) = (argv.next()?, argv.next()?, argv.next());
     if sub != "serve" || rest.is_some() {
         return None;
     }
-    let matches = ServeArgs::augment_args(clap::Command::new("serve"))
-        .try_get_matches_from(["serve"])
-        .ok()?;
-    ServeArgs::from_arg_matches(&matches).ok()
+    let budget = |key: &str, default: &str| match env(key) {
+        None => Some(default.to_string()),
+        Some(v) => v.into_string().ok(),
+    };
+    let config = match env("ROUTEPROOF_CONFIG") {
+        None => None,
+        Some(v) if v.is_empty() => return None,
+        Some(v) => Some(PathBuf::from(v)),
+    };
+    Some(ServeArgs {
+        listen: None,
+        port: None,
+        config,
+        http_deadline: budget("ROUTEPROOF_HTTP_DEADLINE", HTTP_DEADLINE)?,
+        timer_deadline: budget("ROUTEPROOF_TIMER_DEADLINE", TIMER_DEADLINE)?,
+    })
 }
 
 /// Runs the server; returns only on a fatal error or a signal.
@@ -363,8 +385,8 @@ mod tests {
             listen: None,
             port: None,
             config: None,
-            http_deadline: "20s".into(),
-            timer_deadline: "4m".into(),
+            http_deadline: HTTP_DEADLINE.into(),
+            timer_deadline: TIMER_DEADLINE.into(),
         }
     }
 
@@ -406,9 +428,11 @@ mod tests {
             Serve(ServeArgs),
         }
         let argv = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        let process = |k: &str| std::env::var_os(k);
         let Cmd::Serve(full) = Cli::try_parse_from(["routeproof", "serve"]).unwrap().cmd;
-        let fast = bare(argv(&["routeproof", "serve"])).expect("a bare serve");
-        // Same environment, same parser definition: the same arguments, env defaults included.
+        let fast = bare(argv(&["routeproof", "serve"]), &process).expect("a bare serve");
+        // The same environment: the same arguments, env defaults included (settings the
+        // test process has set included; tests/handler/process.rs sets them).
         assert_eq!(format!("{fast:?}"), format!("{full:?}"));
         // Anything else goes to the full parser, which reports its own errors and help.
         for other in [
@@ -418,8 +442,41 @@ mod tests {
             &["routeproof", "serve", "--help"],
             &["routeproof", "servee"],
         ] {
-            assert!(bare(argv(other)).is_none(), "{other:?}");
+            assert!(bare(argv(other), &process).is_none(), "{other:?}");
         }
+    }
+
+    #[test]
+    fn a_bare_serve_reads_its_three_settings_and_leaves_what_clap_rejects_to_clap() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt;
+        let serve = || ["routeproof", "serve"].map(OsString::from);
+        let unset = bare(serve(), &|_| None).unwrap();
+        assert_eq!(format!("{unset:?}"), format!("{:?}", args()));
+        let set = |k: &str| {
+            Some(OsString::from(match k {
+                "ROUTEPROOF_CONFIG" => "/home/site/wwwroot/routeproof.toml",
+                "ROUTEPROOF_HTTP_DEADLINE" => "7s",
+                "ROUTEPROOF_TIMER_DEADLINE" => "",
+                _ => return None,
+            }))
+        };
+        let a = bare(serve(), &set).unwrap();
+        assert_eq!(
+            a.config.as_deref(),
+            Some(Path::new("/home/site/wwwroot/routeproof.toml"))
+        );
+        assert_eq!(a.http_deadline, "7s");
+        assert_eq!(
+            a.timer_deadline, "",
+            "set but empty is the value (then rejected as a duration), as clap has it"
+        );
+        let empty_config = |k: &str| (k == "ROUTEPROOF_CONFIG").then(OsString::new);
+        assert!(bare(serve(), &empty_config).is_none(), "clap's usage error");
+        let not_utf8 = |k: &str| {
+            (k == "ROUTEPROOF_HTTP_DEADLINE").then(|| OsString::from_vec(vec![b'2', 0xff]))
+        };
+        assert!(bare(serve(), &not_utf8).is_none(), "clap's parse error");
     }
 
     #[test]
