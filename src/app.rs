@@ -36,7 +36,9 @@ pub struct Composed {
 }
 
 /// Reads the config, then adds the targets discovered from the app's settings (`vars`,
-/// usually `process_vars()`). `env` resolves `env:` references while parsing.
+/// usually `process_vars()`). `env` resolves `env:` references while parsing. It does
+/// not log (`serve` composes before its logging is set up): each door logs the
+/// discovery with `log_discovery`.
 pub fn compose(
     source: ConfigSource<'_>,
     env: EnvLookup,
@@ -48,15 +50,18 @@ pub fn compose(
         ConfigSource::Empty => Config::default(),
     };
     let discovery = discover::apply(&mut config, vars);
+    Ok(Composed { config, discovery })
+}
+
+/// The log line of a discovery that ran: setting names and counts only, never a value.
+pub fn log_discovery(discovery: &discover::Summary) {
     if discovery.enabled {
-        // Setting names and counts only: never a value.
         tracing::info!(
             added = discovery.added,
             notes = discovery.notes.len(),
             "targets discovered from app settings"
         );
     }
-    Ok(Composed { config, discovery })
 }
 
 /// The engine, from the composed settings. `dns_source` names where explicit DNS

@@ -187,7 +187,9 @@ async fn probe(args: ProbeArgs, exports: &Exports) -> Result<ExitCode, ConfigErr
         Some(path) => ConfigSource::File(path),
         None => ConfigSource::Empty,
     };
-    let mut cfg = app::compose(source, &process_env, &app::process_vars())?.config;
+    let composed = app::compose(source, &process_env, &app::process_vars())?;
+    app::log_discovery(&composed.discovery);
+    let mut cfg = composed.config;
     let mut source = "config";
     if !args.dns_server.is_empty() {
         cfg.engine.dns_servers = args
@@ -399,14 +401,9 @@ fn check(path: &std::path::Path) -> Result<ExitCode, ConfigError> {
         config: cfg,
         discovery,
     } = app::compose(ConfigSource::File(path), &process_env, &app::process_vars())?;
+    app::log_discovery(&discovery);
+    let engine = routeproof::probe::Engine::check(cfg.engine.clone(), "config", &process_env)?;
     let e = &cfg.engine;
-    let resolvers = routeproof::probe::resolvers::discover(
-        &e.dns_servers,
-        "config",
-        &process_env,
-        &routeproof::probe::resolvers::ResolvConf::read(&e.resolv_conf),
-    )
-    .map_err(|m| ConfigError::new("engine.dns_servers", m))?;
     println!(
         "config ok: {} target(s); deadline {}, concurrency {}, timeouts dns {} tcp {}",
         cfg.targets.len(),
@@ -415,7 +412,8 @@ fn check(path: &std::path::Path) -> Result<ExitCode, ConfigError> {
         humantime::format_duration(e.timeouts.dns),
         humantime::format_duration(e.timeouts.tcp),
     );
-    let rs: Vec<String> = resolvers
+    let rs: Vec<String> = engine
+        .resolvers()
         .iter()
         .map(|r| format!("{} ({})", r.server, r.source))
         .collect();

@@ -96,7 +96,6 @@ pub fn bare(
 
 /// Runs the server; returns only on a fatal error or a signal.
 pub fn main(args: ServeArgs) -> ExitCode {
-    init_logging();
     let under_host = process_env("FUNCTIONS_CUSTOMHANDLER_PORT").is_some();
     // Listen before anything else: the host's readiness poll (and any early request)
     // then waits in the backlog and is answered the moment the server runs, instead of
@@ -107,7 +106,7 @@ pub fn main(args: ServeArgs) -> ExitCode {
         Ok(v) => v,
         Err(msg) => return fatal(&msg),
     };
-    let (state, config_path) = match prepare(&args, addr) {
+    let checked = match check(&args, addr) {
         Ok(v) => v,
         Err(msg) => return fatal(&msg),
     };
@@ -124,7 +123,10 @@ pub fn main(args: ServeArgs) -> ExitCode {
     });
     let early = super::early::continue_until(&std_listener, waiting, || building.is_finished());
     // After the early loop (which ends once a poll is answered, a request for the real
-    // server arrives, or a poll interval passes): readiness does not wait for this write.
+    // server arrives, or a poll interval passes), what cannot fail on the config and the
+    // readiness answer does not wait for: logging, then the engine, exporters and store.
+    // Nothing before this point logs (`check`).
+    init_logging();
     if under_host && process_env("ROUTEPROOF_SCHEDULE").is_none_or(|s| s.trim().is_empty()) {
         // "warn" in the line makes the host log it as a warning, not an error.
         eprintln!(
@@ -132,6 +134,10 @@ pub fn main(args: ServeArgs) -> ExitCode {
              index the `scheduled` function; set it (default 0 */5 * * * *)"
         );
     }
+    let (state, config_path) = match build(checked) {
+        Ok(v) => v,
+        Err(msg) => return fatal(&msg),
+    };
     let rt = match building.join() {
         Ok(Ok(rt)) => rt,
         Ok(Err(e)) => return fatal(&format!("cannot start the runtime: {e}")),
@@ -152,6 +158,7 @@ pub fn main(args: ServeArgs) -> ExitCode {
             "routeproof serving"
         );
         let flag = Arc::clone(&signalled);
+        let stop = shutdown_signal();
         // The accept loop runs on a worker, the thread that also polls the sockets, so
         // an accepted connection is not handed across threads before it is served.
         let server = tokio::spawn(super::server::run_with(
@@ -159,7 +166,7 @@ pub fn main(args: ServeArgs) -> ExitCode {
             early,
             state,
             async move {
-                shutdown_signal().await;
+                stop.await;
                 flag.store(true, Ordering::SeqCst);
                 tracing::info!("signal received, finishing in-flight requests");
             },
@@ -204,9 +211,19 @@ fn listen_now(addr: SocketAddr) -> Result<std::net::TcpListener, String> {
     bind().map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
-fn prepare(args: &ServeArgs, addr: SocketAddr) -> Result<(Arc<State>, String), String> {
-    // A config file that exists but is invalid fails here, with its one-line reason; no
-    // file at all is a bare deployment, which still answers with the compiled-in default.
+/// What start-up checks before it answers a readiness poll: the config (a file, or
+/// the compiled-in default) and every setting that can refuse it. A config file that
+/// exists but is invalid fails here, with its one-line reason; no file at all is a bare
+/// deployment, which still answers with the compiled-in default. Nothing here logs:
+/// logging is set up after the first answer.
+struct Checked {
+    state: super::state::Checked,
+    settings: Settings,
+    discovery: crate::discover::Summary,
+    shown: String,
+}
+
+fn check(args: &ServeArgs, addr: SocketAddr) -> Result<Checked, String> {
     let path = config_path(args.config.as_deref(), &process_env);
     let (source, shown) = match &path {
         Some(p) => (ConfigSource::File(p), p.display().to_string()),
@@ -230,16 +247,41 @@ fn prepare(args: &ServeArgs, addr: SocketAddr) -> Result<(Arc<State>, String), S
             Duration::from_secs(3600),
         )
         .map_err(|e| e.to_string())?,
-        function_timeout: app_root(&process_env)
-            .and_then(|root| function_timeout(&root.join("host.json"))),
         allow_adhoc: setting::yes_no("ROUTEPROOF_ALLOW_ADHOC", &process_env)?,
         handler_port: Some(addr.port()),
+        ..Settings::default()
+    };
+    let state = State::check(composed.config, settings.allow_adhoc, &process_env)
+        .map_err(|e| e.to_string())?;
+    Ok(Checked {
+        state,
+        settings,
+        discovery: composed.discovery,
+        shown,
+    })
+}
+
+/// The state from a checked config, with what may only warn: host.json's
+/// `functionTimeout`, the exporters and the shared store.
+fn build(checked: Checked) -> Result<(Arc<State>, String), String> {
+    let Checked {
+        state,
+        settings,
+        discovery,
+        shown,
+    } = checked;
+    app::log_discovery(&discovery);
+    let settings = Settings {
+        function_timeout: app_root(&process_env)
+            .and_then(|root| function_timeout(&root.join("host.json"))),
         // OTel and App Insights export, only when their standard variables are set.
         telemetry: app::telemetry(),
         store: super::state::StoreHandle::from_env(&process_env),
-        ..Settings::default()
+        ..settings
     };
-    let state = State::new(composed.config, settings, &process_env).map_err(|e| e.to_string())?;
+    let state = state
+        .build(settings, &process_env)
+        .map_err(|e| e.to_string())?;
     Ok((state, shown))
 }
 
@@ -353,26 +395,36 @@ fn log_filter<S: tracing::Subscriber>(
 
 const DEFAULT_LOG: &str = "info,hickory_net=off,hickory_resolver=off,hickory_proto=off";
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGTERM (the host's stop) or SIGINT, registered when this is called, inside the
+/// runtime and before the server takes a connection: a stop that comes right after the
+/// first request is a graceful one, not the default action (axum polls the returned
+/// future on a task of its own, which may first run later).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        let wait = |s: Option<Signal>| async move {
+            match s {
+                Some(mut s) => {
                     s.recv().await;
                 }
-                Err(_) => std::future::pending::<()>().await,
+                None => std::future::pending::<()>().await,
             }
         };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term => {},
+        async move {
+            tokio::select! {
+                _ = wait(term) => {},
+                _ = wait(int) => {},
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -227,6 +227,41 @@ pub struct Adhoc {
     max_concurrent: usize,
 }
 
+/// A config `State::check` has accepted; `build` makes the state from it.
+pub struct Checked {
+    engine: crate::probe::Checked,
+    targets: Vec<TargetConfig>,
+    policy: crate::config::PolicyConfig,
+    adhoc: bool,
+}
+
+impl Checked {
+    pub fn targets(&self) -> &[TargetConfig] {
+        &self.targets
+    }
+
+    /// Builds the engine (`crate::probe::Checked::build`); `settings.allow_adhoc` was
+    /// read by `State::check`.
+    pub fn build(self, settings: Settings, env: EnvLookup) -> Result<Arc<State>, ConfigError> {
+        let p = &self.policy;
+        let adhoc = self.adhoc.then(|| Adhoc {
+            policy: Arc::new(Policy::new(p, settings.handler_port, env)),
+            max_targets: p.max_targets,
+            slots: Arc::new(tokio::sync::Semaphore::new(p.max_concurrent)),
+            max_concurrent: p.max_concurrent,
+        });
+        let engine = self.engine.build(env, Arc::new(crate::env::process_env))?;
+        Ok(Arc::new(State {
+            engine,
+            targets: Arc::new(self.targets),
+            settings,
+            adhoc,
+            flights: SingleFlight::default(),
+            last: RwLock::new(None),
+        }))
+    }
+}
+
 pub struct State {
     engine: Arc<Engine>,
     targets: Arc<Vec<TargetConfig>>,
@@ -244,32 +279,31 @@ impl State {
         settings: Settings,
         env: EnvLookup,
     ) -> Result<Arc<State>, ConfigError> {
-        let p = &config.policy;
-        let adhoc = match settings.allow_adhoc.unwrap_or(p.allow_adhoc) {
-            false => None,
-            true if p.is_empty() => {
-                return Err(ConfigError::new(
-                    "ROUTEPROOF_ALLOW_ADHOC",
-                    "ad-hoc targets need an allow-list of networks and host patterns in the config \
-                     ([policy] allow = [\"10.20.0.0/16\", \"*.internal.contoso.com\"]); add one or unset it",
-                ));
-            }
-            true => Some(Adhoc {
-                policy: Arc::new(Policy::new(p, settings.handler_port, env)),
-                max_targets: p.max_targets,
-                slots: Arc::new(tokio::sync::Semaphore::new(p.max_concurrent)),
-                max_concurrent: p.max_concurrent,
-            }),
-        };
-        let engine = crate::app::engine(config.engine, "config", env)?;
-        Ok(Arc::new(State {
-            engine,
-            targets: Arc::new(config.targets),
-            settings,
+        State::check(config, settings.allow_adhoc, env)?.build(settings, env)
+    }
+
+    /// Every reason `new` can refuse a config, found without building anything:
+    /// ad-hoc targets without an allow-list, and the engine's own (`Engine::check`).
+    /// `allow_adhoc` is `Settings::allow_adhoc`, which `build` then takes from here.
+    pub fn check(
+        config: Config,
+        allow_adhoc: Option<bool>,
+        env: EnvLookup,
+    ) -> Result<Checked, ConfigError> {
+        let adhoc = allow_adhoc.unwrap_or(config.policy.allow_adhoc);
+        if adhoc && config.policy.is_empty() {
+            return Err(ConfigError::new(
+                "ROUTEPROOF_ALLOW_ADHOC",
+                "ad-hoc targets need an allow-list of networks and host patterns in the config \
+                 ([policy] allow = [\"10.20.0.0/16\", \"*.internal.contoso.com\"]); add one or unset it",
+            ));
+        }
+        Ok(Checked {
+            engine: Engine::check(config.engine, "config", env)?,
+            targets: config.targets,
+            policy: config.policy,
             adhoc,
-            flights: SingleFlight::default(),
-            last: RwLock::new(None),
-        }))
+        })
     }
 
     pub fn settings(&self) -> &Settings {

@@ -60,34 +60,34 @@ pub struct Engine {
 /// Reads one app setting when a probe runs.
 pub type AppSettings = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-impl Engine {
-    /// Builds the resolvers once. `explicit_source` labels `settings.dns_servers` in
-    /// the report (`config` or `cli`).
-    pub fn new(
-        settings: EngineSettings,
-        explicit_source: &str,
-        env: EnvLookup,
-    ) -> Result<Arc<Engine>, ConfigError> {
-        Engine::with_app_settings(
-            settings,
-            explicit_source,
-            env,
-            Arc::new(crate::env::process_env),
-        )
+/// An engine's settings with their resolvers found (`Engine::check`). What is left,
+/// `build`, parses addresses `check` wrote and builds hickory resolvers over UDP and TCP:
+/// no config can make it fail.
+pub struct Checked {
+    settings: EngineSettings,
+    resolv_conf: resolvers::ResolvConf,
+    infos: Vec<ResolverInfo>,
+}
+
+impl Checked {
+    /// The DNS servers found, in the order they are asked.
+    pub fn resolvers(&self) -> &[ResolverInfo] {
+        &self.infos
     }
 
-    /// `new`, with `app_settings` as what a probe reads at run time (tests pass the
-    /// same table as `env`; production the process environment).
-    pub fn with_app_settings(
-        settings: EngineSettings,
-        explicit_source: &str,
+    /// The resolvers and the site facts; `env` as given to `Engine::check`.
+    pub fn build(
+        self,
         env: EnvLookup,
         app_settings: AppSettings,
     ) -> Result<Arc<Engine>, ConfigError> {
-        let resolv_conf = resolvers::ResolvConf::read(&settings.resolv_conf);
-        let infos = resolvers::discover(&settings.dns_servers, explicit_source, env, &resolv_conf)
-            .map_err(|m| ConfigError::new("engine.dns_servers", m))?;
-        let nameservers = resolvers::build(&infos, settings.timeouts.dns)
+        let Checked {
+            settings,
+            resolv_conf,
+            infos,
+        } = self;
+        let timeout = settings.timeouts.dns;
+        let nameservers = resolvers::build(&infos, timeout)
             .map_err(|m| ConfigError::new("engine.dns_servers", m))?;
         let facts = crate::azure::facts(
             env,
@@ -102,7 +102,7 @@ impl Engine {
                     server: server.clone(),
                     source: ResolverSource::AzureDns,
                 }],
-                settings.timeouts.dns,
+                timeout,
             )
             .map_err(|m| ConfigError::new("engine.azure_dns", m))?
             .pop(),
@@ -127,6 +127,53 @@ impl Engine {
             identity: Arc::new(crate::platform::identity::Setup::from_env(env)),
             app_settings,
         }))
+    }
+}
+
+impl Engine {
+    /// Builds the resolvers once. `explicit_source` labels `settings.dns_servers` in
+    /// the report (`config` or `cli`).
+    pub fn new(
+        settings: EngineSettings,
+        explicit_source: &str,
+        env: EnvLookup,
+    ) -> Result<Arc<Engine>, ConfigError> {
+        Engine::with_app_settings(
+            settings,
+            explicit_source,
+            env,
+            Arc::new(crate::env::process_env),
+        )
+    }
+
+    /// `new`, with `app_settings` as what a probe reads at run time (tests pass the
+    /// same table as `env`; production the process environment).
+    pub fn with_app_settings(
+        settings: EngineSettings,
+        explicit_source: &str,
+        env: EnvLookup,
+        app_settings: AppSettings,
+    ) -> Result<Arc<Engine>, ConfigError> {
+        Engine::check(settings, explicit_source, env)?.build(env, app_settings)
+    }
+
+    /// Every config error an engine can have, found without building anything: the
+    /// resolvers the settings, `WEBSITE_DNS_SERVER` or resolv.conf name. `serve` checks
+    /// this before it answers its first readiness poll and builds after
+    /// (docs/host-contract.md).
+    pub fn check(
+        settings: EngineSettings,
+        explicit_source: &str,
+        env: EnvLookup,
+    ) -> Result<Checked, ConfigError> {
+        let resolv_conf = resolvers::ResolvConf::read(&settings.resolv_conf);
+        let infos = resolvers::discover(&settings.dns_servers, explicit_source, env, &resolv_conf)
+            .map_err(|m| ConfigError::new("engine.dns_servers", m))?;
+        Ok(Checked {
+            settings,
+            resolv_conf,
+            infos,
+        })
     }
 
     pub fn settings(&self) -> &EngineSettings {

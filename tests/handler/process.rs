@@ -15,7 +15,7 @@ use support::host::{Caller, Host};
 const BIN: &str = env!("CARGO_BIN_EXE_routeproof");
 const IID: &str = "c0ffee00-1a7b-4e0c-9f1e-0d2c3b4a5f60";
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     // As the host does it: bind port 0, read it, close it, hand it over.
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -25,7 +25,7 @@ fn free_port() -> u16 {
 }
 
 /// The child's environment is only what the test gives it (plus the host's variables).
-fn serve(args: &[&str], env: &[(&str, String)]) -> Command {
+pub(super) fn serve(args: &[&str], env: &[(&str, String)]) -> Command {
     let mut c = Command::new(BIN);
     c.arg("serve")
         .args(args)
@@ -39,14 +39,14 @@ fn serve(args: &[&str], env: &[(&str, String)]) -> Command {
     c
 }
 
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(super) struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Waits for the child (on a blocking thread) and collects its output.
-async fn finish(mut child: Child) -> Output {
+pub(super) async fn finish(mut child: Child) -> Output {
     tokio::task::spawn_blocking(move || {
         let mut out = child.stdout.take().unwrap();
         let mut err = child.stderr.take().unwrap();
@@ -71,13 +71,13 @@ async fn finish(mut child: Child) -> Output {
     .unwrap()
 }
 
-fn sigterm(child: &Child) {
+pub(super) fn sigterm(child: &Child) {
     // SAFETY: sends a signal to a child we spawned and have not reaped.
     let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     assert_eq!(rc, 0);
 }
 
-fn write_config(dir: &Path, open: SocketAddr) -> String {
+pub(super) fn write_config(dir: &Path, open: SocketAddr) -> String {
     let path = dir.join("routeproof.toml");
     std::fs::write(
         &path,
@@ -204,67 +204,6 @@ async fn standalone_port_serves_and_sigterm_is_a_clean_stop() {
     let out = finish(child).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(out.stderr, "");
-}
-
-/// A bare `serve`, as the host starts it, reads its settings without clap
-/// (`serve::bare`); with any other argument the full parser reads them. From the same
-/// environment both get the same config and budgets, and both reject what clap rejects.
-#[tokio::test]
-async fn a_bare_serve_and_the_full_parser_read_the_same_settings() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), "127.0.0.1:9".parse().unwrap());
-    let mut seen = Vec::new();
-    for full in [false, true] {
-        let port = free_port().to_string();
-        let args: &[&str] = if full { &["--port", &port] } else { &[] };
-        let child = serve(
-            args,
-            &[
-                ("FUNCTIONS_CUSTOMHANDLER_PORT", port.clone()),
-                ("ROUTEPROOF_SCHEDULE", "0 */5 * * * *".into()),
-                ("ROUTEPROOF_CONFIG", config.clone()),
-                ("ROUTEPROOF_HTTP_DEADLINE", "7s".into()),
-                ("ROUTEPROOF_TIMER_DEADLINE", "9s".into()),
-            ],
-        )
-        .spawn()
-        .unwrap();
-        let host = Host::new(SocketAddr::from(([127, 0, 0, 1], port.parse().unwrap())));
-        assert_eq!(host.wait_ready().await.0.status, 200);
-        sigterm(&child);
-        let out = finish(child).await;
-        let serving: serde_json::Value = out
-            .stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .find(|l: &serde_json::Value| l["message"] == "routeproof serving")
-            .unwrap_or_else(|| panic!("no start-up line: {}", out.stdout));
-        let got = (
-            serving["config"].clone(),
-            serving["http_deadline_ms"].clone(),
-            serving["timer_deadline_ms"].clone(),
-        );
-        assert_eq!(got, (config.clone().into(), 7000.into(), 9000.into()));
-        seen.push(got);
-    }
-    assert_eq!(seen[0], seen[1]);
-    // An empty ROUTEPROOF_CONFIG is clap's usage error on both paths.
-    let mut stderr = Vec::new();
-    for args in [&[][..], &["--port", "9"]] {
-        let env = [
-            ("FUNCTIONS_CUSTOMHANDLER_PORT", "9".to_string()),
-            ("ROUTEPROOF_CONFIG", String::new()),
-        ];
-        let out = finish(serve(args, &env).spawn().unwrap()).await;
-        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
-        assert!(
-            out.stderr.contains("a value is required for '--config"),
-            "{args:?}: {}",
-            out.stderr
-        );
-        stderr.push(out.stderr);
-    }
-    assert_eq!(stderr[0], stderr[1]);
 }
 
 #[tokio::test]
