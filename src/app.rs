@@ -36,20 +36,27 @@ pub struct Composed {
 }
 
 /// Reads the config, then adds the targets discovered from the app's settings (`vars`,
-/// usually `process_vars()`). `env` resolves `env:` references while parsing. It does
-/// not log (`serve` composes before its logging is set up): each door logs the
-/// discovery with `log_discovery`.
+/// usually `process_vars`, called only when discovery is on: off, which it is by default
+/// outside Azure, nothing reads every setting). `env` resolves `env:` references while
+/// parsing and says whether this is Azure (`WEBSITE_SITE_NAME`). It does not log
+/// (`serve` composes before its logging is set up): each door logs the discovery with
+/// `log_discovery`.
 pub fn compose(
     source: ConfigSource<'_>,
     env: EnvLookup,
-    vars: &[(String, String)],
+    vars: &dyn Fn() -> Vec<(String, String)>,
 ) -> Result<Composed, ConfigError> {
     let mut config = match source {
         ConfigSource::File(path) => config::load(path, env)?,
         ConfigSource::Text(text) => config::parse(text, env)?,
         ConfigSource::Empty => Config::default(),
     };
-    let discovery = discover::apply(&mut config, vars);
+    let on_azure = env("WEBSITE_SITE_NAME").is_some_and(|v| !v.trim().is_empty());
+    let vars = match discover::enabled(config.engine.discover, on_azure) {
+        (true, _) => vars(),
+        (false, _) => Vec::new(),
+    };
+    let discovery = discover::apply(&mut config, &vars);
     Ok(Composed { config, discovery })
 }
 
@@ -119,11 +126,28 @@ mod tests {
 
     #[test]
     fn the_compiled_in_default_parses_and_discovers_only_on_azure() {
-        let c = compose(ConfigSource::Text(DEFAULT_CONFIG), &|_| None, &[]).unwrap();
-        assert!(!c.discovery.enabled, "off Azure, discovery stays off");
-        assert!(c.config.targets.is_empty());
-        let azure = [("WEBSITE_SITE_NAME".to_string(), "func-x".to_string())];
+        let read = std::cell::Cell::new(0);
+        let azure = || {
+            read.set(read.get() + 1);
+            vec![("WEBSITE_SITE_NAME".to_string(), "func-x".to_string())]
+        };
         let c = compose(ConfigSource::Text(DEFAULT_CONFIG), &|_| None, &azure).unwrap();
+        assert!(!c.discovery.enabled, "off Azure, discovery stays off");
+        assert!(
+            c.discovery.why.contains("outside Azure"),
+            "{}",
+            c.discovery.why
+        );
+        assert_eq!(read.get(), 0, "and the app settings are not read");
+        assert!(c.config.targets.is_empty());
+        let site = |k: &str| (k == "WEBSITE_SITE_NAME").then(|| "func-x".to_string());
+        let c = compose(ConfigSource::Text(DEFAULT_CONFIG), &site, &azure).unwrap();
         assert!(c.discovery.enabled, "on Azure, discovery is on");
+        assert_eq!(read.get(), 1);
+        let off = "[engine]\ndiscover = false\n";
+        let c = compose(ConfigSource::Text(off), &site, &azure).unwrap();
+        assert!(!c.discovery.enabled, "switched off on Azure");
+        assert_eq!(c.discovery.why, "engine.discover = false");
+        assert_eq!(read.get(), 1, "not read when switched off");
     }
 }

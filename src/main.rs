@@ -196,7 +196,7 @@ async fn probe(args: ProbeArgs, exports: &Exports) -> Result<ExitCode, ConfigErr
         Some(path) => ConfigSource::File(path),
         None => ConfigSource::Empty,
     };
-    let composed = app::compose(source, &process_env, &app::process_vars())?;
+    let composed = app::compose(source, &process_env, &app::process_vars)?;
     app::log_discovery(&composed.discovery);
     let mut cfg = composed.config;
     let mut source = "config";
@@ -409,7 +409,7 @@ fn check(path: &std::path::Path) -> Result<ExitCode, ConfigError> {
     let app::Composed {
         config: cfg,
         discovery,
-    } = app::compose(ConfigSource::File(path), &process_env, &app::process_vars())?;
+    } = app::compose(ConfigSource::File(path), &process_env, &app::process_vars)?;
     app::log_discovery(&discovery);
     let engine = routeproof::probe::Engine::check(cfg.engine.clone(), "config", &process_env)?;
     let e = &cfg.engine;
@@ -489,7 +489,12 @@ async fn demo(json: bool) -> Result<ExitCode, ConfigError> {
     let peers = routeproof::demo::DemoPeers::start()
         .await
         .map_err(|e| ConfigError::new("demo", format!("cannot start loopback peers: {e}")))?;
-    let cfg = app::compose(ConfigSource::Text(&peers.config_toml()), &|_| None, &[])?.config;
+    let cfg = app::compose(
+        ConfigSource::Text(&peers.config_toml()),
+        &|_| None,
+        &Vec::new,
+    )?
+    .config;
     let engine = app::engine(cfg.engine, "config", &|_| None)?;
     let report = engine.run(&cfg.targets, None).await;
     print_report(&report, json);

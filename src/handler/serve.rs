@@ -233,7 +233,7 @@ fn check(args: &ServeArgs, addr: SocketAddr) -> Result<Checked, String> {
         ),
     };
     let composed =
-        app::compose(source, &process_env, &app::process_vars()).map_err(|e| e.to_string())?;
+        app::compose(source, &process_env, &app::process_vars).map_err(|e| e.to_string())?;
     let settings = Settings {
         http_deadline: config::duration(
             "ROUTEPROOF_HTTP_DEADLINE",
