@@ -65,7 +65,7 @@ const TIMER_DEADLINE: &str = "4m";
 /// Two cases clap reports as errors, an empty `ROUTEPROOF_CONFIG` and a budget that is
 /// not UTF-8, are `None` here, as is any other command line: the full parser then reads
 /// it and reports. Not clap, because building even this one subcommand's parser was
-/// 74 µs of the 0.4 ms between `main` and the first answer (docs/benchmarks.md, "Cold
+/// 75 µs of the 0.44 ms between `main` and the first answer (docs/benchmarks.md, "Cold
 /// start"); a process test checks that both read the same settings.
 pub fn bare(
     argv: impl IntoIterator<Item = std::ffi::OsString>,

@@ -223,6 +223,10 @@ async fn a_missing_schedule_setting_is_a_warning_not_a_failure() {
     .unwrap();
     let host = Host::new(SocketAddr::from(([127, 0, 0, 1], port)));
     assert_eq!(host.wait_ready().await.0.status, 200);
+    // A request through the real server: start-up, and so the warning, is over by then
+    // (the early loop answers readiness before it; a SIGTERM then is the default action).
+    let health = host.forward(&Caller::get("/api/health"), IID, None).await;
+    assert_eq!(health.status, 200);
     sigterm(&child);
     let out = finish(child).await;
     let lines: Vec<&str> = out.stderr.lines().collect();
