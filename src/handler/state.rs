@@ -236,10 +236,6 @@ pub struct Checked {
 }
 
 impl Checked {
-    pub fn targets(&self) -> &[TargetConfig] {
-        &self.targets
-    }
-
     /// Builds the engine (`crate::probe::Checked::build`); `settings.allow_adhoc` was
     /// read by `State::check`.
     pub fn build(self, settings: Settings, env: EnvLookup) -> Result<Arc<State>, ConfigError> {
