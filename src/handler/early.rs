@@ -2,7 +2,7 @@
 //! thread, the main thread answers the host's readiness polls (`GET /`, docs/host-contract.md
 //! §2) straight from the listening socket, so the host learns that we are up without
 //! waiting for threads, hyper and axum. The config has been read and checked by then
-//! (`serve::prepare`), so "ready" means what it says.
+//! (`startup::check`), so "ready" means what it says.
 //!
 //! Only a complete `GET / HTTP/1.x` request, with no body and nothing after it, is
 //! answered here; a connection whose request has not (all) arrived yet is watched until it

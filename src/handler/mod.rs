@@ -3,7 +3,8 @@
 //! and returns a `Report`, whichever door the request came through.
 //!
 //! Layout:
-//! - `serve`: the `routeproof serve` process: port, config, budgets, logging, exit codes.
+//! - `serve`: the `routeproof serve` process: port, logging, signals, exit codes;
+//!   `startup`: what it checks before its first answer (config, budgets) and builds after.
 //! - `early`: readiness polls answered on the main thread while the runtime starts.
 //! - `server`: the HTTP server (`run(listener, state, shutdown)`) and its routes;
 //!   `linger`: connections close with a lingering read, so a 413 is never reset.
@@ -35,6 +36,7 @@ pub mod page;
 pub mod payload;
 pub mod serve;
 pub mod server;
+pub mod startup;
 pub mod state;
 pub mod timer;
 

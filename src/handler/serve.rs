@@ -7,21 +7,18 @@
 //! stderr (the host shows the last three stderr lines as the crash message).
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets, filter_fn};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, fmt};
 
-use crate::app::{self, ConfigSource};
 use crate::config::{self, process_env};
-use crate::setting;
 
-use super::state::{Settings, State, parse_function_timeout};
+use super::startup::{build, check};
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -106,7 +103,12 @@ pub fn main(args: ServeArgs) -> ExitCode {
         Ok(v) => v,
         Err(msg) => return fatal(&msg),
     };
-    let checked = match check(&args, addr) {
+    let checked = match check(
+        args.config.as_deref(),
+        &args.http_deadline,
+        &args.timer_deadline,
+        addr,
+    ) {
         Ok(v) => v,
         Err(msg) => return fatal(&msg),
     };
@@ -211,80 +213,6 @@ fn listen_now(addr: SocketAddr) -> Result<std::net::TcpListener, String> {
     bind().map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
-/// What start-up checks before it answers a readiness poll: the config (a file, or
-/// the compiled-in default) and every setting that can refuse it. A config file that
-/// exists but is invalid fails here, with its one-line reason; no file at all is a bare
-/// deployment, which still answers with the compiled-in default. Nothing here logs:
-/// logging is set up after the first answer.
-struct Checked {
-    state: super::state::Checked,
-    settings: Settings,
-    discovery: crate::discover::Summary,
-    shown: String,
-}
-
-fn check(args: &ServeArgs, addr: SocketAddr) -> Result<Checked, String> {
-    let path = config_path(args.config.as_deref(), &process_env);
-    let (source, shown) = match &path {
-        Some(p) => (ConfigSource::File(p), p.display().to_string()),
-        None => (
-            ConfigSource::Text(app::DEFAULT_CONFIG),
-            "(compiled-in default)".to_string(),
-        ),
-    };
-    let composed =
-        app::compose(source, &process_env, &app::process_vars).map_err(|e| e.to_string())?;
-    let settings = Settings {
-        http_deadline: config::duration(
-            "ROUTEPROOF_HTTP_DEADLINE",
-            &args.http_deadline,
-            Duration::from_secs(3600),
-        )
-        .map_err(|e| e.to_string())?,
-        timer_deadline: config::duration(
-            "ROUTEPROOF_TIMER_DEADLINE",
-            &args.timer_deadline,
-            Duration::from_secs(3600),
-        )
-        .map_err(|e| e.to_string())?,
-        allow_adhoc: setting::yes_no("ROUTEPROOF_ALLOW_ADHOC", &process_env)?,
-        handler_port: Some(addr.port()),
-        ..Settings::default()
-    };
-    let state = State::check(composed.config, settings.allow_adhoc, &process_env)
-        .map_err(|e| e.to_string())?;
-    Ok(Checked {
-        state,
-        settings,
-        discovery: composed.discovery,
-        shown,
-    })
-}
-
-/// The state from a checked config, with what may only warn: host.json's
-/// `functionTimeout`, the exporters and the shared store.
-fn build(checked: Checked) -> Result<(Arc<State>, String), String> {
-    let Checked {
-        state,
-        settings,
-        discovery,
-        shown,
-    } = checked;
-    app::log_discovery(&discovery);
-    let settings = Settings {
-        function_timeout: app_root(&process_env)
-            .and_then(|root| function_timeout(&root.join("host.json"))),
-        // OTel and App Insights export, only when their standard variables are set.
-        telemetry: app::telemetry(),
-        store: super::state::StoreHandle::from_env(&process_env),
-        ..settings
-    };
-    let state = state
-        .build(settings, &process_env)
-        .map_err(|e| e.to_string())?;
-    Ok((state, shown))
-}
-
 /// `--listen`, else `127.0.0.1:--port`, else the port the host hands over. Never
 /// "localhost": it may resolve to ::1, which the host does not try.
 pub fn listen_addr(args: &ServeArgs, env: config::EnvLookup) -> Result<SocketAddr, String> {
@@ -304,54 +232,6 @@ pub fn listen_addr(args: &ServeArgs, env: config::EnvLookup) -> Result<SocketAdd
         }
     };
     Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
-}
-
-/// The config file: explicit, else `config/default.toml` next to the binary (where
-/// scripts/package.sh puts it), else under the app root the host names; `None` when
-/// there is none (the caller falls back to the compiled-in default).
-pub fn config_path(explicit: Option<&Path>, env: config::EnvLookup) -> Option<PathBuf> {
-    if let Some(p) = explicit {
-        return Some(p.to_path_buf());
-    }
-    [exe_dir(), env("FUNCTIONS_APP_ROOT_PATH").map(PathBuf::from)]
-        .into_iter()
-        .flatten()
-        .map(|dir| dir.join("config").join("default.toml"))
-        .find(|p| p.is_file())
-}
-
-fn app_root(env: config::EnvLookup) -> Option<PathBuf> {
-    env("FUNCTIONS_APP_ROOT_PATH")
-        .map(PathBuf::from)
-        .or_else(exe_dir)
-}
-
-/// The binary's directory, looked up once (`config_path` and `app_root` both ask).
-fn exe_dir() -> Option<PathBuf> {
-    static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        std::env::current_exe()
-            .ok()?
-            .parent()
-            .map(Path::to_path_buf)
-    })
-    .clone()
-}
-
-/// host.json's `functionTimeout`, so our budgets stay under it. Unreadable files are
-/// not fatal: the host itself has already accepted host.json by the time we start.
-fn function_timeout(host_json: &Path) -> Option<Duration> {
-    let text = std::fs::read_to_string(host_json).ok()?;
-    let v: serde_json::Value = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!(path = %host_json.display(), error = %e, "host.json not read; budgets not capped by functionTimeout");
-            return None;
-        }
-    };
-    v.get("functionTimeout")?
-        .as_str()
-        .and_then(parse_function_timeout)
 }
 
 /// JSON lines on stdout (the host logs each as Information under Host.Function.Console);
@@ -516,7 +396,7 @@ mod tests {
         let a = bare(serve(), &set).unwrap();
         assert_eq!(
             a.config.as_deref(),
-            Some(Path::new("/home/site/wwwroot/routeproof.toml"))
+            Some(std::path::Path::new("/home/site/wwwroot/routeproof.toml"))
         );
         assert_eq!(a.http_deadline, "7s");
         assert_eq!(
