@@ -356,38 +356,7 @@ async fn history(args: HistoryArgs) -> Result<ExitCode, ConfigError> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} run(s) from {} to {}", h.runs.len(), h.from, h.to);
-    for r in &h.runs {
-        let targets: Vec<String> = r
-            .targets
-            .iter()
-            .map(|t| match &t.class {
-                Some(c) if !t.ok => format!("{} FAIL {}", t.name, c.as_str()),
-                _ if !t.ok => format!("{} FAIL", t.name),
-                _ => format!("{} ok", t.name),
-            })
-            .collect();
-        println!(
-            "{}  {:<16} {:<5} {}  {}",
-            r.finished_at,
-            r.instance,
-            format!("{:?}", r.trigger).to_lowercase(),
-            if r.ok { "ok  " } else { "FAIL" },
-            targets.join(", ")
-        );
-    }
-    let pct = |u: Option<f64>| u.map_or("-".to_string(), |v| format!("{:.2}%", v * 100.0));
-    for u in &uptime {
-        println!(
-            "{}: uptime 24h {} ({} runs), 7d {} ({} runs); last good {}",
-            u.name,
-            pct(u.day.uptime),
-            u.day.runs,
-            pct(u.week.uptime),
-            u.week.runs,
-            u.last_good.as_deref().unwrap_or("never")
-        );
-    }
+    print!("{}", routeproof::render::history::lines(&h, &uptime));
     for s in &h.skipped {
         eprintln!("routeproof: skipped {}: {}", s.blob, s.reason);
     }

@@ -2,13 +2,56 @@
 //! runs (green ok, red failed, the title says class and time), uptime over 24 h and 7 d,
 //! the last failure (class, when, for how long) and the last good time. Built from the
 //! `history` object the handler puts next to the report; inline CSS only, every value
-//! escaped.
+//! escaped. And the same history as `routeproof history` prints it (`lines`).
 
 use std::fmt::Write;
 
 use serde_json::Value;
 
+use crate::store::{History, TargetUptime};
+
 use super::html::escape;
+
+/// `routeproof history` without `--json`: one line per run (time, instance, trigger,
+/// verdict, each target's), then each target's uptime over 24 h and 7 d.
+pub fn lines(h: &History, uptime: &[TargetUptime]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} run(s) from {} to {}", h.runs.len(), h.from, h.to);
+    for r in &h.runs {
+        let targets: Vec<String> = r
+            .targets
+            .iter()
+            .map(|t| match &t.class {
+                Some(c) if !t.ok => format!("{} FAIL {}", t.name, c.as_str()),
+                _ if !t.ok => format!("{} FAIL", t.name),
+                _ => format!("{} ok", t.name),
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}  {:<16} {:<5} {}  {}",
+            r.finished_at,
+            r.instance,
+            format!("{:?}", r.trigger).to_lowercase(),
+            if r.ok { "ok  " } else { "FAIL" },
+            targets.join(", ")
+        );
+    }
+    let pct = |u: Option<f64>| u.map_or("-".to_string(), |v| format!("{:.2}%", v * 100.0));
+    for u in uptime {
+        let _ = writeln!(
+            out,
+            "{}: uptime 24h {} ({} runs), 7d {} ({} runs); last good {}",
+            u.name,
+            pct(u.day.uptime),
+            u.day.runs,
+            pct(u.week.uptime),
+            u.week.runs,
+            u.last_good.as_deref().unwrap_or("never")
+        );
+    }
+    out
+}
 
 pub const STYLE: &str = "\
 .hist{background:#fff;border-radius:.5rem;padding:.6rem .8rem;margin:.5rem 0}\
